@@ -1,0 +1,180 @@
+package plan
+
+import (
+	"errors"
+	"net/netip"
+	"testing"
+
+	"github.com/ipsync/ipsync/internal/targets"
+)
+
+// The fuzzer draws every input from a small universe so that collisions (same IP on two ports, a desired address
+// that is also stale, draining and live copies of one address) are common rather than astronomically rare.
+var (
+	fuzzIPs = []netip.Addr{
+		netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2"), netip.MustParseAddr("10.0.9.3"),
+		netip.MustParseAddr("10.1.0.4"), netip.MustParseAddr("192.0.2.5"), netip.MustParseAddr("198.51.100.6"),
+	}
+	fuzzPorts  = []int32{5432, 3306}
+	fuzzZones  = []string{"", "all", "us-east-1a"}
+	fuzzStates = []string{"initial", "healthy", "unhealthy", "unhealthy.draining", "unused", "draining", "unavailable"}
+	fuzzAZ     = []string{AZAuto, AZAll, AZVPC}
+)
+
+// byteReader hands out fuzz bytes, then zeros once they run out.
+type byteReader []byte
+
+func (b *byteReader) next() byte {
+	if len(*b) == 0 {
+		return 0
+	}
+	c := (*b)[0]
+	*b = (*b)[1:]
+	return c
+}
+
+func (b *byteReader) pick(n int) int { return int(b.next()) % n }
+
+type fuzzCase struct {
+	desired []netip.Addr
+	err     error
+	current []targets.TargetHealth
+	mem     Memory
+	pol     Policy
+}
+
+func decodeCase(data []byte) fuzzCase {
+	r := byteReader(data)
+	var c fuzzCase
+	mask := r.next()
+	for i, ip := range fuzzIPs {
+		if mask&(1<<i) != 0 {
+			c.desired = append(c.desired, ip)
+		}
+	}
+	if r.next()%4 == 0 {
+		c.err = errors.New("resolution failed")
+	}
+	for range r.pick(9) {
+		c.current = append(c.current, targets.TargetHealth{
+			Target: targets.Target{IP: fuzzIPs[r.pick(len(fuzzIPs))], Port: fuzzPorts[r.pick(2)], AvailabilityZone: fuzzZones[r.pick(3)]},
+			State:  fuzzStates[r.pick(len(fuzzStates))],
+		})
+	}
+	c.mem = Memory{Absent: map[netip.Addr]int{}, Owned: map[netip.Addr]bool{}}
+	for _, ip := range fuzzIPs {
+		if n := r.pick(5); n > 0 {
+			c.mem.Absent[ip] = n - 1
+		}
+		c.mem.Owned[ip] = r.next()%2 == 0
+	}
+	flags := r.next()
+	c.pol = Policy{
+		Port:            fuzzPorts[flags&1],
+		Prune:           flags&2 != 0,
+		DeregisterAfter: 1 + r.pick(3),
+		AZ:              fuzzAZ[r.pick(3)],
+		VPCCIDRs:        []netip.Prefix{netip.MustParsePrefix("10.0.0.0/16")},
+	}
+	return c
+}
+
+// checkInvariants asserts SPEC §3 I1, I2 and I4-I7 for one plan, and that applying it (register first, then
+// deregister, I3) never leaves a desired address without a live target.
+func checkInvariants(t *testing.T, c fuzzCase, p Plan) {
+	t.Helper()
+	if c.err != nil || len(c.desired) == 0 {
+		if !p.Empty() || !p.Unknown {
+			t.Fatalf("I1: unknown desired state must change nothing, got %+v", p)
+		}
+		return
+	}
+	want := toSet(c.desired)
+	live := map[targets.Target]bool{} // non-draining targets as reported, with their zone
+	liveOnPort := map[netip.Addr]bool{}
+	for _, h := range c.current {
+		if !h.Draining() {
+			live[h.Target] = true
+			if h.Port == c.pol.Port {
+				liveOnPort[h.IP] = true
+			}
+		}
+	}
+	for _, d := range p.Deregister {
+		if want[d.IP] {
+			t.Fatalf("I2: deregisters desired address %v", d.IP)
+		}
+		if !live[d] {
+			t.Fatalf("I4/I5: deregisters %+v, which is not a live target exactly as reported", d)
+		}
+		if c.mem.Absent[d.IP] < c.pol.DeregisterAfter {
+			t.Fatalf("I6: deregisters %v after %d absences, needs %d", d.IP, c.mem.Absent[d.IP], c.pol.DeregisterAfter)
+		}
+		if !c.pol.Prune && !c.mem.Owned[d.IP] {
+			t.Fatalf("I7: deregisters %v, which ipsync did not register, with prune off", d.IP)
+		}
+	}
+	registering := map[netip.Addr]bool{}
+	for _, r := range p.Register {
+		if !want[r.IP] || r.Port != c.pol.Port {
+			t.Fatalf("registers %+v, which is not a desired address on port %d", r, c.pol.Port)
+		}
+		if liveOnPort[r.IP] {
+			t.Fatalf("registers %v, which is already live (I9: steady state costs nothing)", r.IP)
+		}
+		if wantAZ := zoneFor(r.IP, c.pol); r.AvailabilityZone != wantAZ {
+			t.Fatalf("registers %v with zone %q, want %q", r.IP, r.AvailabilityZone, wantAZ)
+		}
+		registering[r.IP] = true
+	}
+	for ip := range want {
+		if !liveOnPort[ip] && !registering[ip] {
+			t.Fatalf("I5/§1: desired %v has no live target and is not registered", ip)
+		}
+	}
+	if p.InSync != (p.Empty() && len(p.Waiting) == 0) {
+		t.Fatalf("InSync %v disagrees with the plan %+v", p.InSync, p)
+	}
+}
+
+func FuzzMake(f *testing.F) {
+	f.Add([]byte{})
+	f.Add([]byte{0x03, 1, 4, 0, 0, 1, 5, 1, 1, 0, 2, 0, 3, 1, 4, 0, 2, 1, 2, 0})
+	f.Add([]byte{0x01, 1, 2, 1, 1, 2, 5, 4, 1, 1, 1, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 0})
+	f.Add([]byte{0x30, 0, 8, 4, 0, 1, 5, 5, 1, 0, 5, 0, 0, 6, 2, 1, 2, 1, 2, 1, 2, 3, 1})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c := decodeCase(data)
+		memBefore := len(c.mem.Absent)
+		p := Make(c.desired, c.err, c.current, c.mem, c.pol)
+		checkInvariants(t, c, p)
+		if len(c.mem.Absent) != memBefore {
+			t.Fatalf("Make modified its memory")
+		}
+		// Observe must never make an address that is desired deregistrable on the next pass.
+		if c.err == nil {
+			next := Observe(c.mem, c.desired, c.current)
+			for _, ip := range c.desired {
+				if next.Absent[ip] != 0 {
+					t.Fatalf("I6: desired %v has absence count %d after Observe", ip, next.Absent[ip])
+				}
+			}
+		}
+	})
+}
+
+// TestFuzzSeeded runs the fuzz property over many pseudo-random inputs in the normal suite, so that a broken
+// invariant fails `go test` without -fuzz.
+func TestFuzzSeeded(t *testing.T) {
+	seed := uint64(0x9e3779b97f4a7c15)
+	for range 20000 {
+		data := make([]byte, 48)
+		for j := range data {
+			seed ^= seed << 13
+			seed ^= seed >> 7
+			seed ^= seed << 17
+			data[j] = byte(seed)
+		}
+		c := decodeCase(data)
+		checkInvariants(t, c, Make(c.desired, c.err, c.current, c.mem, c.pol))
+	}
+}

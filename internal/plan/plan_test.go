@@ -1,0 +1,314 @@
+package plan
+
+import (
+	"errors"
+	"net/netip"
+	"reflect"
+	"testing"
+
+	"github.com/ipsync/ipsync/internal/targets"
+)
+
+var (
+	ipA = netip.MustParseAddr("10.0.1.10")
+	ipB = netip.MustParseAddr("10.0.2.20")
+	ipC = netip.MustParseAddr("10.0.3.30")
+	ipX = netip.MustParseAddr("192.0.2.7") // outside the VPC
+	vpc = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/16")}
+)
+
+func th(ip netip.Addr, port int32, az, state string) targets.TargetHealth {
+	return targets.TargetHealth{Target: targets.Target{IP: ip, Port: port, AvailabilityZone: az}, State: state}
+}
+
+func tg(ip netip.Addr, port int32, az string) targets.Target {
+	return targets.Target{IP: ip, Port: port, AvailabilityZone: az}
+}
+
+func addrs(a ...netip.Addr) []netip.Addr { return a }
+
+func absent(n int, ips ...netip.Addr) Memory {
+	m := Memory{Absent: map[netip.Addr]int{}, Owned: map[netip.Addr]bool{}}
+	for _, ip := range ips {
+		m.Absent[ip] = n
+	}
+	return m
+}
+
+func owned(m Memory, ips ...netip.Addr) Memory {
+	for _, ip := range ips {
+		m.Owned[ip] = true
+	}
+	return m
+}
+
+var defaultPolicy = Policy{Port: 5432, DeregisterAfter: 2, Prune: true, AZ: AZAuto, VPCCIDRs: vpc}
+
+func TestMake(t *testing.T) {
+	noPrune := defaultPolicy
+	noPrune.Prune = false
+	azAll := defaultPolicy
+	azAll.AZ = AZAll
+	azVPC := defaultPolicy
+	azVPC.AZ = AZVPC
+
+	tests := []struct {
+		name    string
+		desired []netip.Addr
+		err     error
+		current []targets.TargetHealth
+		mem     Memory
+		pol     Policy
+		want    Plan
+	}{
+		{
+			name:    "empty target group gets the address",
+			desired: addrs(ipA),
+			pol:     defaultPolicy,
+			want:    Plan{Register: []targets.Target{tg(ipA, 5432, "")}},
+		},
+		{
+			name:    "steady state changes nothing (I9)",
+			desired: addrs(ipA),
+			current: []targets.TargetHealth{th(ipA, 5432, "us-east-1a", "healthy")},
+			pol:     defaultPolicy,
+			want:    Plan{InSync: true},
+		},
+		{
+			name:    "unhealthy, initial, unused and unavailable targets count as registered",
+			desired: addrs(ipA, ipB, ipC, ipX),
+			current: []targets.TargetHealth{
+				th(ipA, 5432, "", "unhealthy"), th(ipB, 5432, "", "initial"),
+				th(ipC, 5432, "", "unused"), th(ipX, 5432, "all", "unavailable"),
+			},
+			pol:  defaultPolicy,
+			want: Plan{InSync: true},
+		},
+		{
+			name:    "I1: a resolution error changes nothing, even with stale targets",
+			err:     errors.New("SERVFAIL"),
+			current: []targets.TargetHealth{th(ipA, 5432, "", "healthy")},
+			mem:     absent(5, ipA),
+			pol:     defaultPolicy,
+			want:    Plan{Unknown: true},
+		},
+		{
+			name:    "I1: an empty answer is unknown, not 'deregister everything'",
+			desired: nil,
+			current: []targets.TargetHealth{th(ipA, 5432, "", "healthy")},
+			mem:     absent(5, ipA),
+			pol:     defaultPolicy,
+			want:    Plan{Unknown: true},
+		},
+		{
+			name:    "I6: failover registers the new address at once and waits before removing the old",
+			desired: addrs(ipB),
+			current: []targets.TargetHealth{th(ipA, 5432, "us-east-1a", "healthy")},
+			mem:     absent(1, ipA),
+			pol:     defaultPolicy,
+			want:    Plan{Register: []targets.Target{tg(ipB, 5432, "")}, Waiting: addrs(ipA)},
+		},
+		{
+			name:    "I6+I4: stale after enough absences, deregistered with the reported port and zone",
+			desired: addrs(ipB),
+			current: []targets.TargetHealth{th(ipA, 5432, "us-east-1a", "healthy"), th(ipB, 5432, "us-east-1b", "initial")},
+			mem:     absent(2, ipA),
+			pol:     defaultPolicy,
+			want:    Plan{Deregister: []targets.Target{tg(ipA, 5432, "us-east-1a")}},
+		},
+		{
+			name:    "I4: a stale target on another port is deregistered on that port",
+			desired: addrs(ipB),
+			current: []targets.TargetHealth{th(ipB, 5432, "", "healthy"), th(ipA, 3306, "all", "healthy")},
+			mem:     absent(3, ipA),
+			pol:     defaultPolicy,
+			want:    Plan{Deregister: []targets.Target{tg(ipA, 3306, "all")}},
+		},
+		{
+			name:    "I2: a desired address on another port is never deregistered",
+			desired: addrs(ipA),
+			current: []targets.TargetHealth{th(ipA, 3306, "", "healthy")},
+			mem:     absent(9, ipA),
+			pol:     defaultPolicy,
+			want:    Plan{Register: []targets.Target{tg(ipA, 5432, "")}},
+		},
+		{
+			name:    "I5: a draining desired address is registered again",
+			desired: addrs(ipA),
+			current: []targets.TargetHealth{th(ipA, 5432, "us-east-1a", "draining")},
+			pol:     defaultPolicy,
+			want:    Plan{Register: []targets.Target{tg(ipA, 5432, "")}},
+		},
+		{
+			name:    "I5: unhealthy.draining does not count either",
+			desired: addrs(ipA),
+			current: []targets.TargetHealth{th(ipA, 5432, "", "unhealthy.draining")},
+			pol:     defaultPolicy,
+			want:    Plan{Register: []targets.Target{tg(ipA, 5432, "")}},
+		},
+		{
+			name:    "I5: a draining stale target is not deregistered again",
+			desired: addrs(ipB),
+			current: []targets.TargetHealth{th(ipB, 5432, "", "healthy"), th(ipA, 5432, "", "draining")},
+			mem:     absent(4, ipA),
+			pol:     defaultPolicy,
+			want:    Plan{InSync: true},
+		},
+		{
+			name:    "I7: with prune off a target ipsync did not register is kept",
+			desired: addrs(ipB),
+			current: []targets.TargetHealth{th(ipB, 5432, "", "healthy"), th(ipC, 5432, "", "healthy")},
+			mem:     absent(5, ipC),
+			pol:     noPrune,
+			want:    Plan{Kept: addrs(ipC), InSync: true},
+		},
+		{
+			name:    "I7: with prune off a target ipsync registered is deregistered",
+			desired: addrs(ipB),
+			current: []targets.TargetHealth{th(ipB, 5432, "", "healthy"), th(ipA, 5432, "", "healthy")},
+			mem:     owned(absent(2, ipA), ipA),
+			pol:     noPrune,
+			want:    Plan{Deregister: []targets.Target{tg(ipA, 5432, "")}},
+		},
+		{
+			name:    "AZ auto: all outside the VPC, omitted inside",
+			desired: addrs(ipA, ipX),
+			pol:     defaultPolicy,
+			want:    Plan{Register: []targets.Target{tg(ipA, 5432, ""), tg(ipX, 5432, "all")}},
+		},
+		{
+			name:    "AZ all: always all",
+			desired: addrs(ipA),
+			pol:     azAll,
+			want:    Plan{Register: []targets.Target{tg(ipA, 5432, "all")}},
+		},
+		{
+			name:    "AZ vpc: never set",
+			desired: addrs(ipX),
+			pol:     azVPC,
+			want:    Plan{Register: []targets.Target{tg(ipX, 5432, "")}},
+		},
+		{
+			name:    "several addresses (reader-style answer) and a mix of everything",
+			desired: addrs(ipC, ipA),
+			current: []targets.TargetHealth{
+				th(ipA, 5432, "", "healthy"), th(ipB, 5432, "", "healthy"), th(ipX, 5432, "all", "healthy"),
+			},
+			mem:  absent(2, ipB),
+			pol:  defaultPolicy,
+			want: Plan{Register: []targets.Target{tg(ipC, 5432, "")}, Deregister: []targets.Target{tg(ipB, 5432, "")}, Waiting: addrs(ipX)},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := Make(tt.desired, tt.err, tt.current, tt.mem, tt.pol)
+			if !reflect.DeepEqual(normalize(got), normalize(tt.want)) {
+				t.Errorf("Make() =\n %+v\nwant\n %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+// normalize makes nil and empty slices compare equal.
+func normalize(p Plan) Plan {
+	if len(p.Register) == 0 {
+		p.Register = nil
+	}
+	if len(p.Deregister) == 0 {
+		p.Deregister = nil
+	}
+	if len(p.Waiting) == 0 {
+		p.Waiting = nil
+	}
+	if len(p.Kept) == 0 {
+		p.Kept = nil
+	}
+	return p
+}
+
+// TestFailoverSequence walks one Multi-AZ failover through successive passes: I6 with deregister_after 2 means
+// the old address goes on the second resolution without it, and not before.
+func TestFailoverSequence(t *testing.T) {
+	pol := defaultPolicy
+	var mem Memory
+	current := []targets.TargetHealth{th(ipA, 5432, "us-east-1a", "healthy")}
+
+	pass := func(desired ...netip.Addr) Plan {
+		mem = Observe(mem, desired, current)
+		p := Make(desired, nil, current, mem, pol)
+		// Apply the plan the way AWS would: new targets start initial, deregistered ones drain.
+		for _, r := range p.Register {
+			current = append(current, targets.TargetHealth{Target: r, State: "initial"})
+		}
+		mem = Registered(mem, p.Register)
+		for i := range current {
+			for _, d := range p.Deregister {
+				if current[i].Target == d {
+					current[i].State = "draining"
+				}
+			}
+		}
+		mem = Deregistered(mem, p.Deregister)
+		return p
+	}
+
+	if p := pass(ipA); !p.Empty() || !p.InSync {
+		t.Fatalf("steady state: %+v", p)
+	}
+	p := pass(ipB)
+	if len(p.Register) != 1 || p.Register[0].IP != ipB || len(p.Deregister) != 0 {
+		t.Fatalf("first pass after failover must register B only: %+v", p)
+	}
+	if p := pass(ipB); len(p.Deregister) != 1 || p.Deregister[0] != tg(ipA, 5432, "us-east-1a") {
+		t.Fatalf("second pass must deregister A with its zone: %+v", p)
+	}
+	if p := pass(ipB); !p.Empty() || !p.InSync {
+		t.Fatalf("after failover: %+v", p)
+	}
+	// Fail back: A is draining, so it must be registered again at once (I5).
+	if p := pass(ipA); len(p.Register) != 1 || p.Register[0].IP != ipA {
+		t.Fatalf("fail back must re-register draining A: %+v", p)
+	}
+}
+
+// TestFlappingAnswerNeverDeregisters: a stale cache answering old, new, old, new resets the absence count each
+// time, so with deregister_after 2 neither address is ever removed while the answers flap.
+func TestFlappingAnswerNeverDeregisters(t *testing.T) {
+	current := []targets.TargetHealth{th(ipA, 5432, "", "healthy"), th(ipB, 5432, "", "healthy")}
+	var mem Memory
+	for i := range 10 {
+		desired := addrs(ipA)
+		if i%2 == 1 {
+			desired = addrs(ipB)
+		}
+		mem = Observe(mem, desired, current)
+		if p := Make(desired, nil, current, mem, defaultPolicy); len(p.Deregister) != 0 {
+			t.Fatalf("pass %d deregistered %v while answers flap", i, p.Deregister)
+		}
+	}
+}
+
+func TestObserve(t *testing.T) {
+	current := []targets.TargetHealth{th(ipA, 5432, "", "healthy"), th(ipB, 5432, "", "draining")}
+	mem := owned(absent(1, ipA, ipC), ipA, ipC)
+
+	next := Observe(mem, addrs(ipB), current)
+	if next.Absent[ipA] != 2 {
+		t.Errorf("A absent again: count %d, want 2", next.Absent[ipA])
+	}
+	if _, ok := next.Absent[ipB]; ok {
+		t.Errorf("B is desired: must have no absence count")
+	}
+	if _, ok := next.Absent[ipC]; ok {
+		t.Errorf("C is no longer registered: must be forgotten")
+	}
+	if !next.Owned[ipA] || next.Owned[ipC] {
+		t.Errorf("ownership: got %v, want A kept and C (gone from the group) dropped", next.Owned)
+	}
+	if mem.Absent[ipA] != 1 {
+		t.Errorf("Observe modified its input")
+	}
+	if next = Observe(next, addrs(ipA), current); len(next.Absent) != 0 {
+		t.Errorf("A present again: absence must reset, got %v", next.Absent)
+	}
+}
