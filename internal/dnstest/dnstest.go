@@ -1,0 +1,419 @@
+// Package dnstest runs a real DNS server on loopback (UDP and TCP on one port) whose zone data and failure
+// modes can be changed while it runs. Tests use it to exercise the resolver over real sockets; `ipsync demo`
+// uses it as the database's DNS. It answers like a recursive resolver: the answer section holds the whole
+// CNAME chain followed by the final A/AAAA records.
+package dnstest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// Fault makes the server misbehave in a way real resolvers do.
+type Fault int
+
+// Faults, from harmless to hostile.
+const (
+	FaultNone     Fault = iota // answer normally
+	FaultDrop                  // never answer: the client times out
+	FaultServFail              // rcode SERVFAIL, empty answer
+	FaultRefused               // rcode REFUSED, empty answer
+	FaultNXDomain              // rcode NXDOMAIN, empty answer
+	FaultNoAnswer              // rcode NOERROR, empty answer
+	FaultTruncate              // over UDP: TC bit and an empty answer; over TCP: the normal answer
+)
+
+func (f Fault) String() string {
+	switch f {
+	case FaultNone:
+		return "none"
+	case FaultDrop:
+		return "drop"
+	case FaultServFail:
+		return "servfail"
+	case FaultRefused:
+		return "refused"
+	case FaultNXDomain:
+		return "nxdomain"
+	case FaultNoAnswer:
+		return "noanswer"
+	case FaultTruncate:
+		return "truncate"
+	}
+	return "fault(" + strconv.Itoa(int(f)) + ")"
+}
+
+// maxChase bounds how many CNAMEs one answer carries, so looping or absurd data cannot grow an answer forever.
+// It is well above the resolver's own limit (8 names) so the resolver, not the server, decides.
+const maxChase = 32
+
+// node is everything stored for one name. A CNAME excludes address records, as in real DNS.
+type node struct {
+	a, aaaa []dns.RR
+	cname   *dns.CNAME
+	// A Set call got an address it could not use: queries of that type answer SERVFAIL.
+	badA, badAAAA bool
+}
+
+type rawKey struct {
+	name  string
+	qtype uint16
+}
+
+// Server is a DNS server on 127.0.0.1. All methods are safe for concurrent use, also while queries are served.
+type Server struct {
+	addr     string
+	udp, tcp *dns.Server
+
+	mu         sync.Mutex
+	names      map[string]*node // key: lower-case FQDN
+	raw        map[rawKey][]dns.RR
+	fault      Fault
+	nameFaults map[string]Fault
+	noFollow   bool
+
+	queries, queriesUDP, queriesTCP atomic.Int64
+	closeOnce                       sync.Once
+	closeErr                        error
+}
+
+// New starts a server on 127.0.0.1 with UDP and TCP on the same, free port.
+func New() (*Server, error) {
+	s := &Server{
+		names:      map[string]*node{},
+		raw:        map[rawKey][]dns.RR{},
+		nameFaults: map[string]Fault{},
+	}
+	pc, l, err := listenPair()
+	if err != nil {
+		return nil, err
+	}
+	s.addr = pc.LocalAddr().String()
+	h := dns.HandlerFunc(s.serveDNS)
+	s.udp = &dns.Server{PacketConn: pc, Handler: h}
+	s.tcp = &dns.Server{Listener: l, Handler: h}
+	// Wait until both servers run: Shutdown on a server that has not started yet fails and would leak it.
+	if err := start(s.udp); err != nil {
+		_ = pc.Close()
+		_ = l.Close()
+		return nil, err
+	}
+	if err := start(s.tcp); err != nil {
+		_ = s.udp.Shutdown()
+		_ = l.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// listenPair binds UDP on a free port, then TCP on the same port. Another process may hold that TCP port,
+// so it tries a few UDP ports.
+func listenPair() (net.PacketConn, net.Listener, error) {
+	var lastErr error
+	for range 10 {
+		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			return nil, nil, fmt.Errorf("dnstest: listen udp on 127.0.0.1: %w", err)
+		}
+		l, err := net.Listen("tcp", pc.LocalAddr().String())
+		if err == nil {
+			return pc, l, nil
+		}
+		lastErr = err
+		_ = pc.Close()
+	}
+	return nil, nil, fmt.Errorf("dnstest: no port free for both udp and tcp on 127.0.0.1: %w", lastErr)
+}
+
+func start(srv *dns.Server) error {
+	started := make(chan struct{})
+	failed := make(chan error, 1)
+	srv.NotifyStartedFunc = func() { close(started) }
+	go func() {
+		if err := srv.ActivateAndServe(); err != nil {
+			failed <- err
+		}
+	}()
+	select {
+	case <-started:
+		return nil
+	case err := <-failed:
+		return fmt.Errorf("dnstest: start server: %w", err)
+	}
+}
+
+// Addr is the server's "127.0.0.1:PORT", the same for UDP and TCP.
+func (s *Server) Addr() string { return s.addr }
+
+// Close stops both listeners. Queries in flight get no answer. Safe to call more than once.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		var errs []error
+		for _, srv := range []*dns.Server{s.udp, s.tcp} {
+			if err := srv.ShutdownContext(ctx); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if err := errors.Join(errs...); err != nil {
+			s.closeErr = fmt.Errorf("dnstest: close %s: %w", s.addr, err)
+		}
+	})
+	return s.closeErr
+}
+
+// key is the map key for a name: names match case-insensitively, with or without the trailing dot.
+func key(name string) string { return strings.ToLower(dns.Fqdn(name)) }
+
+func (s *Server) nodeLocked(name string) *node {
+	k := key(name)
+	n := s.names[k]
+	if n == nil {
+		n = &node{}
+		s.names[k] = n
+	}
+	return n
+}
+
+// SetA replaces the name's A records and removes a CNAME it had. With no ips the name exists but has no A
+// records (NOERROR, empty answer). An ip that is not an IPv4 address makes A queries for the name answer
+// SERVFAIL, so a typo shows up in the test instead of being skipped silently.
+func (s *Server) SetA(name string, ttl uint32, ips ...string) {
+	s.setAddrs(name, ttl, dns.TypeA, ips)
+}
+
+// SetAAAA is SetA for IPv6 (AAAA records).
+func (s *Server) SetAAAA(name string, ttl uint32, ips ...string) {
+	s.setAddrs(name, ttl, dns.TypeAAAA, ips)
+}
+
+func (s *Server) setAddrs(name string, ttl uint32, qtype uint16, ips []string) {
+	hdr := dns.RR_Header{Name: dns.Fqdn(name), Rrtype: qtype, Class: dns.ClassINET, Ttl: ttl}
+	rrs := make([]dns.RR, 0, len(ips))
+	bad := false
+	for _, ip := range ips {
+		a, err := netip.ParseAddr(ip)
+		switch {
+		case err != nil || a.Zone() != "" || (qtype == dns.TypeA) != a.Is4():
+			bad = true
+		case qtype == dns.TypeA:
+			rrs = append(rrs, &dns.A{Hdr: hdr, A: a.AsSlice()})
+		default:
+			rrs = append(rrs, &dns.AAAA{Hdr: hdr, AAAA: a.AsSlice()})
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := s.nodeLocked(name)
+	n.cname = nil
+	if qtype == dns.TypeA {
+		n.a, n.badA = rrs, bad
+	} else {
+		n.aaaa, n.badAAAA = rrs, bad
+	}
+}
+
+// SetCNAME makes name an alias of target, replacing all other records of name.
+func (s *Server) SetCNAME(name string, ttl uint32, target string) {
+	rr := &dns.CNAME{
+		Hdr:    dns.RR_Header{Name: dns.Fqdn(name), Rrtype: dns.TypeCNAME, Class: dns.ClassINET, Ttl: ttl},
+		Target: dns.Fqdn(target),
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.names[key(name)] = &node{cname: rr}
+}
+
+// Remove deletes every record of name (it answers NXDOMAIN again), including answers set with SetRaw.
+func (s *Server) Remove(name string) {
+	k := key(name)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.names, k)
+	for rk := range s.raw {
+		if rk.name == k {
+			delete(s.raw, rk)
+		}
+	}
+}
+
+// SetRaw makes queries for (name, qtype) answer NOERROR with exactly these records, given in zone file
+// syntax (e.g. "db.example.com. 5 IN A 10.0.0.1"), instead of what the zone data says. It serves answers
+// a well-behaved server would not give: records of the wrong type or owner, a chain in odd order.
+// No records means NOERROR with an empty answer. Remove(name) clears it.
+func (s *Server) SetRaw(name string, qtype uint16, records ...string) error {
+	rrs := make([]dns.RR, 0, len(records))
+	for _, r := range records {
+		rr, err := dns.NewRR(r)
+		if err != nil {
+			return fmt.Errorf("dnstest: record %q: %w", r, err)
+		}
+		if rr == nil {
+			return fmt.Errorf("dnstest: record %q is empty", r)
+		}
+		rrs = append(rrs, rr)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.raw[rawKey{key(name), qtype}] = rrs
+	return nil
+}
+
+// SetFault applies f to every query until changed; FaultNone clears it. It wins over SetNameFault.
+func (s *Server) SetFault(f Fault) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.fault = f
+}
+
+// SetNameFault applies f to queries whose question is name; FaultNone clears it.
+func (s *Server) SetNameFault(name string, f Fault) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if f == FaultNone {
+		delete(s.nameFaults, key(name))
+		return
+	}
+	s.nameFaults[key(name)] = f
+}
+
+// SetFollowCNAME chooses how CNAMEs are answered. true (the default) answers like a recursive resolver: the
+// whole chain plus the final records. false answers like an authoritative server for that name only: just the
+// CNAME, so the client has to query the target itself.
+func (s *Server) SetFollowCNAME(follow bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.noFollow = !follow
+}
+
+// Queries is the number of queries received over both transports, answered or not.
+func (s *Server) Queries() int64 { return s.queries.Load() }
+
+// QueriesUDP is the number of queries received over UDP.
+func (s *Server) QueriesUDP() int64 { return s.queriesUDP.Load() }
+
+// QueriesTCP is the number of queries received over TCP.
+func (s *Server) QueriesTCP() int64 { return s.queriesTCP.Load() }
+
+func (s *Server) serveDNS(w dns.ResponseWriter, req *dns.Msg) {
+	tcp := w.LocalAddr().Network() == "tcp"
+	s.queries.Add(1)
+	if tcp {
+		s.queriesTCP.Add(1)
+	} else {
+		s.queriesUDP.Add(1)
+	}
+
+	resp := new(dns.Msg)
+	if len(req.Question) != 1 || req.Opcode != dns.OpcodeQuery {
+		resp.SetRcode(req, dns.RcodeFormatError)
+		_ = w.WriteMsg(resp)
+		return
+	}
+	q := req.Question[0]
+
+	s.mu.Lock()
+	fault := s.fault
+	if fault == FaultNone {
+		fault = s.nameFaults[key(q.Name)]
+	}
+	if fault == FaultNone || (fault == FaultTruncate && tcp) {
+		s.answerLocked(resp, req)
+	}
+	s.mu.Unlock()
+
+	switch fault {
+	case FaultDrop:
+		return
+	case FaultServFail:
+		resp.SetRcode(req, dns.RcodeServerFailure)
+	case FaultRefused:
+		resp.SetRcode(req, dns.RcodeRefused)
+	case FaultNXDomain:
+		resp.SetRcode(req, dns.RcodeNameError)
+	case FaultNoAnswer:
+		resp.SetReply(req)
+	case FaultTruncate:
+		if !tcp {
+			resp.SetReply(req)
+			resp.Truncated = true
+		}
+	}
+	resp.RecursionAvailable = true
+
+	size := dns.MaxMsgSize
+	if !tcp {
+		size = dns.MinMsgSize
+		if opt := req.IsEdns0(); opt != nil {
+			size = int(opt.UDPSize())
+		}
+	}
+	if opt := req.IsEdns0(); opt != nil {
+		resp.SetEdns0(opt.UDPSize(), false)
+	}
+	resp.Truncate(size) // sets TC when the answer does not fit, as real servers do
+	_ = w.WriteMsg(resp)
+}
+
+// answerLocked fills resp from the zone data like a recursive resolver would. s.mu must be held.
+func (s *Server) answerLocked(resp, req *dns.Msg) {
+	resp.SetReply(req)
+	q := req.Question[0]
+	name := key(q.Name)
+	if rrs, ok := s.raw[rawKey{name, q.Qtype}]; ok {
+		resp.Answer = copyRRs(rrs)
+		return
+	}
+	seen := map[string]bool{name: true}
+	for range maxChase {
+		n := s.names[name]
+		switch {
+		case n == nil:
+			resp.Rcode = dns.RcodeNameError // the chain (if any) stays in the answer, as recursive servers do
+			return
+		case (q.Qtype == dns.TypeA && n.badA) || (q.Qtype == dns.TypeAAAA && n.badAAAA):
+			resp.Answer = nil
+			resp.Rcode = dns.RcodeServerFailure
+			return
+		case n.cname != nil && q.Qtype != dns.TypeCNAME:
+			resp.Answer = append(resp.Answer, dns.Copy(n.cname))
+			next := key(n.cname.Target)
+			if s.noFollow || seen[next] {
+				return // a loop ends where it repeats, so the client sees it
+			}
+			seen[next] = true
+			name = next
+			continue
+		}
+		switch q.Qtype {
+		case dns.TypeA:
+			resp.Answer = append(resp.Answer, copyRRs(n.a)...)
+		case dns.TypeAAAA:
+			resp.Answer = append(resp.Answer, copyRRs(n.aaaa)...)
+		case dns.TypeCNAME:
+			if n.cname != nil {
+				resp.Answer = append(resp.Answer, dns.Copy(n.cname))
+			}
+		}
+		return
+	}
+}
+
+func copyRRs(rrs []dns.RR) []dns.RR {
+	out := make([]dns.RR, len(rrs))
+	for i, rr := range rrs {
+		out[i] = dns.Copy(rr)
+	}
+	return out
+}
