@@ -1,0 +1,538 @@
+package metrics_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"runtime"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/smithy-go/middleware"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/ipsync/ipsync/internal/metrics"
+)
+
+func newMetrics(t *testing.T) (*metrics.Metrics, *prometheus.Registry) {
+	t.Helper()
+	reg := prometheus.NewPedanticRegistry()
+	return metrics.New(reg, metrics.BuildInfo{Version: "1.2.3", Commit: "abc1234", GoVersion: "go1.26.8"}), reg
+}
+
+// find returns the series of family name whose labels are exactly labels, or nil.
+func find(t *testing.T, g prometheus.Gatherer, name string, labels map[string]string) *dto.Metric {
+	t.Helper()
+	mfs, err := g.Gather()
+	if err != nil {
+		t.Fatalf("gather: %v", err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range mf.GetMetric() {
+			if len(m.GetLabel()) != len(labels) {
+				continue
+			}
+			for _, lp := range m.GetLabel() {
+				if v, ok := labels[lp.GetName()]; !ok || v != lp.GetValue() {
+					continue next
+				}
+			}
+			return m
+		}
+	}
+	return nil
+}
+
+// value is a counter's or gauge's value, or a histogram's sample count; the series must exist.
+func value(t *testing.T, g prometheus.Gatherer, name string, labels map[string]string) float64 {
+	t.Helper()
+	m := find(t, g, name, labels)
+	switch {
+	case m == nil:
+		t.Fatalf("no series %s%v", name, labels)
+	case m.Counter != nil:
+		return m.GetCounter().GetValue()
+	case m.Gauge != nil:
+		return m.GetGauge().GetValue()
+	case m.Histogram != nil:
+		return float64(m.GetHistogram().GetSampleCount())
+	}
+	t.Fatalf("series %s%v has no counter, gauge or histogram", name, labels)
+	return 0
+}
+
+func histSum(t *testing.T, g prometheus.Gatherer, name string, labels map[string]string) float64 {
+	t.Helper()
+	m := find(t, g, name, labels)
+	if m == nil || m.Histogram == nil {
+		t.Fatalf("no histogram %s%v", name, labels)
+	}
+	return m.GetHistogram().GetSampleSum()
+}
+
+func l(kv ...string) map[string]string {
+	out := map[string]string{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		out[kv[i]] = kv[i+1]
+	}
+	return out
+}
+
+func allStates() []string {
+	return []string{"initial", "healthy", "unhealthy", "unhealthy.draining", "unused", "draining", "unavailable"}
+}
+
+// touchAll moves every metric, so lint and contract tests see every family with data.
+func touchAll(t *testing.T, m *metrics.Metrics) {
+	t.Helper()
+	m.Init("orders")
+	m.SyncRun("orders", metrics.ResultChanged, 120*time.Millisecond)
+	m.SetInSync("orders", true)
+	m.SetResolvedAddresses("orders", 1)
+	m.AddressChange("orders")
+	m.SetTargets("orders", map[string]int{"healthy": 1, "draining": 1})
+	m.Registered("orders", 1)
+	m.Deregistered("orders", 1)
+	m.DNSQuery("orders", metrics.DNSSuccess, 3*time.Millisecond)
+	m.Converged("orders", metrics.StageRegistered, 5500*time.Millisecond)
+	m.Converged("orders", metrics.StageHealthy, 40*time.Second)
+	callDescribeTargetHealth(t, m, 0)
+}
+
+func TestContract(t *testing.T) {
+	m, reg := newMetrics(t)
+	touchAll(t, m)
+	want := map[string]struct {
+		typ    dto.MetricType
+		labels []string
+	}{
+		"ipsync_build_info":                     {dto.MetricType_GAUGE, []string{"commit", "goversion", "version"}},
+		"ipsync_sync_runs_total":                {dto.MetricType_COUNTER, []string{"result", "sync"}},
+		"ipsync_sync_duration_seconds":          {dto.MetricType_HISTOGRAM, []string{"sync"}},
+		"ipsync_last_success_timestamp_seconds": {dto.MetricType_GAUGE, []string{"sync"}},
+		"ipsync_in_sync":                        {dto.MetricType_GAUGE, []string{"sync"}},
+		"ipsync_resolved_addresses":             {dto.MetricType_GAUGE, []string{"sync"}},
+		"ipsync_address_changes_total":          {dto.MetricType_COUNTER, []string{"sync"}},
+		"ipsync_targets":                        {dto.MetricType_GAUGE, []string{"state", "sync"}},
+		"ipsync_registrations_total":            {dto.MetricType_COUNTER, []string{"sync"}},
+		"ipsync_deregistrations_total":          {dto.MetricType_COUNTER, []string{"sync"}},
+		"ipsync_dns_queries_total":              {dto.MetricType_COUNTER, []string{"result", "sync"}},
+		"ipsync_dns_query_duration_seconds":     {dto.MetricType_HISTOGRAM, []string{"sync"}},
+		"ipsync_aws_api_calls_total":            {dto.MetricType_COUNTER, []string{"code", "operation"}},
+		"ipsync_aws_api_call_duration_seconds":  {dto.MetricType_HISTOGRAM, []string{"operation"}},
+		"ipsync_convergence_seconds":            {dto.MetricType_HISTOGRAM, []string{"stage", "sync"}},
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for _, mf := range mfs {
+		got[mf.GetName()] = true
+		w, ok := want[mf.GetName()]
+		if !ok {
+			t.Errorf("unexpected metric %s", mf.GetName())
+			continue
+		}
+		if mf.GetType() != w.typ {
+			t.Errorf("%s: type %v, want %v", mf.GetName(), mf.GetType(), w.typ)
+		}
+		for _, s := range mf.GetMetric() {
+			var names []string
+			for _, lp := range s.GetLabel() {
+				names = append(names, lp.GetName())
+			}
+			sort.Strings(names)
+			if !slices.Equal(names, w.labels) {
+				t.Errorf("%s: labels %v, want %v", mf.GetName(), names, w.labels)
+			}
+		}
+	}
+	for name := range want {
+		if !got[name] {
+			t.Errorf("metric %s missing", name)
+		}
+	}
+}
+
+func TestPromlint(t *testing.T) {
+	m, reg := newMetrics(t)
+	touchAll(t, m)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	problems, err := promlint.NewWithMetricFamilies(mfs).Lint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("promlint: %s: %s", p.Metric, p.Text)
+	}
+}
+
+func TestBuildInfo(t *testing.T) {
+	_, reg := newMetrics(t)
+	if v := value(t, reg, "ipsync_build_info", l("version", "1.2.3", "commit", "abc1234", "goversion", "go1.26.8")); v != 1 {
+		t.Errorf("build_info = %v, want 1", v)
+	}
+
+	reg2 := prometheus.NewRegistry()
+	metrics.New(reg2, metrics.BuildInfo{})
+	if v := value(t, reg2, "ipsync_build_info", l("version", "unknown", "commit", "unknown", "goversion", runtime.Version())); v != 1 {
+		t.Errorf("defaulted build_info = %v, want 1", v)
+	}
+}
+
+func TestInitPreCreatesZeroSeries(t *testing.T) {
+	m, reg := newMetrics(t)
+	m.Init("orders")
+	for _, r := range []string{"unchanged", "changed", "error"} {
+		if v := value(t, reg, "ipsync_sync_runs_total", l("sync", "orders", "result", r)); v != 0 {
+			t.Errorf("runs %s = %v", r, v)
+		}
+	}
+	for _, s := range allStates() {
+		if v := value(t, reg, "ipsync_targets", l("sync", "orders", "state", s)); v != 0 {
+			t.Errorf("targets %s = %v", s, v)
+		}
+	}
+	for _, r := range []string{"success", "nxdomain", "servfail", "refused", "timeout", "no_address", "cname_loop", "chain_too_long", "error"} {
+		value(t, reg, "ipsync_dns_queries_total", l("sync", "orders", "result", r))
+	}
+	for _, name := range []string{"ipsync_sync_duration_seconds", "ipsync_last_success_timestamp_seconds", "ipsync_in_sync",
+		"ipsync_resolved_addresses", "ipsync_address_changes_total", "ipsync_registrations_total",
+		"ipsync_deregistrations_total", "ipsync_dns_query_duration_seconds"} {
+		if v := value(t, reg, name, l("sync", "orders")); v != 0 {
+			t.Errorf("%s = %v, want 0", name, v)
+		}
+	}
+	for _, st := range []string{"registered", "healthy"} {
+		value(t, reg, "ipsync_convergence_seconds", l("sync", "orders", "stage", st))
+	}
+
+	// Init again (e.g. a config reload) must not reset anything.
+	m.Registered("orders", 3)
+	m.SetInSync("orders", true)
+	m.Init("orders")
+	if v := value(t, reg, "ipsync_registrations_total", l("sync", "orders")); v != 3 {
+		t.Errorf("registrations after second Init = %v, want 3", v)
+	}
+	if v := value(t, reg, "ipsync_in_sync", l("sync", "orders")); v != 1 {
+		t.Errorf("in_sync after second Init = %v, want 1", v)
+	}
+}
+
+func TestSyncRun(t *testing.T) {
+	m, reg := newMetrics(t)
+	m.Init("orders")
+
+	m.SyncRun("orders", metrics.ResultError, time.Second)
+	if v := value(t, reg, "ipsync_sync_runs_total", l("sync", "orders", "result", "error")); v != 1 {
+		t.Errorf("error runs = %v, want 1", v)
+	}
+	if v := value(t, reg, "ipsync_last_success_timestamp_seconds", l("sync", "orders")); v != 0 {
+		t.Errorf("an error run set last success to %v", v)
+	}
+
+	before := float64(time.Now().UnixNano()) / 1e9
+	m.SyncRun("orders", metrics.ResultUnchanged, 250*time.Millisecond)
+	m.SyncRun("orders", metrics.ResultChanged, 250*time.Millisecond)
+	after := float64(time.Now().UnixNano()) / 1e9
+	for _, r := range []string{"unchanged", "changed"} {
+		if v := value(t, reg, "ipsync_sync_runs_total", l("sync", "orders", "result", r)); v != 1 {
+			t.Errorf("%s runs = %v, want 1", r, v)
+		}
+	}
+	if ts := value(t, reg, "ipsync_last_success_timestamp_seconds", l("sync", "orders")); ts < before-1 || ts > after+1 {
+		t.Errorf("last success = %v, want within [%v, %v]", ts, before, after)
+	}
+	if n := value(t, reg, "ipsync_sync_duration_seconds", l("sync", "orders")); n != 3 {
+		t.Errorf("duration count = %v, want 3", n)
+	}
+	if s := histSum(t, reg, "ipsync_sync_duration_seconds", l("sync", "orders")); s != 1.5 {
+		t.Errorf("duration sum = %v, want 1.5", s)
+	}
+}
+
+func TestSetInSync(t *testing.T) {
+	m, reg := newMetrics(t)
+	m.SetInSync("orders", true)
+	if v := value(t, reg, "ipsync_in_sync", l("sync", "orders")); v != 1 {
+		t.Errorf("in_sync = %v, want 1", v)
+	}
+	m.SetInSync("orders", false)
+	if v := value(t, reg, "ipsync_in_sync", l("sync", "orders")); v != 0 {
+		t.Errorf("in_sync = %v, want 0", v)
+	}
+}
+
+func TestSetResolvedAddresses(t *testing.T) {
+	m, reg := newMetrics(t)
+	m.SetResolvedAddresses("orders", 2)
+	if v := value(t, reg, "ipsync_resolved_addresses", l("sync", "orders")); v != 2 {
+		t.Errorf("resolved = %v, want 2", v)
+	}
+}
+
+func TestAddressChange(t *testing.T) {
+	m, reg := newMetrics(t)
+	m.AddressChange("orders")
+	m.AddressChange("orders")
+	if v := value(t, reg, "ipsync_address_changes_total", l("sync", "orders")); v != 2 {
+		t.Errorf("address changes = %v, want 2", v)
+	}
+}
+
+func TestSetTargets(t *testing.T) {
+	m, reg := newMetrics(t)
+	m.SetTargets("orders", map[string]int{"healthy": 2, "draining": 1})
+	wantStates := func(want map[string]float64) {
+		t.Helper()
+		for _, s := range allStates() {
+			if v := value(t, reg, "ipsync_targets", l("sync", "orders", "state", s)); v != want[s] {
+				t.Errorf("targets{state=%q} = %v, want %v", s, v, want[s])
+			}
+		}
+	}
+	wantStates(map[string]float64{"healthy": 2, "draining": 1})
+
+	// A state no longer reported goes back to 0 rather than keeping its old count.
+	m.SetTargets("orders", map[string]int{"initial": 1})
+	wantStates(map[string]float64{"initial": 1})
+	m.SetTargets("orders", nil)
+	wantStates(nil)
+
+	// A state ELBv2 might add later is exported, and zeroed when gone; garbage keys never become labels.
+	m.SetTargets("orders", map[string]int{"healthy": 1, "hibernating": 2, "10.0.0.1": 1, "Weird State": 1})
+	if v := value(t, reg, "ipsync_targets", l("sync", "orders", "state", "hibernating")); v != 2 {
+		t.Errorf("new state = %v, want 2", v)
+	}
+	m.SetTargets("orders", map[string]int{"healthy": 1})
+	if v := value(t, reg, "ipsync_targets", l("sync", "orders", "state", "hibernating")); v != 0 {
+		t.Errorf("vanished new state = %v, want 0", v)
+	}
+	for _, bad := range []string{"10.0.0.1", "Weird State"} {
+		if find(t, reg, "ipsync_targets", l("sync", "orders", "state", bad)) != nil {
+			t.Errorf("state %q became a label value", bad)
+		}
+	}
+}
+
+func TestRegisteredDeregistered(t *testing.T) {
+	m, reg := newMetrics(t)
+	m.Init("orders")
+	m.Registered("orders", 3)
+	m.Registered("orders", 0)
+	m.Registered("orders", -1) // a counter cannot go down; must not panic either
+	m.Deregistered("orders", 2)
+	m.Deregistered("orders", -5)
+	if v := value(t, reg, "ipsync_registrations_total", l("sync", "orders")); v != 3 {
+		t.Errorf("registrations = %v, want 3", v)
+	}
+	if v := value(t, reg, "ipsync_deregistrations_total", l("sync", "orders")); v != 2 {
+		t.Errorf("deregistrations = %v, want 2", v)
+	}
+}
+
+func TestDNSQuery(t *testing.T) {
+	m, reg := newMetrics(t)
+	m.DNSQuery("orders", metrics.DNSSuccess, 2*time.Millisecond)
+	m.DNSQuery("orders", "", 2*time.Millisecond) // resolver.KindOf(nil) == ""
+	m.DNSQuery("orders", "servfail", 4*time.Millisecond)
+	if v := value(t, reg, "ipsync_dns_queries_total", l("sync", "orders", "result", "success")); v != 2 {
+		t.Errorf("success = %v, want 2", v)
+	}
+	if v := value(t, reg, "ipsync_dns_queries_total", l("sync", "orders", "result", "servfail")); v != 1 {
+		t.Errorf("servfail = %v, want 1", v)
+	}
+	if find(t, reg, "ipsync_dns_queries_total", l("sync", "orders", "result", "")) != nil {
+		t.Error("empty result label exported")
+	}
+	if n := value(t, reg, "ipsync_dns_query_duration_seconds", l("sync", "orders")); n != 3 {
+		t.Errorf("duration count = %v, want 3", n)
+	}
+	if s := histSum(t, reg, "ipsync_dns_query_duration_seconds", l("sync", "orders")); s < 0.0079 || s > 0.0081 {
+		t.Errorf("duration sum = %v, want 0.008", s)
+	}
+}
+
+func TestConverged(t *testing.T) {
+	m, reg := newMetrics(t)
+	m.Converged("orders", metrics.StageRegistered, 5500*time.Millisecond)
+	m.Converged("orders", metrics.StageHealthy, 90*time.Second)
+	m.Converged("orders", metrics.StageHealthy, -time.Second) // clamped to 0, sum must not go down
+	if n := value(t, reg, "ipsync_convergence_seconds", l("sync", "orders", "stage", "registered")); n != 1 {
+		t.Errorf("registered count = %v, want 1", n)
+	}
+	if s := histSum(t, reg, "ipsync_convergence_seconds", l("sync", "orders", "stage", "healthy")); s != 90 {
+		t.Errorf("healthy sum = %v, want 90", s)
+	}
+	// Buckets must resolve the 0.1 s .. 10 min range and the TTL+1 s goal.
+	h := find(t, reg, "ipsync_convergence_seconds", l("sync", "orders", "stage", "registered")).GetHistogram()
+	var bounds []float64
+	for _, b := range h.GetBucket() {
+		bounds = append(bounds, b.GetUpperBound())
+	}
+	for _, want := range []float64{0.1, 2, 6, 600} {
+		if !slices.Contains(bounds, want) {
+			t.Errorf("convergence buckets %v lack %v", bounds, want)
+		}
+	}
+}
+
+func TestNilMetricsIsNoOp(t *testing.T) {
+	var m *metrics.Metrics
+	m.Init("orders")
+	m.SyncRun("orders", metrics.ResultChanged, time.Second)
+	m.SetInSync("orders", true)
+	m.SetResolvedAddresses("orders", 1)
+	m.AddressChange("orders")
+	m.SetTargets("orders", map[string]int{"healthy": 1})
+	m.Registered("orders", 1)
+	m.Deregistered("orders", 1)
+	m.DNSQuery("orders", metrics.DNSSuccess, time.Millisecond)
+	m.Converged("orders", metrics.StageHealthy, time.Second)
+
+	stack := middleware.NewStack("DescribeTargetHealth", nil)
+	if err := m.AWSMiddleware()(stack); err != nil {
+		t.Fatalf("nil middleware: %v", err)
+	}
+	if ids := stack.Deserialize.List(); len(ids) != 0 {
+		t.Errorf("nil middleware added %v", ids)
+	}
+	// And a real SDK call through it works.
+	callDescribeTargetHealth(t, m, 0)
+}
+
+func TestNewTwiceOnOneRegistryShares(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	a := metrics.New(reg, metrics.BuildInfo{Version: "1"})
+	b := metrics.New(reg, metrics.BuildInfo{Version: "1"})
+	a.Registered("orders", 1)
+	b.Registered("orders", 1)
+	if v := value(t, reg, "ipsync_registrations_total", l("sync", "orders")); v != 2 {
+		t.Errorf("registrations = %v, want 2", v)
+	}
+}
+
+func TestNilRegistererWorks(t *testing.T) {
+	m := metrics.New(nil, metrics.BuildInfo{})
+	touchAll(t, m)
+}
+
+// TestNoAddressLikeLabelValues runs a realistic scenario, including caller mistakes, and checks that no label
+// value is an IP, an address:port, an ARN, a URL or a hostname of the endpoint.
+func TestNoAddressLikeLabelValues(t *testing.T) {
+	m, reg := newMetrics(t)
+	for _, sync := range []string{"orders", "billing-reader"} {
+		m.Init(sync)
+		m.DNSQuery(sync, metrics.DNSSuccess, time.Millisecond)
+		m.DNSQuery(sync, "timeout", 2*time.Second)
+		m.SetResolvedAddresses(sync, 2)
+		m.AddressChange(sync)
+		m.SetTargets(sync, map[string]int{"healthy": 1, "initial": 1, "10.1.2.3": 1, "2001:db8::1": 1,
+			"arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/orders/0123456789abcdef": 1})
+		m.Registered(sync, 1)
+		m.Deregistered(sync, 1)
+		m.SyncRun(sync, metrics.ResultChanged, 80*time.Millisecond)
+		m.SetInSync(sync, true)
+		m.Converged(sync, metrics.StageRegistered, 4*time.Second)
+		m.Converged(sync, metrics.StageHealthy, 35*time.Second)
+	}
+	callDescribeTargetHealth(t, m, 2)
+
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		for _, s := range mf.GetMetric() {
+			for _, lp := range s.GetLabel() {
+				v := lp.GetValue()
+				_, addrErr := netip.ParseAddr(v)
+				_, apErr := netip.ParseAddrPort(v)
+				if addrErr == nil || apErr == nil || strings.HasPrefix(v, "arn:") || strings.Contains(v, "://") ||
+					strings.Contains(v, "amazonaws.com") || strings.Contains(v, "127.0.0.1") {
+					t.Errorf("%s{%s=%q}: address-like label value", mf.GetName(), lp.GetName(), v)
+				}
+			}
+		}
+	}
+}
+
+// callDescribeTargetHealth makes one DescribeTargetHealth call through the real SDK against a loopback server
+// that throttles the first `throttles` attempts.
+func callDescribeTargetHealth(t *testing.T, m *metrics.Metrics, throttles int) {
+	t.Helper()
+	srv := newELBServer(t, func(n int, w http.ResponseWriter, _ *http.Request) {
+		if n <= throttles {
+			writeXML(w, http.StatusBadRequest, throttlingBody)
+			return
+		}
+		writeXML(w, http.StatusOK, describeTargetHealthBody)
+	})
+	c := newELBClient(srv.URL, m, 3)
+	if _, err := describe(context.Background(), c); err != nil {
+		t.Fatalf("DescribeTargetHealth: %v", err)
+	}
+}
+
+func TestHandler(t *testing.T) {
+	_, reg := newMetrics(t)
+	var readyErr error
+	h := metrics.Handler(reg, func() error { return readyErr })
+	get := func(method, path string) (int, string) {
+		t.Helper()
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(method, path, nil))
+		b, _ := io.ReadAll(rec.Result().Body)
+		return rec.Code, string(b)
+	}
+
+	if code, body := get("GET", "/healthz"); code != 200 || body != "ok" {
+		t.Errorf("/healthz = %d %q, want 200 \"ok\"", code, body)
+	}
+	if code, body := get("GET", "/readyz"); code != 200 || body != "ready" {
+		t.Errorf("/readyz = %d %q, want 200 \"ready\"", code, body)
+	}
+	readyErr = errors.New(`mapping "orders": no successful pass for 3m0s: DNS timeout from 10.0.0.2:53`)
+	if code, body := get("GET", "/readyz"); code != 503 || body != readyErr.Error() {
+		t.Errorf("/readyz = %d %q, want 503 %q", code, body, readyErr.Error())
+	}
+	code, body := get("GET", "/metrics")
+	if code != 200 || !strings.Contains(body, `ipsync_build_info{commit="abc1234",goversion="go1.26.8",version="1.2.3"} 1`) {
+		t.Errorf("/metrics = %d, body lacks ipsync_build_info:\n%s", code, body)
+	}
+	if code, _ := get("POST", "/healthz"); code != http.StatusMethodNotAllowed {
+		t.Errorf("POST /healthz = %d, want 405", code)
+	}
+	if code, _ := get("GET", "/nope"); code != http.StatusNotFound {
+		t.Errorf("/nope = %d, want 404", code)
+	}
+
+	// nil ready means ready; nil gatherer serves an empty registry.
+	h = metrics.Handler(nil, nil)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
+	if rec.Code != 200 {
+		t.Errorf("nil ready: /readyz = %d, want 200", rec.Code)
+	}
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if rec.Code != 200 {
+		t.Errorf("nil gatherer: /metrics = %d, want 200", rec.Code)
+	}
+}
