@@ -1,0 +1,95 @@
+// Package config is ipsync's resolved configuration (SPEC §5): defaults, then a YAML file or inline YAML
+// (--config / IPSYNC_CONFIG), then flags, each flag also settable as IPSYNC_<FLAG_NAME> (SPEC §4). Load builds a
+// Config; Validate reports every problem at once. Nothing here talks to AWS or DNS.
+package config
+
+import (
+	"strings"
+	"time"
+)
+
+// Config is the resolved configuration every command runs from.
+type Config struct {
+	Syncs          []Sync
+	DNS            DNS
+	Poll           Poll
+	ResyncInterval time.Duration // DescribeTargetHealth at least this often, to catch drift (I9)
+	Listen         string        // host:port for /metrics /healthz /readyz; "" = disabled
+	Log            Log
+}
+
+// Sync is one mapping: a DNS endpoint kept in one target group.
+type Sync struct {
+	Name             string // unique; the `sync` metric label. Default: first label of Endpoint.
+	Endpoint         string
+	TargetGroupARN   string
+	Port             int32  // 0 = use the target group's port (an explicit 0 in the input is a Validate error)
+	AvailabilityZone string // "auto" | "all" | "vpc"
+	Prune            bool   // false: only deregister targets ipsync registered itself (I7)
+	DeregisterAfter  int    // consecutive successful resolutions an address must be absent before deregistration (I6)
+	RoleARN          string // optional IAM role to assume for this mapping
+	RDSIdentifier    string // reserved for the Lambda event path; not read from the file yet
+
+	// zeroPort records a port given as 0, which Validate rejects; Port alone cannot tell it from "not given".
+	// It is only ever set on invalid input, so valid configurations compare equal to struct literals.
+	zeroPort bool
+}
+
+// DNS configures the resolver.
+type DNS struct {
+	Servers []string      // host:port; empty = /etc/resolv.conf
+	Timeout time.Duration // per query
+}
+
+// Poll bounds how soon an endpoint is resolved again: the answer's TTL, clamped to [Min, Max].
+type Poll struct {
+	Min time.Duration
+	Max time.Duration
+}
+
+// Log configures zap.
+type Log struct {
+	Level  string // debug | info | warn | error
+	Format string // json | console
+}
+
+// Defaults per SPEC §5.
+const (
+	DefaultDNSTimeout       = 2 * time.Second
+	DefaultPollMin          = 1 * time.Second
+	DefaultPollMax          = 30 * time.Second
+	DefaultResyncInterval   = 60 * time.Second
+	DefaultListen           = ":9796"
+	DefaultLogLevel         = "info"
+	DefaultLogFormat        = "json"
+	DefaultAvailabilityZone = "auto"
+	DefaultDeregisterAfter  = 2
+)
+
+// Defaults returns the configuration with no file and no flags: every default of SPEC §5 and no mappings.
+func Defaults() *Config {
+	return &Config{
+		DNS:            DNS{Timeout: DefaultDNSTimeout},
+		Poll:           Poll{Min: DefaultPollMin, Max: DefaultPollMax},
+		ResyncInterval: DefaultResyncInterval,
+		Listen:         DefaultListen,
+		Log:            Log{Level: DefaultLogLevel, Format: DefaultLogFormat},
+	}
+}
+
+// DefaultSync returns a mapping with the per-mapping defaults of SPEC §5. Name stays empty: Load sets it to
+// NameFromEndpoint(Endpoint) when none is given.
+func DefaultSync() Sync {
+	return Sync{
+		AvailabilityZone: DefaultAvailabilityZone,
+		Prune:            true,
+		DeregisterAfter:  DefaultDeregisterAfter,
+	}
+}
+
+// NameFromEndpoint is the default mapping name: the endpoint's first DNS label
+// ("orders" for "orders.c9abc.us-east-1.rds.amazonaws.com").
+func NameFromEndpoint(endpoint string) string {
+	label, _, _ := strings.Cut(endpoint, ".")
+	return label
+}

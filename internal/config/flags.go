@@ -1,0 +1,156 @@
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Names of the shared flags BindFlags registers.
+const (
+	FlagConfig         = "config"
+	FlagEndpoint       = "endpoint"
+	FlagTargetGroupARN = "target-group-arn"
+	FlagPort           = "port"
+	FlagDNSServer      = "dns-server"
+	FlagListen         = "listen"
+	FlagLogLevel       = "log-level"
+	FlagLogFormat      = "log-format"
+)
+
+// EnvPrefix starts the environment variable of every flag (SPEC §4).
+const EnvPrefix = "IPSYNC_"
+
+// EnvName is the environment variable for a flag: "dns-server" -> "IPSYNC_DNS_SERVER".
+func EnvName(flagName string) string {
+	return EnvPrefix + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// Flags holds the shared flags bound by BindFlags. Pass it to Load after fs.Parse and ApplyEnv.
+type Flags struct {
+	fs             *flag.FlagSet
+	config         string
+	endpoint       string
+	targetGroupARN string
+	port           int32Value
+	dnsServers     listValue
+	listen         string
+	logLevel       string
+	logFormat      string
+}
+
+// BindFlags registers the shared flags (SPEC §4, §5) on fs.
+func BindFlags(fs *flag.FlagSet) *Flags {
+	f := &Flags{fs: fs}
+	fs.StringVar(&f.config, FlagConfig, "", "configuration: a YAML file path, or the YAML itself (a value containing a newline)"+envHint(FlagConfig))
+	fs.StringVar(&f.endpoint, FlagEndpoint, "", "DNS name to follow, for one mapping from flags"+envHint(FlagEndpoint))
+	fs.StringVar(&f.targetGroupARN, FlagTargetGroupARN, "", "ARN of the ip target group to keep pointed at --endpoint"+envHint(FlagTargetGroupARN))
+	fs.Var(&f.port, FlagPort, "target port, 1-65535 (default: the target group's port)"+envHint(FlagPort))
+	fs.Var(&f.dnsServers, FlagDNSServer, "DNS server host:port; repeatable, or comma-separated (default: /etc/resolv.conf)"+envHint(FlagDNSServer))
+	fs.StringVar(&f.listen, FlagListen, DefaultListen, `address for /metrics /healthz /readyz; "" disables`+envHint(FlagListen))
+	fs.StringVar(&f.logLevel, FlagLogLevel, DefaultLogLevel, "debug | info | warn | error"+envHint(FlagLogLevel))
+	fs.StringVar(&f.logFormat, FlagLogFormat, DefaultLogFormat, "json | console"+envHint(FlagLogFormat))
+	return f
+}
+
+func envHint(name string) string { return " (env " + EnvName(name) + ")" }
+
+// set reports which flags were given, on the command line or through ApplyEnv.
+func (f *Flags) set() map[string]bool {
+	set := map[string]bool{}
+	if f != nil && f.fs != nil {
+		f.fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+	}
+	return set
+}
+
+// ApplyEnv sets every flag of fs that was not given on the command line from its environment variable
+// IPSYNC_<NAME>, if that variable exists (even when empty: IPSYNC_LISTEN= disables the listener). Call it after
+// fs.Parse; it serves any flag in fs, not only the shared ones. A flag whose flag.Value has a method
+// Repeatable() bool returning true takes a comma-separated list, one Set per element. getenv is os.LookupEnv
+// in production. All bad values are reported together, each naming its variable.
+func ApplyEnv(fs *flag.FlagSet, getenv func(string) (string, bool)) error {
+	if !fs.Parsed() {
+		return errors.New("config.ApplyEnv: call fs.Parse first, so that command-line flags take precedence over the environment")
+	}
+	given := map[string]bool{}
+	fs.Visit(func(fl *flag.Flag) { given[fl.Name] = true })
+
+	var errs []error
+	fs.VisitAll(func(fl *flag.Flag) {
+		if given[fl.Name] {
+			return
+		}
+		env := EnvName(fl.Name)
+		value, ok := getenv(env)
+		if !ok {
+			return
+		}
+		values := []string{value}
+		if r, ok := fl.Value.(interface{ Repeatable() bool }); ok && r.Repeatable() {
+			values = splitList(value)
+			if len(values) == 0 {
+				// An empty list is still a decision ("use the default servers"), so mark the flag as set.
+				values = []string{""}
+			}
+		}
+		for _, v := range values {
+			if err := fs.Set(fl.Name, v); err != nil {
+				errs = append(errs, fmt.Errorf("environment variable %s=%q: invalid value for --%s: %w", env, value, fl.Name, err))
+				return
+			}
+		}
+	})
+	return errors.Join(errs...)
+}
+
+// splitList splits a comma-separated list, trimming spaces and dropping empty elements.
+func splitList(s string) []string {
+	var out []string
+	for _, part := range strings.Split(s, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			out = append(out, part)
+		}
+	}
+	return out
+}
+
+// listValue is a repeatable string flag; each Set appends, and a comma-separated value appends each element.
+type listValue []string
+
+func (l *listValue) String() string {
+	if l == nil {
+		return ""
+	}
+	return strings.Join(*l, ",")
+}
+
+func (l *listValue) Set(s string) error {
+	*l = append(*l, splitList(s)...)
+	return nil
+}
+
+// Repeatable tells ApplyEnv that the environment variable holds a comma-separated list.
+func (l *listValue) Repeatable() bool { return true }
+
+// int32Value is an int32 flag. Range checks (1-65535, and an explicit 0) are Validate's job, so that they are
+// reported together with every other problem.
+type int32Value int32
+
+func (v *int32Value) String() string {
+	if v == nil {
+		return "0"
+	}
+	return strconv.FormatInt(int64(*v), 10)
+}
+
+func (v *int32Value) Set(s string) error {
+	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 32)
+	if err != nil {
+		return fmt.Errorf("expected a port number 1-65535, got %q", s)
+	}
+	*v = int32Value(n)
+	return nil
+}

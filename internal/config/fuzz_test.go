@@ -1,0 +1,79 @@
+package config_test
+
+import (
+	"errors"
+	"flag"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ipsync/ipsync/internal/config"
+)
+
+// FuzzLoad feeds arbitrary YAML through --config: Load and Validate must never panic, Load returns a config
+// or an error (never both, never neither), and Validate returns nil or a *ValidationError with problems.
+func FuzzLoad(f *testing.F) {
+	for _, tc := range validateCases {
+		f.Add(tc.doc)
+	}
+	for _, tc := range validCases {
+		f.Add(tc.doc)
+	}
+	spec, err := os.ReadFile(filepath.Join("testdata", "spec.yaml"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(string(spec))
+	f.Add(validSync + "colour: red\n")
+	f.Add("syncs:\n  - &a {endpoint: x}\n  - *a\n")
+	f.Add("")
+
+	f.Fuzz(func(t *testing.T, doc string) {
+		fs := flag.NewFlagSet("fuzz", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		fl := config.BindFlags(fs)
+		// The trailing newline makes the value YAML text, never a file path.
+		if err := fs.Parse([]string{"--config", doc + "\n"}); err != nil {
+			t.Fatalf("parse: %v", err)
+		}
+		start := time.Now()
+		cfg, err := config.Load(fl)
+		if d := time.Since(start); d > 5*time.Second { // generous: the machine is shared; this catches pathological inputs, not slowness
+			t.Fatalf("Load took %v", d)
+		}
+		if (cfg == nil) == (err == nil) {
+			t.Fatalf("Load returned config %v and error %v: want exactly one", cfg, err)
+		}
+		if err != nil {
+			if err.Error() == "" {
+				t.Fatal("empty error message")
+			}
+			return
+		}
+		verr := cfg.Validate()
+		if verr == nil {
+			// Spot-check what an accepted configuration promises the engine.
+			if len(cfg.Syncs) == 0 || cfg.Poll.Min <= 0 || cfg.Poll.Max < cfg.Poll.Min || cfg.DNS.Timeout <= 0 {
+				t.Fatalf("accepted %+v", cfg)
+			}
+			for _, s := range cfg.Syncs {
+				if s.Name == "" || s.Endpoint == "" || s.Port < 0 || s.Port > 65535 || s.DeregisterAfter < 1 {
+					t.Fatalf("accepted sync %+v", s)
+				}
+			}
+			return
+		}
+		var ve *config.ValidationError
+		if !errors.As(verr, &ve) || len(ve.Problems) == 0 {
+			t.Fatalf("Validate = %#v, want *ValidationError with problems", verr)
+		}
+		for _, p := range ve.Problems {
+			if strings.TrimSpace(p) == "" {
+				t.Fatalf("empty problem in %q", ve.Problems)
+			}
+		}
+	})
+}
