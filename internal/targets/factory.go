@@ -1,0 +1,145 @@
+package targets
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/arn"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/aws/smithy-go/middleware"
+)
+
+// DefaultMaxAttempts is the SDK standard retryer's attempt limit (first try included) unless FactoryOptions says otherwise.
+const DefaultMaxAttempts = 5
+
+// RoleSessionName names the sessions ipsync opens with role_arn, so CloudTrail shows who made the calls.
+const RoleSessionName = "ipsync"
+
+// FactoryOptions tunes NewFactory. The zero value is the production setting.
+type FactoryOptions struct {
+	APIOptions  []func(*middleware.Stack) error // e.g. metrics middleware; appended to aws.Config.APIOptions
+	EndpointURL string                          // optional override (demo); "" = SDK standard resolution
+	MaxAttempts int                             // retryer; 0 = DefaultMaxAttempts
+	CallTimeout time.Duration                   // per-call deadline; 0 = DefaultCallTimeout
+}
+
+// Factory builds Clients per (region, role ARN) from one aws.Config loaded once from the SDK's standard
+// environment and shared config (AWS_ENDPOINT_URL, AWS_REGION, credentials, profiles). It is safe for
+// concurrent use.
+type Factory struct {
+	cfg         aws.Config // with the retryer and APIOptions; Region is set per client
+	endpointURL string
+	callTimeout time.Duration
+
+	mu      sync.Mutex
+	clients map[clientKey]*Client
+}
+
+type clientKey struct{ region, roleARN string }
+
+// NewFactory loads the AWS configuration once and configures the SDK standard retryer; retries happen there
+// and nowhere else.
+func NewFactory(ctx context.Context, opts FactoryOptions) (*Factory, error) {
+	attempts := opts.MaxAttempts
+	if attempts <= 0 {
+		attempts = DefaultMaxAttempts
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, config.WithRetryer(func() aws.Retryer {
+		return retry.NewStandard(func(o *retry.StandardOptions) { o.MaxAttempts = attempts })
+	}))
+	if err != nil {
+		return nil, fmt.Errorf("loading AWS configuration (environment, ~/.aws/config, ~/.aws/credentials): %w", err)
+	}
+	cfg.APIOptions = append(cfg.APIOptions, opts.APIOptions...)
+	timeout := opts.CallTimeout
+	if timeout <= 0 {
+		timeout = DefaultCallTimeout
+	}
+	return &Factory{cfg: cfg, endpointURL: opts.EndpointURL, callTimeout: timeout, clients: map[clientKey]*Client{}}, nil
+}
+
+// For returns the Client for the target group's region, acting as roleARN when it is not "". Clients are
+// cached per (region, role), so mappings sharing them also share connections and assumed-role credentials.
+// It makes no network call: a bad role surfaces on the first API call.
+func (f *Factory) For(ctx context.Context, targetGroupARN, roleARN string) (*Client, error) {
+	region, err := RegionFromARN(targetGroupARN)
+	if err != nil {
+		return nil, err
+	}
+	if roleARN != "" {
+		if err := checkRoleARN(roleARN); err != nil {
+			return nil, err
+		}
+	}
+	key := clientKey{region: region, roleARN: roleARN}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if c, ok := f.clients[key]; ok {
+		return c, nil
+	}
+	cfg := f.cfg.Copy()
+	cfg.Region = region
+	if roleARN != "" {
+		stsClient := sts.NewFromConfig(cfg, func(o *sts.Options) {
+			if f.endpointURL != "" {
+				o.BaseEndpoint = aws.String(f.endpointURL)
+			}
+		})
+		cfg.Credentials = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(stsClient, roleARN,
+			func(o *stscreds.AssumeRoleOptions) { o.RoleSessionName = RoleSessionName }))
+	}
+	elb := elbv2.NewFromConfig(cfg, func(o *elbv2.Options) {
+		if f.endpointURL != "" {
+			o.BaseEndpoint = aws.String(f.endpointURL)
+		}
+	})
+	ec2c := ec2.NewFromConfig(cfg, func(o *ec2.Options) {
+		if f.endpointURL != "" {
+			o.BaseEndpoint = aws.String(f.endpointURL)
+		}
+	})
+	c := NewClient(elb, ec2c)
+	c.CallTimeout = f.callTimeout
+	f.clients[key] = c
+	return c, nil
+}
+
+const tgARNForm = "arn:aws:elasticloadbalancing:REGION:ACCOUNT:targetgroup/NAME/ID"
+
+// RegionFromARN returns the region of a target group ARN, or an error naming the ARN and what is wrong with it.
+func RegionFromARN(targetGroupARN string) (string, error) {
+	a, err := arn.Parse(targetGroupARN)
+	if err != nil {
+		return "", fmt.Errorf("target_group_arn %q is not an ARN; expected %s", targetGroupARN, tgARNForm)
+	}
+	if a.Service != "elasticloadbalancing" {
+		return "", fmt.Errorf("target_group_arn %q is an ARN of service %q, not a target group; expected %s",
+			targetGroupARN, a.Service, tgARNForm)
+	}
+	if !strings.HasPrefix(a.Resource, "targetgroup/") {
+		kind, _, _ := strings.Cut(a.Resource, "/")
+		return "", fmt.Errorf("target_group_arn %q names a %s, not a target group; expected %s",
+			targetGroupARN, kind, tgARNForm)
+	}
+	if a.Region == "" {
+		return "", fmt.Errorf("target_group_arn %q has no region; expected %s", targetGroupARN, tgARNForm)
+	}
+	return a.Region, nil
+}
+
+func checkRoleARN(roleARN string) error {
+	a, err := arn.Parse(roleARN)
+	if err != nil || a.Service != "iam" || !strings.HasPrefix(a.Resource, "role/") {
+		return fmt.Errorf("role_arn %q is not an IAM role ARN; expected arn:aws:iam::ACCOUNT:role/NAME", roleARN)
+	}
+	return nil
+}

@@ -1,0 +1,68 @@
+package targets_test
+
+import (
+	"fmt"
+	"net/netip"
+	"net/url"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ipsync/ipsync/internal/elbv2fake"
+	"github.com/ipsync/ipsync/internal/testutil/motoserver"
+)
+
+// fakeMaxTargets is the fake's per-group limit; above ChunksOf100's 250 so only TooManyTargets reaches it.
+const fakeMaxTargets = 300
+
+func newFakeBackend(t *testing.T) *backend {
+	s, err := elbv2fake.New(elbv2fake.Options{DrainFor: time.Hour, MaxTargets: fakeMaxTargets})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	motoserver.SetAWSEnv(t, s.URL())
+	var vpcs atomic.Int64
+	return &backend{
+		name: "fake",
+		url:  s.URL(),
+		newGroup: func(t *testing.T) fixture {
+			t.Helper()
+			id := fmt.Sprintf("vpc-%017x", vpcs.Add(1))
+			cidrs := []string{"10.0.0.0/16", "100.64.0.0/16", "2600:1f18:1234:5600::/56"}
+			if err := s.AddVPC(id, cidrs...); err != nil {
+				t.Fatal(err)
+			}
+			f := createTargetGroup(t, sdkConfig(t), id)
+			for _, c := range cidrs {
+				f.CIDRs = append(f.CIDRs, netip.MustParsePrefix(c))
+			}
+			return f
+		},
+		calls: func() []call {
+			cs := []call{}
+			for _, c := range s.Calls() {
+				cs = append(cs, call{Action: c.Action, Params: c.Params, Code: c.Code, AccessKeyID: c.AccessKeyID})
+			}
+			return cs
+		},
+		resetCalls:  s.ResetCalls,
+		drains:      true,
+		storesAZ:    true,
+		matchesPort: true,
+		maxTargets:  fakeMaxTargets,
+		setFault: func(fn func(action string) (string, time.Duration, bool)) {
+			if fn == nil {
+				s.SetFault(nil)
+				return
+			}
+			s.SetFault(func(action string, _ url.Values) *elbv2fake.Fault {
+				code, delay, ok := fn(action)
+				if !ok {
+					return nil
+				}
+				return &elbv2fake.Fault{Code: code, Delay: delay}
+			})
+		},
+	}
+}

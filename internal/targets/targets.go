@@ -1,0 +1,294 @@
+// Package targets is ipsync's seam to ELBv2 and EC2: it reads a target group, its VPC's CIDRs and its
+// targets' health, and registers and deregisters IP targets. Every call runs under its own deadline; retries
+// are the SDK standard retryer's (configured once in Factory), never a loop here.
+package targets
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+	elbv2types "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
+)
+
+// DefaultCallTimeout bounds one API call, including the SDK's retries.
+const DefaultCallTimeout = 10 * time.Second
+
+// MaxTargetsPerCall is how many targets one RegisterTargets/DeregisterTargets request carries; longer lists
+// are split into several calls.
+const MaxTargetsPerCall = 100
+
+// Target is one registration: IP, Port, AvailabilityZone ("" = not set; "all" for outside-VPC addresses).
+type Target struct {
+	IP               netip.Addr
+	Port             int32
+	AvailabilityZone string
+}
+
+func (t Target) String() string {
+	s := netip.AddrPortFrom(t.IP, uint16(t.Port)).String()
+	if t.AvailabilityZone != "" {
+		s += "/" + t.AvailabilityZone
+	}
+	return s
+}
+
+// TargetHealth is one row of DescribeTargetHealth.
+type TargetHealth struct {
+	Target
+	State       string // initial healthy unhealthy unhealthy.draining unused draining unavailable
+	Reason      string // e.g. Elb.RegistrationInProgress
+	Description string
+}
+
+// Draining reports whether the target is on its way out; such a target does not count as registered (I5).
+func (h TargetHealth) Draining() bool {
+	return h.State == string(elbv2types.TargetHealthStateEnumDraining) ||
+		h.State == string(elbv2types.TargetHealthStateEnumUnhealthyDraining)
+}
+
+// Group is what DescribeTargetGroups says about the target group.
+type Group struct {
+	ARN, Name, TargetType, Protocol, VPCID, IPAddressType string // TargetType "ip"; IPAddressType "ipv4"|"ipv6"
+	Port                                                  int32
+}
+
+// ELBv2API is the part of the ELBv2 client ipsync uses, with the SDK's exact signatures.
+type ELBv2API interface {
+	DescribeTargetGroups(ctx context.Context, params *elbv2.DescribeTargetGroupsInput, optFns ...func(*elbv2.Options)) (*elbv2.DescribeTargetGroupsOutput, error)
+	DescribeTargetHealth(ctx context.Context, params *elbv2.DescribeTargetHealthInput, optFns ...func(*elbv2.Options)) (*elbv2.DescribeTargetHealthOutput, error)
+	RegisterTargets(ctx context.Context, params *elbv2.RegisterTargetsInput, optFns ...func(*elbv2.Options)) (*elbv2.RegisterTargetsOutput, error)
+	DeregisterTargets(ctx context.Context, params *elbv2.DeregisterTargetsInput, optFns ...func(*elbv2.Options)) (*elbv2.DeregisterTargetsOutput, error)
+}
+
+// EC2API is the part of the EC2 client ipsync uses, with the SDK's exact signature.
+type EC2API interface {
+	DescribeVpcs(ctx context.Context, params *ec2.DescribeVpcsInput, optFns ...func(*ec2.Options)) (*ec2.DescribeVpcsOutput, error)
+}
+
+var (
+	_ ELBv2API = (*elbv2.Client)(nil)
+	_ EC2API   = (*ec2.Client)(nil)
+)
+
+// Client is the target-group seam the engine uses. Every call runs under its own deadline (CallTimeout).
+type Client struct {
+	elb ELBv2API
+	ec2 EC2API
+	// CallTimeout bounds each API call including retries; set it before first use. <= 0 means DefaultCallTimeout.
+	CallTimeout time.Duration
+}
+
+// NewClient wraps the given API clients with CallTimeout = DefaultCallTimeout.
+func NewClient(elb ELBv2API, ec2 EC2API) *Client {
+	return &Client{elb: elb, ec2: ec2, CallTimeout: DefaultCallTimeout}
+}
+
+func (c *Client) callCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	d := c.CallTimeout
+	if d <= 0 {
+		d = DefaultCallTimeout
+	}
+	return context.WithTimeout(ctx, d)
+}
+
+// Group describes the target group.
+func (c *Client) Group(ctx context.Context, arn string) (Group, error) {
+	ctx, cancel := c.callCtx(ctx)
+	defer cancel()
+	out, err := c.elb.DescribeTargetGroups(ctx, &elbv2.DescribeTargetGroupsInput{TargetGroupArns: []string{arn}})
+	if err != nil {
+		return Group{}, wrapTG("describing target group", arn, err)
+	}
+	for _, tg := range out.TargetGroups {
+		if aws.ToString(tg.TargetGroupArn) != arn {
+			continue
+		}
+		return Group{
+			ARN:           arn,
+			Name:          aws.ToString(tg.TargetGroupName),
+			TargetType:    string(tg.TargetType),
+			Protocol:      string(tg.Protocol),
+			VPCID:         aws.ToString(tg.VpcId),
+			IPAddressType: string(tg.IpAddressType),
+			Port:          aws.ToInt32(tg.Port),
+		}, nil
+	}
+	return Group{}, fmt.Errorf("describing target group %s: not in the answer (got %d target groups); check target_group_arn and the region/account", arn, len(out.TargetGroups))
+}
+
+// VPCCIDRs returns every associated IPv4 and IPv6 CIDR block of the VPC, sorted.
+func (c *Client) VPCCIDRs(ctx context.Context, vpcID string) ([]netip.Prefix, error) {
+	ctx, cancel := c.callCtx(ctx)
+	defer cancel()
+	out, err := c.ec2.DescribeVpcs(ctx, &ec2.DescribeVpcsInput{VpcIds: []string{vpcID}})
+	if err != nil {
+		return nil, fmt.Errorf("describing VPC %s (the target group's VPC; ec2:DescribeVpcs permission needed): %w", vpcID, err)
+	}
+	var prefixes []netip.Prefix
+	for _, vpc := range out.Vpcs {
+		if aws.ToString(vpc.VpcId) != vpcID {
+			continue
+		}
+		for _, a := range vpc.CidrBlockAssociationSet {
+			if !associated(a.CidrBlockState) {
+				continue
+			}
+			p, err := netip.ParsePrefix(aws.ToString(a.CidrBlock))
+			if err != nil {
+				return nil, fmt.Errorf("VPC %s: bad IPv4 CIDR block %q from DescribeVpcs: %w", vpcID, aws.ToString(a.CidrBlock), err)
+			}
+			prefixes = append(prefixes, p.Masked())
+		}
+		for _, a := range vpc.Ipv6CidrBlockAssociationSet {
+			if !associated(a.Ipv6CidrBlockState) {
+				continue
+			}
+			p, err := netip.ParsePrefix(aws.ToString(a.Ipv6CidrBlock))
+			if err != nil {
+				return nil, fmt.Errorf("VPC %s: bad IPv6 CIDR block %q from DescribeVpcs: %w", vpcID, aws.ToString(a.Ipv6CidrBlock), err)
+			}
+			prefixes = append(prefixes, p.Masked())
+		}
+		if len(prefixes) == 0 && vpc.CidrBlock != nil {
+			// Only the primary block, without the association set (some emulators answer this way).
+			p, err := netip.ParsePrefix(aws.ToString(vpc.CidrBlock))
+			if err != nil {
+				return nil, fmt.Errorf("VPC %s: bad CIDR block %q from DescribeVpcs: %w", vpcID, aws.ToString(vpc.CidrBlock), err)
+			}
+			prefixes = append(prefixes, p.Masked())
+		}
+		if len(prefixes) == 0 {
+			return nil, fmt.Errorf("VPC %s has no associated CIDR block", vpcID)
+		}
+		slices.SortFunc(prefixes, comparePrefix)
+		return slices.Compact(prefixes), nil
+	}
+	return nil, fmt.Errorf("describing VPC %s: not in the answer; check the target group's VPC and the region/account", vpcID)
+}
+
+// associated reports whether a CIDR association is in effect. A missing state (emulators) counts as
+// associated; associating/disassociating ones do not, because AWS would reject an AZ-less registration from them.
+func associated(st *ec2types.VpcCidrBlockState) bool {
+	return st == nil || st.State == "" || st.State == ec2types.VpcCidrBlockStateCodeAssociated
+}
+
+func comparePrefix(a, b netip.Prefix) int {
+	if c := a.Addr().Compare(b.Addr()); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.Bits(), b.Bits())
+}
+
+// Health returns every target of the group with its state, sorted by IP then port. Port and
+// AvailabilityZone are exactly what ELBv2 reported, so they can be echoed on deregistration (I4).
+func (c *Client) Health(ctx context.Context, arn string) ([]TargetHealth, error) {
+	ctx, cancel := c.callCtx(ctx)
+	defer cancel()
+	// DescribeTargetHealth is not paginated: one call returns all targets.
+	out, err := c.elb.DescribeTargetHealth(ctx, &elbv2.DescribeTargetHealthInput{TargetGroupArn: aws.String(arn)})
+	if err != nil {
+		return nil, wrapTG("describing target health of", arn, err)
+	}
+	hs := make([]TargetHealth, 0, len(out.TargetHealthDescriptions))
+	for _, d := range out.TargetHealthDescriptions {
+		if d.Target == nil {
+			continue
+		}
+		id := aws.ToString(d.Target.Id)
+		ip, err := netip.ParseAddr(id)
+		if err != nil {
+			return nil, fmt.Errorf("target group %s has target %q, which is not an IP address; ipsync needs a target group of type ip", arn, id)
+		}
+		h := TargetHealth{Target: Target{
+			IP:               ip,
+			Port:             aws.ToInt32(d.Target.Port),
+			AvailabilityZone: aws.ToString(d.Target.AvailabilityZone),
+		}}
+		if d.TargetHealth != nil {
+			h.State = string(d.TargetHealth.State)
+			h.Reason = string(d.TargetHealth.Reason)
+			h.Description = aws.ToString(d.TargetHealth.Description)
+		}
+		hs = append(hs, h)
+	}
+	slices.SortFunc(hs, func(a, b TargetHealth) int {
+		if c := a.IP.Compare(b.IP); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(a.Port, b.Port); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.AvailabilityZone, b.AvailabilityZone)
+	})
+	return hs, nil
+}
+
+// Register registers the targets, at most MaxTargetsPerCall per request. Port 0 and AvailabilityZone ""
+// are left out of the request (ELBv2 then uses the group's port / the VPC's zones). On error, earlier
+// chunks stay registered; the caller re-reads Health.
+func (c *Client) Register(ctx context.Context, arn string, ts []Target) error {
+	for i, chunk := range chunks(ts) {
+		err := c.call(ctx, func(ctx context.Context) error {
+			_, err := c.elb.RegisterTargets(ctx, &elbv2.RegisterTargetsInput{TargetGroupArn: aws.String(arn), Targets: descriptions(chunk)})
+			return err
+		})
+		if err != nil {
+			return wrapTG(chunkOp("registering", i, len(chunk), len(ts), "in"), arn, err)
+		}
+	}
+	return nil
+}
+
+// Deregister deregisters the targets, at most MaxTargetsPerCall per request. Port and AvailabilityZone are
+// sent exactly as given — pass what Health reported: a deregistration naming another port silently does
+// nothing (I4). AvailabilityZone "" is left out of the request.
+func (c *Client) Deregister(ctx context.Context, arn string, ts []Target) error {
+	for i, chunk := range chunks(ts) {
+		err := c.call(ctx, func(ctx context.Context) error {
+			_, err := c.elb.DeregisterTargets(ctx, &elbv2.DeregisterTargetsInput{TargetGroupArn: aws.String(arn), Targets: descriptions(chunk)})
+			return err
+		})
+		if err != nil {
+			return wrapTG(chunkOp("deregistering", i, len(chunk), len(ts), "from"), arn, err)
+		}
+	}
+	return nil
+}
+
+func (c *Client) call(ctx context.Context, fn func(context.Context) error) error {
+	ctx, cancel := c.callCtx(ctx)
+	defer cancel()
+	return fn(ctx)
+}
+
+func chunks(ts []Target) [][]Target { return slices.Collect(slices.Chunk(ts, MaxTargetsPerCall)) }
+
+func chunkOp(verb string, i, n, total int, prep string) string {
+	if total <= MaxTargetsPerCall {
+		return fmt.Sprintf("%s %d targets %s", verb, n, prep)
+	}
+	first := i * MaxTargetsPerCall
+	return fmt.Sprintf("%s targets %d-%d of %d %s", verb, first+1, first+n, total, prep)
+}
+
+func descriptions(ts []Target) []elbv2types.TargetDescription {
+	ds := make([]elbv2types.TargetDescription, len(ts))
+	for i, t := range ts {
+		ds[i].Id = aws.String(t.IP.String())
+		if t.Port != 0 {
+			ds[i].Port = aws.Int32(t.Port)
+		}
+		if t.AvailabilityZone != "" {
+			ds[i].AvailabilityZone = aws.String(t.AvailabilityZone)
+		}
+	}
+	return ds
+}
