@@ -1,0 +1,663 @@
+package engine_test
+
+// Benchmarks for the speed and cost goals of SPEC §7. They measure and report; they never fail on a figure,
+// only on wrong behaviour (a mapping that never converges, a mutating call in a steady-state pass).
+//
+//	go test -run='^$' -bench=. -benchtime=1x ./internal/engine/
+//
+// Everything talks real protocols on loopback: DNS from dnstest, AWS from elbv2fake through the real SDK clients.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+	"github.com/aws/smithy-go/middleware"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/ipsync/ipsync/internal/config"
+	"github.com/ipsync/ipsync/internal/dnstest"
+	"github.com/ipsync/ipsync/internal/elbv2fake"
+	"github.com/ipsync/ipsync/internal/engine"
+	"github.com/ipsync/ipsync/internal/metrics"
+	"github.com/ipsync/ipsync/internal/resolver"
+	"github.com/ipsync/ipsync/internal/targets"
+)
+
+const (
+	benchTTL     = 5 // seconds, as RDS instance endpoints answer (SPEC §2)
+	benchVPC     = "vpc-0be4c0000000000a1"
+	benchCIDR    = "10.0.0.0/8" // every benchmark address is inside the VPC: availability_zone auto omits the AZ
+	benchPort    = 5432
+	awsLatency   = 20 * time.Millisecond // SPEC §7: "an endpoint with 20 ms latency"
+	bigMappings  = 1000
+	registerCall = "RegisterTargets"
+	deregCall    = "DeregisterTargets"
+)
+
+// world is one fake AWS endpoint and one DNS server holding n mappings, each with its own endpoint name and its
+// own target group, and the daemon configuration for them (SPEC §5 defaults: poll 1s-30s, deregister_after 2).
+type world struct {
+	fake      *elbv2fake.Server
+	dns       *dnstest.Server
+	cfg       *config.Config
+	fakeOpts  elbv2fake.Options
+	endpoints []string
+	arns      []string
+}
+
+func newWorld(tb testing.TB, n int, opts elbv2fake.Options) *world {
+	tb.Helper()
+	fake, err := elbv2fake.New(opts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = fake.Close() })
+	dns, err := dnstest.New()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = dns.Close() })
+	if err := fake.AddVPC(benchVPC, benchCIDR); err != nil {
+		tb.Fatal(err)
+	}
+
+	w := &world{fake: fake, dns: dns, cfg: config.Defaults(), fakeOpts: opts}
+	w.cfg.DNS.Servers = []string{dns.Addr()}
+	w.cfg.Listen = ""
+	for i := range n {
+		name := fmt.Sprintf("db%04d", i)
+		endpoint := name + ".c9bench.us-east-1.rds.amazonaws.com"
+		arn := fake.CreateTargetGroup(elbv2fake.TargetGroupSpec{Name: "tg-" + name, Port: benchPort, VPCID: benchVPC})
+		if arn == "" {
+			tb.Fatalf("elbv2fake refused target group tg-%s", name)
+		}
+		dns.SetA(endpoint, benchTTL, benchAddr(i, 0).String())
+		s := config.DefaultSync()
+		s.Name, s.Endpoint, s.TargetGroupARN = name, endpoint, arn
+		w.cfg.Syncs = append(w.cfg.Syncs, s)
+		w.endpoints = append(w.endpoints, endpoint)
+		w.arns = append(w.arns, arn)
+	}
+	if err := w.cfg.Validate(); err != nil {
+		tb.Fatalf("benchmark configuration: %v", err)
+	}
+	return w
+}
+
+// benchAddr is mapping i's address in failover generation gen: unique per (i, gen) for i < 1000, gen < 200.
+func benchAddr(i, gen int) netip.Addr {
+	return netip.AddrFrom4([4]byte{10, byte(1 + gen%200), byte(i / 250), byte(1 + i%250)})
+}
+
+// sdkClient is what the daemon builds in targets.Factory, by hand: the real SDK clients with static credentials,
+// the standard retryer and the metrics middleware, pointed at the fake.
+func sdkClient(url string, apiOptions ...func(*middleware.Stack) error) *targets.Client {
+	cfg := aws.Config{
+		Region:       "us-east-1",
+		Credentials:  credentials.NewStaticCredentialsProvider("test", "test", ""),
+		BaseEndpoint: aws.String(url),
+		Retryer:      func() aws.Retryer { return retry.NewStandard() },
+		APIOptions:   apiOptions,
+	}
+	return targets.NewClient(elbv2.NewFromConfig(cfg), ec2.NewFromConfig(cfg))
+}
+
+// engine builds the real engine over w with real metrics (they are part of the daemon's cost) and no logs.
+func (w *world) engine(tb testing.TB, opts engine.Options, now func() time.Time) *engine.Engine {
+	tb.Helper()
+	res, err := resolver.New(resolver.Config{Servers: w.cfg.DNS.Servers, Timeout: w.cfg.DNS.Timeout})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	m := metrics.New(prometheus.NewRegistry(), metrics.BuildInfo{})
+	client := sdkClient(w.fake.URL(), m.AWSMiddleware())
+	return engine.New(w.cfg, engine.Deps{
+		Resolver: res,
+		Clients: func(context.Context, string, string) (engine.TargetGroup, error) {
+			return client, nil
+		},
+		Metrics: m,
+		Log:     zap.NewNop(),
+		Now:     now,
+	}, opts)
+}
+
+// runDaemon runs e.Run until the benchmark ends; Cleanup stops it and waits for the passes in flight.
+func runDaemon(tb testing.TB, e *engine.Engine) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		e.Run(ctx)
+	}()
+	tb.Cleanup(func() {
+		cancel()
+		<-done
+	})
+}
+
+// waitFor polls cond every interval until it holds, or fails the benchmark with cond's last message.
+func waitFor(tb testing.TB, timeout, interval time.Duration, cond func() (bool, string)) {
+	tb.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		ok, msg := cond()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("not done after %s: %s", timeout, msg)
+		}
+		time.Sleep(interval)
+	}
+}
+
+// waitRegistered waits until each mapping's target group holds exactly its address of generation gen, live.
+func (w *world) waitRegistered(tb testing.TB, gen int, timeout time.Duration) {
+	tb.Helper()
+	waitFor(tb, timeout, 100*time.Millisecond, func() (bool, string) {
+		for i, arn := range w.arns {
+			var live []netip.Addr
+			for _, t := range w.fake.Targets(arn) {
+				if t.State != elbv2fake.StateDraining {
+					live = append(live, t.IP)
+				}
+			}
+			if want := []netip.Addr{benchAddr(i, gen)}; !slices.Equal(live, want) {
+				return false, fmt.Sprintf("%s: live targets %v, want %v", w.endpoints[i], live, want)
+			}
+		}
+		return true, ""
+	})
+}
+
+// callTargets returns the target group and the target IPs of a Register/DeregisterTargets call.
+func callTargets(c elbv2fake.Call) (string, []netip.Addr) {
+	var ips []netip.Addr
+	for k, vs := range c.Params {
+		if strings.HasPrefix(k, "Targets.member.") && strings.HasSuffix(k, ".Id") && len(vs) > 0 {
+			if ip, err := netip.ParseAddr(vs[0]); err == nil {
+				ips = append(ips, ip)
+			}
+		}
+	}
+	return c.Params.Get("TargetGroupArn"), ips
+}
+
+// firstEffect returns when the first successful call of action on arn naming ip took effect: the fake applies a
+// call after its Latency, so that is Call.At (arrival) + Latency.
+func (w *world) firstEffect(calls []elbv2fake.Call, action, arn string, ip netip.Addr) (time.Time, bool) {
+	for _, c := range calls {
+		if c.Action != action || c.Code != "" {
+			continue
+		}
+		if tg, ips := callTargets(c); tg == arn && slices.Contains(ips, ip) {
+			return c.At.Add(w.fakeOpts.Latency), true
+		}
+	}
+	return time.Time{}, false
+}
+
+func countCalls(calls []elbv2fake.Call) (all, mutating int, byAction map[string]int) {
+	byAction = map[string]int{}
+	for _, c := range calls {
+		byAction[c.Action]++
+		if c.Action == registerCall || c.Action == deregCall {
+			mutating++
+		}
+	}
+	return len(calls), mutating, byAction
+}
+
+// percentile is the nearest-rank percentile p (0-100) of sorted.
+func percentile(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	rank := int(float64(len(sorted))*p/100+0.999999) - 1
+	return sorted[min(max(rank, 0), len(sorted)-1)]
+}
+
+func reportDurations(b *testing.B, what string, ds []time.Duration) {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	b.ReportMetric(percentile(s, 50).Seconds(), "p50-"+what+"-s")
+	b.ReportMetric(percentile(s, 99).Seconds(), "p99-"+what+"-s")
+	b.ReportMetric(s[len(s)-1].Seconds(), "max-"+what+"-s")
+}
+
+// BenchmarkFailoverConvergence measures SPEC §7's first goal with the daemon loop (e.Run): from the moment DNS
+// changes to the new address registered (goal TTL + 1 s = 6 s, p99) and to the old one deregistered (goal
+// 2 x TTL + 1 s = 11 s). Many mappings fail over in one iteration, each at a random moment within one TTL, so
+// their changes fall at random points of their poll cycles. Times come from the fake's call log, not polling.
+func BenchmarkFailoverConvergence(b *testing.B) {
+	const mappings = 100
+	w := newWorld(b, mappings, elbv2fake.Options{Latency: awsLatency, HealthyAfter: 2 * time.Second, DrainFor: 5 * time.Second})
+	runDaemon(b, w.engine(b, engine.Options{}, nil))
+	w.waitRegistered(b, 0, 30*time.Second)
+
+	var register, deregister []time.Duration
+	var calls, mutating int
+	b.ResetTimer()
+	for i := range b.N {
+		reg, dereg, c, mut := w.failoverRound(b, i+1)
+		register, deregister = append(register, reg...), append(deregister, dereg...)
+		calls, mutating = calls+c, mutating+mut
+	}
+	b.StopTimer()
+	reportDurations(b, "register", register)
+	reportDurations(b, "deregister", deregister)
+	b.ReportMetric(float64(len(register)), "failovers")
+	b.ReportMetric(float64(calls)/float64(len(register)), "aws-calls/failover")
+	b.ReportMetric(float64(mutating)/float64(len(register)), "mutating-calls/failover")
+}
+
+// failoverRound changes every mapping's address from generation gen-1 to gen at a random moment within one TTL
+// and waits until every new address is registered and every old one deregistered. It returns per mapping the
+// time from its DNS change to each, and the AWS calls made in the round.
+func (w *world) failoverRound(b *testing.B, gen int) (register, deregister []time.Duration, calls, mutating int) {
+	b.Helper()
+	n := len(w.arns)
+	w.fake.ResetCalls()
+	changed := make([]time.Time, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		delay := rand.N(benchTTL * time.Second)
+		wg.Go(func() {
+			time.Sleep(delay)
+			w.dns.SetA(w.endpoints[i], benchTTL, benchAddr(i, gen).String())
+			changed[i] = time.Now()
+		})
+	}
+	wg.Wait()
+
+	register, deregister = make([]time.Duration, n), make([]time.Duration, n)
+	var all []elbv2fake.Call
+	waitFor(b, 60*time.Second, 100*time.Millisecond, func() (bool, string) {
+		all = w.fake.Calls()
+		for i, arn := range w.arns {
+			reg, ok := w.firstEffect(all, registerCall, arn, benchAddr(i, gen))
+			if !ok {
+				return false, fmt.Sprintf("%s: %s not registered", w.endpoints[i], benchAddr(i, gen))
+			}
+			dereg, ok := w.firstEffect(all, deregCall, arn, benchAddr(i, gen-1))
+			if !ok {
+				return false, fmt.Sprintf("%s: %s not deregistered", w.endpoints[i], benchAddr(i, gen-1))
+			}
+			register[i], deregister[i] = reg.Sub(changed[i]), dereg.Sub(changed[i])
+		}
+		return true, ""
+	})
+	calls, mutating, _ = countCalls(all)
+	return register, deregister, calls, mutating
+}
+
+// BenchmarkFullPass1000 measures SPEC §7's second goal: one RunOnce over 1,000 mappings on empty target groups
+// (resolve, describe, register) against an endpoint with 20 ms latency, goal 10 s; then a steady-state pass with
+// nothing changed, which must make no mutating call (I9). ns/op is the first pass only. Sub-benchmarks vary
+// Options.Concurrency; 64 is the engine's default (passed as 0).
+func BenchmarkFullPass1000(b *testing.B) {
+	for _, c := range []int{64, 16, 32, 128, 256} {
+		b.Run(fmt.Sprintf("concurrency=%d", c), func(b *testing.B) {
+			if c == 64 {
+				c = 0 // the engine's default
+			}
+			benchFullPass(b, bigMappings, c)
+		})
+	}
+}
+
+func benchFullPass(b *testing.B, n, concurrency int) {
+	var first, steady time.Duration
+	var firstCalls, steadyCalls, steadyMutating int
+	ctx := context.Background()
+	for range b.N {
+		b.StopTimer()
+		w := newWorld(b, n, elbv2fake.Options{Latency: awsLatency})
+		e := w.engine(b, engine.Options{Concurrency: concurrency}, nil)
+		b.StartTimer()
+
+		start := time.Now()
+		reps := e.RunOnce(ctx)
+		first += time.Since(start)
+		b.StopTimer()
+		checkReports(b, reps, engine.ResultChanged)
+		all, _, byAction := countCalls(w.fake.Calls())
+		firstCalls += all
+		b.Logf("first pass calls: %v", byAction)
+
+		w.fake.ResetCalls()
+		start = time.Now()
+		reps = e.RunOnce(ctx)
+		steady += time.Since(start)
+		checkReports(b, reps, engine.ResultUnchanged)
+		all, mut, byAction := countCalls(w.fake.Calls())
+		steadyCalls, steadyMutating = steadyCalls+all, steadyMutating+mut
+		if mut > 0 {
+			b.Errorf("steady-state pass made %d mutating calls (I9): %v", mut, byAction)
+		}
+	}
+	per := func(v float64) float64 { return v / float64(b.N) }
+	b.ReportMetric(per(first.Seconds()), "s/pass")
+	b.ReportMetric(per(float64(firstCalls)), "calls/pass")
+	b.ReportMetric(per(steady.Seconds()), "steady-s/pass")
+	b.ReportMetric(per(float64(steadyCalls)), "steady-calls/pass")
+	b.ReportMetric(per(float64(steadyMutating)), "steady-mutating/pass")
+}
+
+// checkReports fails the benchmark unless every mapping's pass ended with want.
+func checkReports(b *testing.B, reps []engine.Report, want string) {
+	b.Helper()
+	bad := 0
+	for _, r := range reps {
+		if r.Result != want {
+			if bad < 3 {
+				b.Errorf("%s: result %s, want %s (%s)", r.Sync, r.Result, want, r.Error)
+			}
+			bad++
+		}
+	}
+	if bad > 0 {
+		b.Fatalf("%d of %d mappings did not end %s", bad, len(reps), want)
+	}
+}
+
+// fakeClock is a clock the benchmark moves by hand, so idle minutes pass in seconds.
+type fakeClock struct{ ns atomic.Int64 }
+
+func newFakeClock(t time.Time) *fakeClock {
+	c := &fakeClock{}
+	c.ns.Store(t.UnixNano())
+	return c
+}
+
+func (c *fakeClock) Now() time.Time      { return time.Unix(0, c.ns.Load()) }
+func (c *fakeClock) Add(d time.Duration) { c.ns.Add(int64(d)) }
+
+// heapInuse is the heap in use after a full GC.
+func heapInuse() uint64 {
+	var m runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&m)
+	return m.HeapInuse
+}
+
+func mib[T uint64 | int64](v T) float64 { return float64(v) / (1 << 20) }
+
+// BenchmarkHeap1000 measures the in-process heap of the engine (with its SDK clients and metrics) holding 1,000
+// mappings: after the first pass, and after 3 idle minutes-equivalent (36 passes 5 s apart on a fake engine
+// clock, so the 60 s resync reads happen too). The figures are heap in use after GC minus the same figure
+// before the engine was built (the fake endpoint and DNS server live in this process too); the fake's call
+// log is dropped before each reading.
+func BenchmarkHeap1000(b *testing.B) {
+	ctx := context.Background()
+	var first, idle, total float64
+	for range b.N {
+		w := newWorld(b, bigMappings, elbv2fake.Options{})
+		clock := newFakeClock(time.Now())
+		base := heapInuse()
+		e := w.engine(b, engine.Options{}, clock.Now)
+		checkReports(b, e.RunOnce(ctx), engine.ResultChanged)
+		w.fake.ResetCalls()
+		after := heapInuse()
+		for range 36 {
+			clock.Add(benchTTL * time.Second)
+			checkReports(b, e.RunOnce(ctx), engine.ResultUnchanged)
+		}
+		w.fake.ResetCalls()
+		later := heapInuse()
+		first += mib(int64(after) - int64(base))
+		idle += mib(int64(later) - int64(base))
+		total += mib(later)
+		runtime.KeepAlive(e)
+	}
+	b.ReportMetric(first/float64(b.N), "heap-first-MiB")
+	b.ReportMetric(idle/float64(b.N), "heap-idle-MiB")
+	b.ReportMetric(total/float64(b.N), "heap-process-MiB")
+}
+
+// BenchmarkIdleProcess measures the real binary (`ipsync run` as a child process, configured only through its
+// environment as on ECS): VmRSS after it settled and CPU over an idle window, with 1 and 1,000 mappings.
+// SPEC §7 goals: idle RSS < 64 MiB with 1,000 mappings; idle CPU < 0.5 % of one core with one mapping.
+func BenchmarkIdleProcess(b *testing.B) {
+	bin := buildBinary(b)
+	for _, n := range []int{1, bigMappings} {
+		b.Run(fmt.Sprintf("mappings=%d", n), func(b *testing.B) {
+			for range b.N {
+				measureProcess(b, bin, n, 20*time.Second, 30*time.Second)
+			}
+		})
+	}
+}
+
+// buildBinary builds ./cmd/ipsync, or skips: the CLI may not compile while it is being written.
+func buildBinary(b *testing.B) string {
+	b.Helper()
+	root, err := moduleRoot()
+	if err != nil {
+		b.Fatal(err)
+	}
+	bin := filepath.Join(b.TempDir(), "ipsync")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/ipsync")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		b.Skipf("ipsync binary does not build (%v), so only the in-process figures (BenchmarkHeap1000) exist:\n%s", err, out)
+	}
+	return bin
+}
+
+func moduleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("no go.mod above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// measureProcess starts `ipsync run` over n mappings, waits until every target group holds its address and
+// /readyz answers, lets it settle, then reads RSS and the CPU time used over window.
+func measureProcess(b *testing.B, bin string, n int, settle, window time.Duration) {
+	w := newWorld(b, n, elbv2fake.Options{Latency: awsLatency})
+	dir := b.TempDir()
+	listen := freeAddr(b)
+	env := []string{
+		"PATH=" + os.Getenv("PATH"),
+		"HOME=" + dir, // no ~/.aws of the machine's user
+		"IPSYNC_CONFIG=" + configValue(b, dir, w),
+		"IPSYNC_DNS_SERVER=" + w.dns.Addr(),
+		"IPSYNC_LISTEN=" + listen,
+		"AWS_ENDPOINT_URL=" + w.fake.URL(),
+		"AWS_ACCESS_KEY_ID=test",
+		"AWS_SECRET_ACCESS_KEY=test",
+		"AWS_REGION=us-east-1",
+		"AWS_EC2_METADATA_DISABLED=true",
+	}
+	logPath := filepath.Join(dir, "ipsync.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = logFile.Close() }()
+	cmd := exec.Command(bin, "run")
+	cmd.Env, cmd.Stdout, cmd.Stderr = env, logFile, logFile
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	stopped := false
+	stop := func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case err := <-exited:
+			if err != nil {
+				b.Errorf("ipsync run did not exit 0 on SIGTERM: %v\n%s", err, tail(logPath))
+			}
+		case <-time.After(15 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+			b.Errorf("ipsync run did not exit within 15 s of SIGTERM\n%s", tail(logPath))
+		}
+	}
+	defer stop()
+	pid := cmd.Process.Pid
+
+	started := time.Now()
+	w.waitRegistered(b, 0, 120*time.Second)
+	waitFor(b, 30*time.Second, 200*time.Millisecond, func() (bool, string) {
+		select {
+		case err := <-exited:
+			b.Fatalf("ipsync run exited early: %v\n%s", err, tail(logPath))
+		default:
+		}
+		code, err := httpStatus("http://" + listen + "/readyz")
+		return code == http.StatusOK, fmt.Sprintf("/readyz: %d %v", code, err)
+	})
+	converged := time.Since(started)
+
+	time.Sleep(settle)
+	rss, hwm := procStatus(b, pid)
+	w.fake.ResetCalls()
+	queries0, ticks0, t0 := w.dns.Queries(), procCPUTicks(b, pid), time.Now()
+	time.Sleep(window)
+	ticks1, elapsed := procCPUTicks(b, pid), time.Since(t0)
+	calls, mutating, _ := countCalls(w.fake.Calls())
+	queries := w.dns.Queries() - queries0
+	stop()
+
+	// /proc/PID/stat counts in USER_HZ, which the kernel ABI fixes at 100 per second.
+	cpu := float64(ticks1-ticks0) / 100 / elapsed.Seconds() * 100
+	b.ReportMetric(mib(rss), "rss-MiB")
+	b.ReportMetric(mib(hwm), "peak-rss-MiB")
+	b.ReportMetric(cpu, "cpu-percent")
+	b.ReportMetric(converged.Seconds(), "start-to-ready-s")
+	b.ReportMetric(float64(calls)/elapsed.Minutes(), "idle-aws-calls/min")
+	b.ReportMetric(float64(queries)/elapsed.Seconds(), "idle-dns-queries/s")
+	if mutating > 0 {
+		b.Errorf("idle daemon made %d mutating calls in %s (I9)", mutating, elapsed.Round(time.Second))
+	}
+}
+
+// configValue returns IPSYNC_CONFIG: the YAML itself, as an ECS task definition would carry it, unless it is
+// over Linux's 128 KiB limit for one environment string (MAX_ARG_STRLEN); then a file path.
+func configValue(b *testing.B, dir string, w *world) string {
+	var y bytes.Buffer
+	y.WriteString("syncs:\n")
+	for _, s := range w.cfg.Syncs {
+		fmt.Fprintf(&y, "  - name: %s\n    endpoint: %s\n    target_group_arn: %s\n", s.Name, s.Endpoint, s.TargetGroupARN)
+	}
+	y.WriteString("poll: {min: 1s, max: 30s}\n")
+	if y.Len() < 128<<10-len("IPSYNC_CONFIG=") {
+		return y.String()
+	}
+	path := filepath.Join(dir, "ipsync.yaml")
+	if err := os.WriteFile(path, y.Bytes(), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("configuration is %d KiB, over the 128 KiB limit of one environment variable: IPSYNC_CONFIG names a file", y.Len()>>10)
+	return path
+}
+
+func freeAddr(b *testing.B) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = l.Close() }()
+	return l.Addr().String()
+}
+
+func httpStatus(url string) (int, error) {
+	c := http.Client{Timeout: time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		return 0, err
+	}
+	_ = resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
+// procStatus reads VmRSS and VmHWM (peak RSS) of pid, in bytes.
+func procStatus(b *testing.B, pid int) (rss, hwm uint64) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) < 2 {
+			continue
+		}
+		kb, _ := strconv.ParseUint(f[1], 10, 64)
+		switch f[0] {
+		case "VmRSS:":
+			rss = kb << 10
+		case "VmHWM:":
+			hwm = kb << 10
+		}
+	}
+	return rss, hwm
+}
+
+// procCPUTicks reads utime + stime of pid from /proc/PID/stat (fields 14 and 15).
+func procCPUTicks(b *testing.B, pid int) uint64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	// The command name (field 2) is in parentheses and may hold spaces: count fields after the last ')'.
+	f := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+1:]))
+	utime, err1 := strconv.ParseUint(f[11], 10, 64)
+	stime, err2 := strconv.ParseUint(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		b.Fatalf("cannot read CPU times from /proc/%d/stat: %q", pid, data)
+	}
+	return utime + stime
+}
+
+// tail returns the end of the child's log, for failure messages.
+func tail(path string) string {
+	data, _ := os.ReadFile(path)
+	if len(data) > 4000 {
+		data = data[len(data)-4000:]
+	}
+	return string(data)
+}

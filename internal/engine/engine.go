@@ -1,0 +1,542 @@
+// Package engine runs ipsync's reconcile loop: for each mapping it resolves the endpoint, reads the target group,
+// asks the planner what to change and applies it, registering before deregistering (I3).
+//
+// One RunOnce serves the one-shot `sync` command and the Lambda handler; Run is the daemon, a goroutine per
+// mapping around the same pass, so that a slow or failing mapping never delays another.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/ipsync/ipsync/internal/config"
+	"github.com/ipsync/ipsync/internal/metrics"
+	"github.com/ipsync/ipsync/internal/plan"
+	"github.com/ipsync/ipsync/internal/resolver"
+	"github.com/ipsync/ipsync/internal/targets"
+)
+
+// Resolver resolves an endpoint to the addresses of one family.
+type Resolver interface {
+	Resolve(ctx context.Context, name string, fam resolver.Family) (resolver.Result, error)
+}
+
+// TargetGroup is the target-group seam; *targets.Client implements it.
+type TargetGroup interface {
+	Group(ctx context.Context, arn string) (targets.Group, error)
+	VPCCIDRs(ctx context.Context, vpcID string) ([]netip.Prefix, error)
+	Health(ctx context.Context, arn string) ([]targets.TargetHealth, error)
+	Register(ctx context.Context, arn string, ts []targets.Target) error
+	Deregister(ctx context.Context, arn string, ts []targets.Target) error
+}
+
+var _ TargetGroup = (*targets.Client)(nil)
+
+// ClientFunc returns the target-group client for a mapping (per region and role).
+type ClientFunc func(ctx context.Context, targetGroupARN, roleARN string) (TargetGroup, error)
+
+// FromFactory adapts a *targets.Factory.
+func FromFactory(f *targets.Factory) ClientFunc {
+	return func(ctx context.Context, arn, role string) (TargetGroup, error) {
+		c, err := f.For(ctx, arn, role)
+		if err != nil {
+			return nil, err
+		}
+		return c, nil
+	}
+}
+
+// Deps are the engine's collaborators.
+type Deps struct {
+	Resolver Resolver
+	Clients  ClientFunc
+	Metrics  *metrics.Metrics // nil: no metrics
+	Log      *zap.Logger      // nil: no logs
+	Now      func() time.Time // nil: time.Now
+}
+
+// Options change how the engine acts.
+type Options struct {
+	DryRun bool // I8: never call RegisterTargets or DeregisterTargets
+	// Concurrency bounds how many mappings RunOnce works on at once (default 64).
+	Concurrency int
+	// FollowInterval is how often the target group is read while a new target is not yet healthy (default 2s);
+	// FollowFor bounds that (default 5m).
+	FollowInterval, FollowFor time.Duration
+}
+
+// Engine holds the mappings and their memory between passes.
+type Engine struct {
+	cfg      *config.Config
+	deps     Deps
+	opts     Options
+	mappings []*mapping
+}
+
+// New builds an engine for a validated configuration. It makes no network call.
+func New(cfg *config.Config, deps Deps, opts Options) *Engine {
+	if deps.Log == nil {
+		deps.Log = zap.NewNop()
+	}
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	if opts.Concurrency <= 0 {
+		opts.Concurrency = 64
+	}
+	if opts.FollowInterval <= 0 {
+		opts.FollowInterval = 2 * time.Second
+	}
+	if opts.FollowFor <= 0 {
+		opts.FollowFor = 5 * time.Minute
+	}
+	e := &Engine{cfg: cfg, deps: deps, opts: opts}
+	for _, s := range cfg.Syncs {
+		deps.Metrics.Init(s.Name)
+		e.mappings = append(e.mappings, &mapping{
+			e:   e,
+			cfg: s,
+			log: deps.Log.With(zap.String("sync", s.Name), zap.String("endpoint", s.Endpoint),
+				zap.String("target_group", s.TargetGroupARN)),
+			awaitHealthy: map[netip.Addr]time.Time{},
+		})
+	}
+	return e
+}
+
+// Report is what one pass did for one mapping.
+type Report struct {
+	Sync           string                 `json:"sync"`
+	Endpoint       string                 `json:"endpoint"`
+	TargetGroupARN string                 `json:"target_group_arn"`
+	Result         string                 `json:"result"` // unchanged | changed | error
+	DryRun         bool                   `json:"dry_run,omitempty"`
+	Addresses      []netip.Addr           `json:"addresses,omitempty"`
+	TTL            time.Duration          `json:"ttl_ns,omitempty"`
+	Chain          []string               `json:"chain,omitempty"`
+	Server         string                 `json:"dns_server,omitempty"`
+	Registered     []targets.Target       `json:"registered,omitempty"`   // with DryRun: would register
+	Deregistered   []targets.Target       `json:"deregistered,omitempty"` // with DryRun: would deregister
+	Waiting        []netip.Addr           `json:"waiting,omitempty"`      // stale, kept until deregister_after
+	Kept           []netip.Addr           `json:"kept,omitempty"`         // stale, not ipsync's (prune: false)
+	Targets        []targets.TargetHealth `json:"targets,omitempty"`
+	InSync         bool                   `json:"in_sync"`
+	Error          string                 `json:"error,omitempty"`
+	err            error
+}
+
+// Err is the pass's error, if any.
+func (r Report) Err() error { return r.err }
+
+// Changed reports whether the pass changed (or, dry, would change) the target group.
+func (r Report) Changed() bool { return len(r.Registered) > 0 || len(r.Deregistered) > 0 }
+
+// Results of a pass, as the ipsync_sync_runs_total result label.
+const (
+	ResultUnchanged = "unchanged"
+	ResultChanged   = "changed"
+	ResultError     = "error"
+)
+
+// RunOnce makes one pass over every mapping, several at once, and returns a report per mapping in
+// configuration order.
+func (e *Engine) RunOnce(ctx context.Context) []Report {
+	reports := make([]Report, len(e.mappings))
+	sem := make(chan struct{}, e.opts.Concurrency)
+	var wg sync.WaitGroup
+	for i, m := range e.mappings {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			reports[i] = m.reconcile(ctx)
+		}()
+	}
+	wg.Wait()
+	return reports
+}
+
+// Run is the daemon: each mapping loops on its own schedule until stop is done. A pass in flight when stop is
+// done is finished (its calls keep their own deadlines), then Run returns.
+func (e *Engine) Run(stop context.Context) {
+	var wg sync.WaitGroup
+	for _, m := range e.mappings {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			m.loop(stop)
+		}()
+	}
+	wg.Wait()
+}
+
+// Ready returns nil once every mapping has had a successful pass within the last two resync intervals
+// (or two poll.max, whichever is longer), and an error naming the mappings that have not.
+func (e *Engine) Ready() error {
+	window := max(2*e.cfg.ResyncInterval, 2*e.cfg.Poll.Max)
+	now := e.deps.Now()
+	var notReady []string
+	for _, m := range e.mappings {
+		m.mu.Lock()
+		last, lastErr := m.lastSuccess, m.lastErr
+		m.mu.Unlock()
+		switch {
+		case last.IsZero() && lastErr == nil:
+			notReady = append(notReady, m.cfg.Name+": no pass yet")
+		case last.IsZero() || now.Sub(last) > window:
+			notReady = append(notReady, fmt.Sprintf("%s: no successful pass in %s: %v", m.cfg.Name, window, lastErr))
+		}
+	}
+	if len(notReady) > 0 {
+		return errors.New("not ready: " + strings.Join(notReady, "; "))
+	}
+	return nil
+}
+
+// mapping is one endpoint -> target group pair and everything remembered about it between passes.
+// A mapping is only ever worked on by one goroutine at a time; mu guards what Ready reads.
+type mapping struct {
+	e   *Engine
+	cfg config.Sync
+	log *zap.Logger
+
+	// Learned once from the target group (init).
+	client TargetGroup
+	group  targets.Group
+	policy plan.Policy
+	family resolver.Family
+
+	mem         plan.Memory
+	current     []targets.TargetHealth // the target group as last read, updated with our own changes
+	describedAt time.Time              // zero: current is unknown
+	lastAddrs   []netip.Addr           // last successful resolution
+	changedAt   time.Time              // when the last address change was seen
+	// awaitHealthy holds the addresses ipsync registered and is watching until healthy, with when their
+	// address change was seen (for the convergence metric).
+	awaitHealthy map[netip.Addr]time.Time
+	nextResolve  time.Time
+
+	mu          sync.Mutex
+	lastSuccess time.Time
+	lastErr     error
+}
+
+func (m *mapping) now() time.Time { return m.e.deps.Now() }
+
+// loop is the daemon's schedule for one mapping: resolve again when the answer's TTL ends (within poll.min and
+// poll.max), read the target group in between only while following a new target's health or when the resync
+// interval is due.
+func (m *mapping) loop(stop context.Context) {
+	// Calls must outlive stop so that a pass in flight finishes; each has its own deadline.
+	work := context.WithoutCancel(stop)
+	for {
+		if m.now().Before(m.nextResolve) {
+			m.refresh(work)
+		} else {
+			m.reconcile(work)
+		}
+		wait := time.Until(m.wakeAt())
+		select {
+		case <-stop.Done():
+			return
+		case <-time.After(max(wait, 0)):
+		}
+	}
+}
+
+// wakeAt is when the mapping next needs attention.
+func (m *mapping) wakeAt() time.Time {
+	next := m.nextResolve
+	if !m.describedAt.IsZero() {
+		describe := m.describedAt.Add(m.e.cfg.ResyncInterval)
+		if len(m.awaitHealthy) > 0 {
+			describe = m.describedAt.Add(m.e.opts.FollowInterval)
+		}
+		if describe.Before(next) {
+			next = describe
+		}
+	}
+	return next
+}
+
+// refresh reads the target group between resolutions: while following a new target's health, and at the
+// resync interval to catch drift. It never changes the target group.
+func (m *mapping) refresh(ctx context.Context) {
+	if m.client == nil || m.describedAt.IsZero() || m.now().Before(m.wakeAt()) {
+		return
+	}
+	if err := m.describe(ctx); err != nil {
+		m.log.Warn("reading the target group failed; will retry", zap.Error(err))
+		m.describedAt = m.now() // back off until the next scheduled read
+	}
+}
+
+// init learns what the mapping needs from the target group once: port, address family, VPC CIDRs.
+func (m *mapping) init(ctx context.Context) error {
+	if m.client != nil {
+		return nil
+	}
+	client, err := m.e.deps.Clients(ctx, m.cfg.TargetGroupARN, m.cfg.RoleARN)
+	if err != nil {
+		return fmt.Errorf("AWS client for %s: %w", m.cfg.TargetGroupARN, err)
+	}
+	g, err := client.Group(ctx, m.cfg.TargetGroupARN)
+	if err != nil {
+		return err
+	}
+	if err := CheckGroup(m.cfg, g); err != nil {
+		return err
+	}
+	pol := plan.Policy{
+		Port:            cmpOr(m.cfg.Port, g.Port),
+		DeregisterAfter: m.cfg.DeregisterAfter,
+		Prune:           m.cfg.Prune,
+		AZ:              m.cfg.AvailabilityZone,
+	}
+	if pol.AZ == plan.AZAuto {
+		if pol.VPCCIDRs, err = client.VPCCIDRs(ctx, g.VPCID); err != nil {
+			return fmt.Errorf("reading the CIDRs of %s for availability_zone auto: %w", g.VPCID, err)
+		}
+	}
+	fam, err := resolver.FamilyFor(g.IPAddressType)
+	if err != nil {
+		return fmt.Errorf("target group %s: %w", m.cfg.TargetGroupARN, err)
+	}
+	m.client, m.group, m.policy, m.family = client, g, pol, fam
+	return nil
+}
+
+func cmpOr(a, b int32) int32 {
+	if a != 0 {
+		return a
+	}
+	return b
+}
+
+// CheckGroup refuses a target group ipsync cannot serve; the message says what to change.
+func CheckGroup(s config.Sync, g targets.Group) error {
+	if g.TargetType != "ip" {
+		return fmt.Errorf("target group %s has target type %q; ipsync needs a target group of type ip: create one with --target-type ip",
+			s.TargetGroupARN, g.TargetType)
+	}
+	return nil
+}
+
+// describe reads the target group's targets into current.
+func (m *mapping) describe(ctx context.Context) error {
+	cur, err := m.client.Health(ctx, m.cfg.TargetGroupARN)
+	if err != nil {
+		return fmt.Errorf("reading the targets of %s: %w", m.cfg.TargetGroupARN, err)
+	}
+	m.current, m.describedAt = cur, m.now()
+	m.observeHealth()
+	m.setTargetMetrics()
+	return nil
+}
+
+// observeHealth records convergence to healthy for the targets ipsync is following.
+func (m *mapping) observeHealth() {
+	now := m.now()
+	for ip, since := range m.awaitHealthy {
+		healthy := slices.ContainsFunc(m.current, func(h targets.TargetHealth) bool {
+			return h.IP == ip && h.Port == m.policy.Port && h.State == "healthy"
+		})
+		switch {
+		case healthy:
+			m.e.deps.Metrics.Converged(m.cfg.Name, "healthy", now.Sub(since))
+			m.log.Info("target healthy", zap.Stringer("address", ip), zap.Duration("since_change", now.Sub(since)))
+			delete(m.awaitHealthy, ip)
+		case now.Sub(since) > m.e.opts.FollowFor:
+			m.log.Warn("target not healthy yet; no longer following it closely (check the target group's health check and the database's security group)",
+				zap.Stringer("address", ip), zap.Duration("since_change", now.Sub(since)))
+			delete(m.awaitHealthy, ip)
+		}
+	}
+}
+
+func (m *mapping) setTargetMetrics() {
+	byState := map[string]int{}
+	for _, h := range m.current {
+		byState[h.State]++
+	}
+	m.e.deps.Metrics.SetTargets(m.cfg.Name, byState)
+}
+
+// reconcile is one pass: resolve, read the target group when needed, plan, apply.
+func (m *mapping) reconcile(ctx context.Context) (rep Report) {
+	start := m.now()
+	rep = Report{Sync: m.cfg.Name, Endpoint: m.cfg.Endpoint, TargetGroupARN: m.cfg.TargetGroupARN, DryRun: m.e.opts.DryRun}
+	defer func() { m.finish(&rep, start) }()
+
+	if err := m.init(ctx); err != nil {
+		rep.err = err
+		m.nextResolve = m.now().Add(m.e.cfg.Poll.Max)
+		return rep
+	}
+
+	res, err := m.e.deps.Resolver.Resolve(ctx, m.cfg.Endpoint, m.family)
+	m.e.deps.Metrics.DNSQuery(m.cfg.Name, dnsResult(err), m.now().Sub(start))
+	if err != nil {
+		// I1: the desired state is unknown, so nothing changes. Try again soon: DNS errors are usually brief.
+		rep.err = fmt.Errorf("resolving %s: %w; no target changed", m.cfg.Endpoint, err)
+		m.nextResolve = m.now().Add(m.e.cfg.Poll.Min)
+		return rep
+	}
+	rep.Addresses, rep.TTL, rep.Chain, rep.Server = res.Addrs, res.TTL, res.Chain, res.Server
+	m.nextResolve = m.now().Add(min(max(res.TTL, m.e.cfg.Poll.Min), m.e.cfg.Poll.Max))
+	m.e.deps.Metrics.SetResolvedAddresses(m.cfg.Name, len(res.Addrs))
+
+	changed := m.lastAddrs != nil && !slices.Equal(m.lastAddrs, res.Addrs)
+	if changed {
+		m.changedAt = m.now()
+		m.e.deps.Metrics.AddressChange(m.cfg.Name)
+		m.log.Info("address change detected", zap.Stringers("from", m.lastAddrs), zap.Stringers("to", res.Addrs),
+			zap.Strings("chain", res.Chain), zap.String("dns_server", res.Server))
+	}
+	m.lastAddrs = res.Addrs
+
+	fresh := changed || m.describedAt.IsZero() || m.now().Sub(m.describedAt) >= m.e.cfg.ResyncInterval
+	if fresh {
+		if err := m.describe(ctx); err != nil {
+			rep.err = err
+			return rep
+		}
+	}
+	m.mem = plan.Observe(m.mem, res.Addrs, m.current)
+	p := plan.Make(res.Addrs, nil, m.current, m.mem, m.policy)
+	if !p.Empty() && !fresh {
+		// Never change the target group from a cached view: read it again and plan on what is there now.
+		if err := m.describe(ctx); err != nil {
+			rep.err = err
+			return rep
+		}
+		p = plan.Make(res.Addrs, nil, m.current, m.mem, m.policy)
+	}
+	rep.Waiting, rep.Kept, rep.InSync = p.Waiting, p.Kept, p.InSync
+	rep.err = m.apply(ctx, p, &rep)
+	rep.Targets = slices.Clone(m.current)
+	return rep
+}
+
+// apply changes the target group as planned: register first, deregister only after that succeeded (I3), except
+// when the group is full (TooManyTargets), where stale targets must go first to make room.
+func (m *mapping) apply(ctx context.Context, p plan.Plan, rep *Report) error {
+	if p.Empty() {
+		return nil
+	}
+	m.log.Info("target group out of sync", zap.Stringers("addresses", m.lastAddrs),
+		zap.Stringers("register", p.Register), zap.Stringers("deregister", p.Deregister),
+		zap.Stringers("waiting", p.Waiting), zap.Bool("dry_run", m.e.opts.DryRun))
+	if m.e.opts.DryRun {
+		// I8: decided here, at the point of change.
+		rep.Registered, rep.Deregistered = p.Register, p.Deregister
+		return nil
+	}
+	if len(p.Register) > 0 {
+		err := m.register(ctx, p.Register)
+		if targets.IsTooManyTargets(err) && len(p.Deregister) > 0 {
+			m.log.Warn("target group is full (TooManyTargets): deregistering stale targets before registering, an exception to register-first",
+				zap.Stringers("deregister", p.Deregister))
+			if err := m.deregister(ctx, p.Deregister); err != nil {
+				return err
+			}
+			rep.Deregistered = p.Deregister
+			p.Deregister = nil
+			err = m.register(ctx, p.Register)
+		}
+		if err != nil {
+			return err // I3: nothing is deregistered when registration failed
+		}
+		rep.Registered = p.Register
+	}
+	if len(p.Deregister) > 0 {
+		if err := m.deregister(ctx, p.Deregister); err != nil {
+			return err
+		}
+		rep.Deregistered = append(rep.Deregistered, p.Deregister...)
+	}
+	m.setTargetMetrics()
+	return nil
+}
+
+func (m *mapping) register(ctx context.Context, ts []targets.Target) error {
+	m.log.Info("registering targets", zap.Stringers("targets", ts))
+	if err := m.client.Register(ctx, m.cfg.TargetGroupARN, ts); err != nil {
+		m.log.Error("registering targets failed; nothing will be deregistered this pass", zap.Stringers("targets", ts), zap.Error(err))
+		return fmt.Errorf("registering %v in %s: %w", ts, m.cfg.TargetGroupARN, err)
+	}
+	now := m.now()
+	m.log.Info("registered targets", zap.Stringers("targets", ts))
+	m.mem = plan.Registered(m.mem, ts)
+	m.e.deps.Metrics.Registered(m.cfg.Name, len(ts))
+	for _, t := range ts {
+		m.current = slices.DeleteFunc(m.current, func(h targets.TargetHealth) bool { return h.IP == t.IP && h.Port == t.Port })
+		m.current = append(m.current, targets.TargetHealth{Target: t, State: "initial"})
+		since := m.changedAt
+		if since.IsZero() {
+			since = now
+		}
+		m.e.deps.Metrics.Converged(m.cfg.Name, "registered", now.Sub(since))
+		m.awaitHealthy[t.IP] = since
+	}
+	return nil
+}
+
+func (m *mapping) deregister(ctx context.Context, ts []targets.Target) error {
+	m.log.Info("deregistering targets", zap.Stringers("targets", ts))
+	if err := m.client.Deregister(ctx, m.cfg.TargetGroupARN, ts); err != nil {
+		m.log.Error("deregistering targets failed; will retry next pass", zap.Stringers("targets", ts), zap.Error(err))
+		return fmt.Errorf("deregistering %v from %s: %w", ts, m.cfg.TargetGroupARN, err)
+	}
+	m.log.Info("deregistered targets", zap.Stringers("targets", ts))
+	m.mem = plan.Deregistered(m.mem, ts)
+	m.e.deps.Metrics.Deregistered(m.cfg.Name, len(ts))
+	for _, t := range ts {
+		for i := range m.current {
+			if m.current[i].Target == t {
+				m.current[i].State = "draining"
+			}
+		}
+	}
+	return nil
+}
+
+// finish records the pass in metrics, logs and readiness.
+func (m *mapping) finish(rep *Report, start time.Time) {
+	switch {
+	case rep.err != nil:
+		rep.Result, rep.Error = ResultError, rep.err.Error()
+		m.log.Warn("sync pass failed", zap.Error(rep.err))
+	case rep.Changed():
+		rep.Result = ResultChanged
+	default:
+		rep.Result = ResultUnchanged
+	}
+	m.e.deps.Metrics.SyncRun(m.cfg.Name, rep.Result, m.now().Sub(start))
+	if rep.err == nil {
+		// After a failed pass in_sync keeps its last known value: a DNS outage is not a drift.
+		m.e.deps.Metrics.SetInSync(m.cfg.Name, rep.InSync)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.lastErr = rep.err
+	if rep.err == nil {
+		m.lastSuccess = m.now()
+	}
+}
+
+func dnsResult(err error) string {
+	if err == nil {
+		return "success"
+	}
+	return string(resolver.KindOf(err))
+}

@@ -1,0 +1,621 @@
+package engine_test
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/ipsync/ipsync/internal/config"
+	"github.com/ipsync/ipsync/internal/dnstest"
+	"github.com/ipsync/ipsync/internal/elbv2fake"
+	"github.com/ipsync/ipsync/internal/engine"
+	"github.com/ipsync/ipsync/internal/resolver"
+	"github.com/ipsync/ipsync/internal/targets"
+	"github.com/ipsync/ipsync/internal/testutil/awstest"
+	"github.com/ipsync/ipsync/internal/testutil/motoserver"
+)
+
+const (
+	endpoint = "orders.c9abc.us-east-1.rds.test"
+	port     = 5432
+)
+
+var (
+	ipA = netip.MustParseAddr("10.0.1.10")
+	ipB = netip.MustParseAddr("10.0.2.20")
+	ipX = netip.MustParseAddr("192.0.2.10") // outside the VPC
+)
+
+// clock is the engine's time, moved by the test, so that resync and readiness can be tested without sleeping.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// recorder wraps the target-group seam and records every call in order, for any backend.
+type recorder struct {
+	engine.TargetGroup
+	mu    sync.Mutex
+	calls []string
+}
+
+func (r *recorder) log(s string) { r.mu.Lock(); defer r.mu.Unlock(); r.calls = append(r.calls, s) }
+
+func (r *recorder) Health(ctx context.Context, arn string) ([]targets.TargetHealth, error) {
+	r.log("Health")
+	return r.TargetGroup.Health(ctx, arn)
+}
+
+func (r *recorder) Register(ctx context.Context, arn string, ts []targets.Target) error {
+	r.log("Register " + fmt.Sprint(ts))
+	return r.TargetGroup.Register(ctx, arn, ts)
+}
+
+func (r *recorder) Deregister(ctx context.Context, arn string, ts []targets.Target) error {
+	r.log("Deregister " + fmt.Sprint(ts))
+	return r.TargetGroup.Deregister(ctx, arn, ts)
+}
+
+// Calls returns the recorded calls whose text starts with prefix ("" = all).
+func (r *recorder) Calls(prefix string) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, c := range r.calls {
+		if strings.HasPrefix(c, prefix) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func (r *recorder) Mutations() []string {
+	return append(r.Calls("Register"), r.Calls("Deregister")...)
+}
+
+// env is one test's world: a DNS server, an AWS backend, the engine's clock and the recorded seam.
+type env struct {
+	t      *testing.T
+	dns    *dnstest.Server
+	res    *resolver.Resolver
+	fake   *elbv2fake.Server // nil on moto
+	group  awstest.Group
+	rec    *recorder
+	direct *targets.Client // for seeding and reading the group behind the engine's back
+	clock  *clock
+	logs   *observer.ObservedLogs // of the engine built last
+}
+
+type backendFunc func(t *testing.T) *env
+
+// backends runs fn against moto and against our fake, through the real SDK and AWS_ENDPOINT_URL.
+func backends(t *testing.T, fn func(t *testing.T, e *env)) {
+	for _, b := range []struct {
+		name string
+		new  backendFunc
+	}{{"moto", newMotoEnv}, {"fake", func(t *testing.T) *env { return newFakeEnv(t, elbv2fake.Options{}) }}} {
+		t.Run(b.name, func(t *testing.T) { fn(t, b.new(t)) })
+	}
+}
+
+func newMotoEnv(t *testing.T) *env {
+	url := motoserver.Start(t)
+	return newEnv(t, url, nil)
+}
+
+func newFakeEnv(t *testing.T, opts elbv2fake.Options) *env {
+	fake, err := elbv2fake.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = fake.Close() })
+	return newEnv(t, fake.URL(), fake)
+}
+
+func newEnv(t *testing.T, endpointURL string, fake *elbv2fake.Server) *env {
+	t.Helper()
+	motoserver.SetAWSEnv(t, endpointURL)
+	dns, err := dnstest.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = dns.Close() })
+	res, err := resolver.New(resolver.Config{Servers: []string{dns.Addr()}, Timeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	factory, err := targets.NewFactory(context.Background(), targets.FactoryOptions{MaxAttempts: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	group := awstest.NewTargetGroup(t, port)
+	direct, err := factory.For(context.Background(), group.ARN, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &env{t: t, dns: dns, res: res, fake: fake, group: group, rec: &recorder{TargetGroup: direct},
+		direct: direct, clock: &clock{t: time.Unix(1_700_000_000, 0)}}
+}
+
+// mapping is the default mapping of these tests.
+func (e *env) mapping() config.Sync {
+	s := config.DefaultSync()
+	s.Name, s.Endpoint, s.TargetGroupARN = "orders", endpoint, e.group.ARN
+	return s
+}
+
+// engine builds an engine over the given mappings (default: one) sharing the recorder.
+func (e *env) engine(opts engine.Options, syncs ...config.Sync) *engine.Engine {
+	if len(syncs) == 0 {
+		syncs = []config.Sync{e.mapping()}
+	}
+	cfg := config.Defaults()
+	cfg.Syncs = syncs
+	cfg.DNS.Servers = []string{e.dns.Addr()}
+	core, logs := observer.New(zap.InfoLevel)
+	e.logs = logs
+	return engine.New(cfg, engine.Deps{
+		Resolver: e.res,
+		Clients: func(context.Context, string, string) (engine.TargetGroup, error) {
+			return e.rec, nil
+		},
+		Log: zap.New(core),
+		Now: e.clock.Now,
+	}, opts)
+}
+
+// pass runs one RunOnce, then moves the clock by a TTL, as the daemon would between resolutions.
+func (e *env) pass(eng *engine.Engine) engine.Report {
+	e.t.Helper()
+	reps := eng.RunOnce(context.Background())
+	e.clock.Advance(5 * time.Second)
+	return reps[0]
+}
+
+// live returns the group's non-draining targets as the backend reports them.
+func (e *env) live() []targets.Target {
+	e.t.Helper()
+	hs, err := e.direct.Health(context.Background(), e.group.ARN)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var out []targets.Target
+	for _, h := range hs {
+		if !h.Draining() {
+			out = append(out, h.Target)
+		}
+	}
+	return out
+}
+
+func (e *env) wantLive(ips ...netip.Addr) {
+	e.t.Helper()
+	var got []netip.Addr
+	for _, t := range e.live() {
+		got = append(got, t.IP)
+	}
+	slices.SortFunc(got, netip.Addr.Compare)
+	if !slices.Equal(got, ips) {
+		e.t.Fatalf("live targets %v, want %v (calls: %v)", got, ips, e.rec.Calls(""))
+	}
+}
+
+func mustOK(t *testing.T, r engine.Report) engine.Report {
+	t.Helper()
+	if r.Err() != nil {
+		t.Fatalf("pass failed: %v", r.Err())
+	}
+	return r
+}
+
+func TestFailover(t *testing.T) {
+	backends(t, func(t *testing.T, e *env) {
+		e.dns.SetA(endpoint, 5, ipA.String())
+		eng := e.engine(engine.Options{})
+
+		r := mustOK(t, e.pass(eng))
+		if r.Result != engine.ResultChanged || len(r.Registered) != 1 || r.Registered[0] != (targets.Target{IP: ipA, Port: port}) {
+			t.Fatalf("empty group must get A on port %d: %+v", port, r)
+		}
+		e.wantLive(ipA)
+		if r := mustOK(t, e.pass(eng)); r.Result != engine.ResultUnchanged || !r.InSync {
+			t.Fatalf("second pass must be in sync and change nothing: %+v", r)
+		}
+
+		e.dns.SetA(endpoint, 5, ipB.String()) // Multi-AZ failover
+		r = mustOK(t, e.pass(eng))
+		if len(r.Registered) != 1 || r.Registered[0].IP != ipB || len(r.Deregistered) != 0 || !slices.Equal(r.Waiting, []netip.Addr{ipA}) {
+			t.Fatalf("first pass after the change registers B at once and keeps A (I6): %+v", r)
+		}
+		e.wantLive(ipA, ipB)
+		r = mustOK(t, e.pass(eng))
+		if len(r.Deregistered) != 1 || r.Deregistered[0].IP != ipA || r.Deregistered[0].Port != port {
+			t.Fatalf("second resolution without A deregisters it, naming its port (I4): %+v", r)
+		}
+		e.wantLive(ipB)
+
+		// I3: B was registered before A was deregistered.
+		muts := e.rec.Mutations()
+		if len(muts) != 3 || !strings.Contains(muts[1], ipB.String()) || !strings.Contains(muts[2], ipA.String()) {
+			t.Fatalf("mutations %v: want register A, register B, then deregister A", muts)
+		}
+		regB := slices.Index(e.rec.Calls(""), muts[1])
+		deregA := slices.Index(e.rec.Calls(""), muts[2])
+		if regB > deregA {
+			t.Fatalf("I3: deregistered before registering: %v", e.rec.Calls(""))
+		}
+		if r := mustOK(t, e.pass(eng)); r.Result != engine.ResultUnchanged || !r.InSync {
+			t.Fatalf("after the failover: %+v", r)
+		}
+	})
+}
+
+func TestCNAMEFailover(t *testing.T) {
+	backends(t, func(t *testing.T, e *env) {
+		// Aurora: cluster endpoint -> writer instance endpoint -> A.
+		e.dns.SetA("db-1.c9abc.us-east-1.rds.test", 5, ipA.String())
+		e.dns.SetA("db-2.c9abc.us-east-1.rds.test", 5, ipB.String())
+		e.dns.SetCNAME(endpoint, 5, "db-1.c9abc.us-east-1.rds.test")
+		eng := e.engine(engine.Options{})
+		r := mustOK(t, e.pass(eng))
+		if len(r.Chain) != 2 {
+			t.Fatalf("chain %v: want the cluster endpoint then the instance", r.Chain)
+		}
+		e.wantLive(ipA)
+
+		e.dns.SetCNAME(endpoint, 5, "db-2.c9abc.us-east-1.rds.test")
+		mustOK(t, e.pass(eng))
+		e.wantLive(ipA, ipB)
+		mustOK(t, e.pass(eng))
+		e.wantLive(ipB)
+	})
+}
+
+// TestDNSFailureChangesNothing is I1: whatever goes wrong with DNS, no Register or Deregister call is made.
+func TestDNSFailureChangesNothing(t *testing.T) {
+	backends(t, func(t *testing.T, e *env) {
+		e.dns.SetA(endpoint, 5, ipA.String())
+		eng := e.engine(engine.Options{})
+		mustOK(t, e.pass(eng))
+		before := len(e.rec.Mutations())
+
+		faults := []struct {
+			fault dnstest.Fault
+			kind  resolver.Kind
+		}{
+			{dnstest.FaultDrop, resolver.KindTimeout},
+			{dnstest.FaultServFail, resolver.KindSERVFAIL},
+			{dnstest.FaultRefused, resolver.KindREFUSED},
+			{dnstest.FaultNXDomain, resolver.KindNXDOMAIN},
+			{dnstest.FaultNoAnswer, resolver.KindNoAddress},
+		}
+		for _, f := range faults {
+			e.dns.SetFault(f.fault)
+			for range 3 {
+				r := e.pass(eng)
+				if r.Result != engine.ResultError || resolver.KindOf(r.Err()) != f.kind {
+					t.Fatalf("%v: report %+v, want an error of kind %s", f.fault, r, f.kind)
+				}
+			}
+		}
+		// The wrong family: only an AAAA record for an ipv4 group.
+		e.dns.SetFault(dnstest.FaultNone)
+		e.dns.Remove(endpoint)
+		e.dns.SetAAAA(endpoint, 5, "2001:db8::1")
+		if r := e.pass(eng); resolver.KindOf(r.Err()) != resolver.KindNoAddress {
+			t.Fatalf("AAAA only: %+v", r)
+		}
+		// A CNAME loop.
+		e.dns.SetCNAME(endpoint, 5, "loop.rds.test")
+		e.dns.SetCNAME("loop.rds.test", 5, endpoint)
+		if r := e.pass(eng); resolver.KindOf(r.Err()) != resolver.KindLoop {
+			t.Fatalf("loop: %+v", r)
+		}
+		if muts := e.rec.Mutations(); len(muts) != before {
+			t.Fatalf("I1: mutating calls during DNS failures: %v", muts[before:])
+		}
+		e.wantLive(ipA)
+
+		// Once DNS answers again with a new address, ipsync converges by itself.
+		e.dns.SetA(endpoint, 5, ipB.String())
+		mustOK(t, e.pass(eng))
+		mustOK(t, e.pass(eng))
+		e.wantLive(ipB)
+	})
+}
+
+// TestSteadyStateCostsNothing is I9: with DNS unchanged, no mutating call and at most one
+// DescribeTargetHealth per mapping per resync_interval.
+func TestSteadyStateCostsNothing(t *testing.T) {
+	backends(t, func(t *testing.T, e *env) {
+		e.dns.SetA(endpoint, 5, ipA.String())
+		eng := e.engine(engine.Options{})
+		mustOK(t, e.pass(eng))
+		mustOK(t, e.pass(eng))
+		muts, health := len(e.rec.Mutations()), len(e.rec.Calls("Health"))
+
+		const passes = 120 // 10 minutes of 5 s TTLs
+		for range passes {
+			mustOK(t, e.pass(eng))
+		}
+		if got := len(e.rec.Mutations()) - muts; got != 0 {
+			t.Fatalf("steady state made %d mutating calls", got)
+		}
+		maxHealth := int(passes*5*time.Second/config.DefaultResyncInterval) + 1
+		if got := len(e.rec.Calls("Health")) - health; got > maxHealth || got == 0 {
+			t.Fatalf("steady state read the group %d times in 10 minutes, want 1..%d (once per resync_interval)", got, maxHealth)
+		}
+	})
+}
+
+// TestOutsideVPC: an address outside the group's VPC is registered with AvailabilityZone all, and deregistered
+// naming it (I4).
+func TestOutsideVPC(t *testing.T) {
+	backends(t, func(t *testing.T, e *env) {
+		e.dns.SetA(endpoint, 5, ipX.String())
+		eng := e.engine(engine.Options{})
+		mustOK(t, e.pass(eng))
+		live := e.live()
+		if len(live) != 1 || live[0].IP != ipX || (e.fake != nil && live[0].AvailabilityZone != "all") {
+			t.Fatalf("live %v: want %v with AZ all (moto does not store AZs)", live, ipX)
+		}
+		if regs := e.rec.Calls("Register"); len(regs) != 1 || !strings.Contains(regs[0], "/all") {
+			t.Fatalf("registration %v must carry AvailabilityZone all", regs)
+		}
+		e.dns.SetA(endpoint, 5, ipA.String())
+		mustOK(t, e.pass(eng))
+		r := mustOK(t, e.pass(eng))
+		want := targets.Target{IP: ipX, Port: port, AvailabilityZone: "all"}
+		if e.fake == nil {
+			want.AvailabilityZone = "" // I4 echoes what was reported, and moto reports no zone
+		}
+		if len(r.Deregistered) != 1 || r.Deregistered[0] != want {
+			t.Fatalf("deregistered %v: want %v", r.Deregistered, want)
+		}
+		e.wantLive(ipA)
+		if e.fake != nil {
+			var saw bool
+			for _, c := range e.fake.MutatingCalls() {
+				if c.Action == "DeregisterTargets" {
+					saw = c.Params.Get("Targets.member.1.AvailabilityZone") == "all" && c.Params.Get("Targets.member.1.Port") == "5432"
+				}
+			}
+			if !saw {
+				t.Fatalf("DeregisterTargets on the wire did not name AvailabilityZone all and Port 5432: %v", e.fake.MutatingCalls())
+			}
+		}
+	})
+}
+
+// TestPruneFalse is I7: a target ipsync did not register stays, one it registered goes.
+func TestPruneFalse(t *testing.T) {
+	backends(t, func(t *testing.T, e *env) {
+		foreign := netip.MustParseAddr("10.0.9.9")
+		if err := e.direct.Register(context.Background(), e.group.ARN, []targets.Target{{IP: foreign, Port: port}}); err != nil {
+			t.Fatal(err)
+		}
+		e.dns.SetA(endpoint, 5, ipA.String())
+		s := e.mapping()
+		s.Prune = false
+		eng := e.engine(engine.Options{}, s)
+		mustOK(t, e.pass(eng))
+		e.dns.SetA(endpoint, 5, ipB.String())
+		for range 4 {
+			mustOK(t, e.pass(eng))
+		}
+		e.wantLive(ipB, foreign)
+		for _, m := range e.rec.Calls("Deregister") {
+			if strings.Contains(m, foreign.String()) {
+				t.Fatalf("I7: deregistered a foreign target: %v", m)
+			}
+		}
+	})
+}
+
+// TestDryRun is I8, checked on the fake's wire log: no RegisterTargets or DeregisterTargets call at all.
+func TestDryRun(t *testing.T) {
+	e := newFakeEnv(t, elbv2fake.Options{})
+	e.dns.SetA(endpoint, 5, ipA.String())
+	mustOK(t, e.pass(e.engine(engine.Options{})))
+	e.dns.SetA(endpoint, 5, ipB.String())
+	e.fake.ResetCalls()
+
+	dry := e.engine(engine.Options{DryRun: true})
+	for range 3 {
+		r := mustOK(t, e.pass(dry))
+		if !r.DryRun || !r.Changed() || r.Registered[0].IP != ipB {
+			t.Fatalf("dry run must report what it would register: %+v", r)
+		}
+	}
+	if muts := e.fake.MutatingCalls(); len(muts) != 0 {
+		t.Fatalf("I8: dry run made mutating calls: %v", muts)
+	}
+	if len(e.fake.Calls()) == 0 {
+		t.Fatal("dry run read nothing: the test proves nothing")
+	}
+	e.wantLive(ipA)
+}
+
+// TestDrainingDesiredAgain is I5: a fail-back to an address still draining registers it again.
+func TestDrainingDesiredAgain(t *testing.T) {
+	e := newFakeEnv(t, elbv2fake.Options{DrainFor: time.Hour})
+	e.dns.SetA(endpoint, 5, ipA.String())
+	eng := e.engine(engine.Options{})
+	mustOK(t, e.pass(eng))
+	e.dns.SetA(endpoint, 5, ipB.String())
+	mustOK(t, e.pass(eng))
+	if r := mustOK(t, e.pass(eng)); len(r.Deregistered) != 1 {
+		t.Fatalf("A must be deregistered: %+v", r)
+	}
+	if st := stateOf(e.fake.Targets(e.group.ARN), ipA); st != "draining" {
+		t.Fatalf("A is %q, want draining", st)
+	}
+	e.dns.SetA(endpoint, 5, ipA.String()) // fail back while A drains
+	r := mustOK(t, e.pass(eng))
+	if len(r.Registered) != 1 || r.Registered[0].IP != ipA {
+		t.Fatalf("draining A desired again must be registered again: %+v", r)
+	}
+	if st := stateOf(e.fake.Targets(e.group.ARN), ipA); st != "initial" && st != "healthy" {
+		t.Fatalf("A is %q after re-registration", st)
+	}
+}
+
+func stateOf(ts []elbv2fake.TargetState, ip netip.Addr) string {
+	for _, t := range ts {
+		if t.IP == ip {
+			return t.State
+		}
+	}
+	return ""
+}
+
+// TestRegisterFailureBlocksDeregister is I3: when registering the new address fails, the old one stays.
+func TestRegisterFailureBlocksDeregister(t *testing.T) {
+	e := newFakeEnv(t, elbv2fake.Options{})
+	e.dns.SetA(endpoint, 5, ipA.String())
+	eng := e.engine(engine.Options{})
+	mustOK(t, e.pass(eng))
+	e.fake.SetFault(func(action string, _ url.Values) *elbv2fake.Fault {
+		if action == "RegisterTargets" {
+			return &elbv2fake.Fault{Status: 400, Code: "InvalidTarget", Message: "The following targets are not in a running state"}
+		}
+		return nil
+	})
+	e.dns.SetA(endpoint, 5, ipB.String())
+	for range 4 {
+		r := e.pass(eng)
+		if r.Err() == nil || !strings.Contains(r.Error, "InvalidTarget") {
+			t.Fatalf("pass must fail with the registration error: %+v", r)
+		}
+	}
+	if d := e.rec.Calls("Deregister"); len(d) != 0 {
+		t.Fatalf("I3: deregistered while registration fails: %v", d)
+	}
+	e.wantLive(ipA)
+
+	e.fake.SetFault(nil) // the fault clears: converge without help
+	mustOK(t, e.pass(eng))
+	e.wantLive(ipB)
+}
+
+// TestTooManyTargets: when the group is full, stale targets go first, and the log says so.
+func TestTooManyTargets(t *testing.T) {
+	e := newFakeEnv(t, elbv2fake.Options{MaxTargets: 1})
+	e.dns.SetA(endpoint, 5, ipA.String())
+	eng := e.engine(engine.Options{})
+	mustOK(t, e.pass(eng))
+	e.dns.SetA(endpoint, 5, ipB.String())
+	if r := e.pass(eng); !strings.Contains(r.Error, "TooManyTargets") {
+		t.Fatalf("first pass: A is not stale yet (I6), so registering B must fail with TooManyTargets: %+v", r)
+	}
+	r := mustOK(t, e.pass(eng))
+	if len(r.Registered) != 1 || len(r.Deregistered) != 1 {
+		t.Fatalf("second pass must deregister A then register B: %+v", r)
+	}
+	calls := e.rec.Calls("")
+	tail := calls[len(calls)-2:]
+	if !strings.HasPrefix(tail[0], "Deregister") || !strings.HasPrefix(tail[1], "Register") {
+		t.Fatalf("with TooManyTargets, stale targets must go first, then the registration is retried: %v", calls)
+	}
+	if e.logs.FilterMessageSnippet("TooManyTargets").Len() == 0 {
+		t.Fatalf("the log must say why register-first was broken")
+	}
+	e.wantLive(ipB)
+}
+
+// TestMappingsIndependent: in the daemon, a mapping whose DNS never answers does not delay another.
+func TestMappingsIndependent(t *testing.T) {
+	e := newFakeEnv(t, elbv2fake.Options{})
+	second := awstest.NewTargetGroup(t, port)
+	e.dns.SetA(endpoint, 1, ipA.String())
+	e.dns.SetA("stuck.rds.test", 1, ipB.String())
+	e.dns.SetNameFault("stuck.rds.test", dnstest.FaultDrop)
+	stuck := e.mapping()
+	stuck.Name, stuck.Endpoint, stuck.TargetGroupARN = "stuck", "stuck.rds.test", second.ARN
+	eng := engineWithRealClock(e, e.mapping(), stuck)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); eng.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	deadline := time.Now().Add(10 * time.Second)
+	for len(e.fake.Targets(e.group.ARN)) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the healthy mapping never converged while the other one's DNS was down")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := len(e.fake.Targets(second.ARN)); n != 0 {
+		t.Fatalf("I1: the stuck mapping changed its group: %d targets", n)
+	}
+	if err := eng.Ready(); err == nil || !strings.Contains(err.Error(), "stuck") {
+		t.Fatalf("Ready() = %v, want an error naming the stuck mapping", err)
+	}
+}
+
+// engineWithRealClock builds a daemon engine on wall time (Run sleeps for real).
+func engineWithRealClock(e *env, syncs ...config.Sync) *engine.Engine {
+	cfg := config.Defaults()
+	cfg.Syncs = syncs
+	return engine.New(cfg, engine.Deps{
+		Resolver: e.res,
+		Clients:  func(context.Context, string, string) (engine.TargetGroup, error) { return e.rec, nil },
+	}, engine.Options{})
+}
+
+func TestReady(t *testing.T) {
+	e := newFakeEnv(t, elbv2fake.Options{})
+	e.dns.SetA(endpoint, 5, ipA.String())
+	eng := e.engine(engine.Options{})
+	if err := eng.Ready(); err == nil {
+		t.Fatal("ready before any pass")
+	}
+	mustOK(t, e.pass(eng))
+	if err := eng.Ready(); err != nil {
+		t.Fatalf("not ready after a successful pass: %v", err)
+	}
+	e.dns.SetFault(dnstest.FaultServFail)
+	e.pass(eng)
+	if err := eng.Ready(); err != nil {
+		t.Fatalf("one failed pass right after a success must not make the daemon unready: %v", err)
+	}
+	e.clock.Advance(3 * config.DefaultResyncInterval)
+	e.pass(eng)
+	err := eng.Ready()
+	if err == nil || !strings.Contains(err.Error(), "orders") || !strings.Contains(err.Error(), "SERVFAIL") {
+		t.Fatalf("Ready() = %v: want not ready, naming the mapping and the DNS error", err)
+	}
+}
+
+// TestTargetGroupNotIP: a group of another type is refused with a message saying what to do, and nothing changes.
+func TestTargetGroupNotIP(t *testing.T) {
+	e := newFakeEnv(t, elbv2fake.Options{})
+	arn := e.fake.CreateTargetGroup(elbv2fake.TargetGroupSpec{Name: "inst", Port: port, Protocol: "TCP", VPCID: e.group.VPCID, TargetType: "instance"})
+	e.dns.SetA(endpoint, 5, ipA.String())
+	s := e.mapping()
+	s.TargetGroupARN = arn
+	r := e.pass(e.engine(engine.Options{}, s))
+	if r.Err() == nil || !strings.Contains(r.Error, "type ip") {
+		t.Fatalf("want a clear refusal, got %+v", r)
+	}
+	if muts := e.fake.MutatingCalls(); len(muts) != 0 {
+		t.Fatalf("mutating calls: %v", muts)
+	}
+}
