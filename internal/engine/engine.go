@@ -120,7 +120,8 @@ type Report struct {
 	Result         string                 `json:"result"` // unchanged | changed | error
 	DryRun         bool                   `json:"dry_run,omitempty"`
 	Addresses      []netip.Addr           `json:"addresses,omitempty"`
-	TTL            time.Duration          `json:"ttl_ns,omitempty"`
+	TTL            time.Duration          `json:"-"`
+	TTLSeconds     float64                `json:"ttl_seconds,omitempty"`
 	Chain          []string               `json:"chain,omitempty"`
 	Server         string                 `json:"dns_server,omitempty"`
 	Registered     []targets.Target       `json:"registered,omitempty"`   // with DryRun: would register
@@ -391,7 +392,7 @@ func (m *mapping) reconcile(ctx context.Context) (rep Report) {
 		m.nextResolve = m.now().Add(m.e.cfg.Poll.Min)
 		return rep
 	}
-	rep.Addresses, rep.TTL, rep.Chain, rep.Server = res.Addrs, res.TTL, res.Chain, res.Server
+	rep.Addresses, rep.TTL, rep.TTLSeconds, rep.Chain, rep.Server = res.Addrs, res.TTL, res.TTL.Seconds(), res.Chain, res.Server
 	m.nextResolve = m.now().Add(min(max(res.TTL, m.e.cfg.Poll.Min), m.e.cfg.Poll.Max))
 	m.e.deps.Metrics.SetResolvedAddresses(m.cfg.Name, len(res.Addrs))
 

@@ -27,9 +27,9 @@ const MaxTargetsPerCall = 100
 
 // Target is one registration: IP, Port, AvailabilityZone ("" = not set; "all" for outside-VPC addresses).
 type Target struct {
-	IP               netip.Addr
-	Port             int32
-	AvailabilityZone string
+	IP               netip.Addr `json:"ip"`
+	Port             int32      `json:"port"`
+	AvailabilityZone string     `json:"availability_zone,omitempty"`
 }
 
 func (t Target) String() string {
@@ -43,9 +43,9 @@ func (t Target) String() string {
 // TargetHealth is one row of DescribeTargetHealth.
 type TargetHealth struct {
 	Target
-	State       string // initial healthy unhealthy unhealthy.draining unused draining unavailable
-	Reason      string // e.g. Elb.RegistrationInProgress
-	Description string
+	State       string `json:"state"`            // initial healthy unhealthy unhealthy.draining unused draining unavailable
+	Reason      string `json:"reason,omitempty"` // e.g. Elb.RegistrationInProgress
+	Description string `json:"description,omitempty"`
 }
 
 // Draining reports whether the target is on its way out; such a target does not count as registered (I5).

@@ -1,0 +1,401 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/aws/smithy-go/middleware"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/ipsync/ipsync/internal/config"
+	"github.com/ipsync/ipsync/internal/demo"
+	"github.com/ipsync/ipsync/internal/engine"
+	"github.com/ipsync/ipsync/internal/metrics"
+	"github.com/ipsync/ipsync/internal/resolver"
+	"github.com/ipsync/ipsync/internal/targets"
+)
+
+func applyEnv(fs *flag.FlagSet, getenv func(string) (string, bool)) error {
+	return config.ApplyEnv(fs, getenv)
+}
+
+// loadConfig loads and validates; on failure it prints every problem and no AWS call has been made.
+func loadConfig(env Env, fs *flag.FlagSet, flags *config.Flags) (*config.Config, bool) {
+	cfg, err := config.Load(flags)
+	if err == nil {
+		err = cfg.Validate()
+	}
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "%s: %v\n", fs.Name(), err)
+		return nil, false
+	}
+	return cfg, true
+}
+
+// newLogger builds the zap logger of the configuration, writing to stderr.
+func newLogger(cfg *config.Config, stderr io.Writer) *zap.Logger {
+	level, err := zapcore.ParseLevel(cfg.Log.Level)
+	if err != nil {
+		level = zapcore.InfoLevel
+	}
+	encCfg := zap.NewProductionEncoderConfig()
+	encCfg.TimeKey, encCfg.EncodeTime = "ts", zapcore.ISO8601TimeEncoder
+	enc := zapcore.NewJSONEncoder(encCfg)
+	if cfg.Log.Format == "console" {
+		encCfg.EncodeLevel = zapcore.CapitalLevelEncoder
+		enc = zapcore.NewConsoleEncoder(encCfg)
+	}
+	return zap.New(zapcore.NewCore(enc, zapcore.AddSync(stderr), level))
+}
+
+// wiring is what every AWS-facing command builds from a valid configuration.
+type wiring struct {
+	cfg      *config.Config
+	log      *zap.Logger
+	registry *prometheus.Registry
+	metrics  *metrics.Metrics
+	factory  *targets.Factory
+	resolver *resolver.Resolver
+}
+
+func wire(ctx context.Context, env Env, cfg *config.Config) (*wiring, error) {
+	w := &wiring{cfg: cfg, log: newLogger(cfg, env.Stderr), registry: prometheus.NewRegistry()}
+	w.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	v := buildInfo()
+	w.metrics = metrics.New(w.registry, metrics.BuildInfo{Version: v.Version, Commit: v.Commit, GoVersion: v.GoVersion})
+	var err error
+	if w.resolver, err = resolver.New(resolver.Config{Servers: cfg.DNS.Servers, Timeout: cfg.DNS.Timeout}); err != nil {
+		return nil, fmt.Errorf("DNS resolver: %w", err)
+	}
+	if w.factory, err = targets.NewFactory(ctx, targets.FactoryOptions{APIOptions: []func(*middleware.Stack) error{w.metrics.AWSMiddleware()}}); err != nil {
+		return nil, fmt.Errorf("AWS configuration: %w (check AWS_REGION, AWS_PROFILE and credentials)", err)
+	}
+	return w, nil
+}
+
+func (w *wiring) engine(opts engine.Options) *engine.Engine {
+	return engine.New(w.cfg, engine.Deps{
+		Resolver: w.resolver,
+		Clients:  engine.FromFactory(w.factory),
+		Metrics:  w.metrics,
+		Log:      w.log,
+	}, opts)
+}
+
+func runDaemon(env Env, args []string) int {
+	fs := newFlagSet(env, "run", "Keep every mapping in sync until SIGTERM or SIGINT; serve /metrics /healthz /readyz on --listen.")
+	flags := config.BindFlags(fs)
+	if code := parse(env, fs, args); code >= 0 {
+		return code
+	}
+	cfg, ok := loadConfig(env, fs, flags)
+	if !ok {
+		return exitError
+	}
+	w, err := wire(env.Signals, env, cfg)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "ipsync run: %v\n", err)
+		return exitError
+	}
+	defer func() { _ = w.log.Sync() }()
+	eng := w.engine(engine.Options{})
+
+	var srv *http.Server
+	if cfg.Listen != "" {
+		ln, err := net.Listen("tcp", cfg.Listen)
+		if err != nil {
+			fmt.Fprintf(env.Stderr, "ipsync run: cannot listen on %s for /metrics: %v (set --listen or IPSYNC_LISTEN to a free address, or \"\" to disable)\n", cfg.Listen, err)
+			return exitError
+		}
+		srv = &http.Server{Handler: metrics.Handler(w.registry, eng.Ready), ReadHeaderTimeout: 5 * time.Second}
+		go func() { _ = srv.Serve(ln) }()
+		w.log.Info("serving /metrics /healthz /readyz", zap.String("listen", ln.Addr().String()))
+	}
+	names := make([]string, 0, len(cfg.Syncs))
+	for _, s := range cfg.Syncs {
+		names = append(names, s.Name)
+	}
+	w.log.Info("ipsync started", zap.String("version", buildInfo().Version), zap.Strings("syncs", names))
+
+	eng.Run(env.Signals)
+
+	w.log.Info("stopping: signal received, pass in flight finished")
+	if srv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	}
+	return exitOK
+}
+
+// outputFlag registers --output text|json.
+func outputFlag(fs *flag.FlagSet) *string {
+	return fs.String("output", "text", "text | json")
+}
+
+func checkOutput(env Env, fs *flag.FlagSet, output string) bool {
+	if output != "text" && output != "json" {
+		fmt.Fprintf(env.Stderr, "%s: --output %q: want text or json\n", fs.Name(), output)
+		return false
+	}
+	return true
+}
+
+func runSync(env Env, args []string) int {
+	fs := newFlagSet(env, "sync", "One pass over every mapping, then exit.")
+	flags := config.BindFlags(fs)
+	dryRun := fs.Bool("dry-run", false, "print the plan and change nothing (no RegisterTargets/DeregisterTargets call)")
+	detailed := fs.Bool("detailed-exitcode", false, "exit 0 in sync, 2 changes were (or with --dry-run would be) made, 1 error")
+	output := outputFlag(fs)
+	if code := parse(env, fs, args); code >= 0 {
+		return code
+	}
+	if !checkOutput(env, fs, *output) {
+		return exitError
+	}
+	cfg, ok := loadConfig(env, fs, flags)
+	if !ok {
+		return exitError
+	}
+	w, err := wire(env.Signals, env, cfg)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "ipsync sync: %v\n", err)
+		return exitError
+	}
+	defer func() { _ = w.log.Sync() }()
+	reports := w.engine(engine.Options{DryRun: *dryRun}).RunOnce(context.WithoutCancel(env.Signals))
+	printReports(env.Stdout, *output, reports, false)
+
+	code, changed := exitOK, false
+	for _, r := range reports {
+		if r.Err() != nil {
+			code = exitError
+		}
+		changed = changed || r.Changed()
+	}
+	if code == exitOK && changed && *detailed {
+		code = exitChanges
+	}
+	return code
+}
+
+func runStatus(env Env, args []string) int {
+	fs := newFlagSet(env, "status", "For each mapping: resolved addresses (TTL, CNAME chain, server) and registered targets with health. Changes nothing.")
+	flags := config.BindFlags(fs)
+	output := outputFlag(fs)
+	if code := parse(env, fs, args); code >= 0 {
+		return code
+	}
+	if !checkOutput(env, fs, *output) {
+		return exitError
+	}
+	cfg, ok := loadConfig(env, fs, flags)
+	if !ok {
+		return exitError
+	}
+	cfg.Log.Level = "error" // status is for people; the dry pass's own log lines would only repeat it
+	w, err := wire(env.Signals, env, cfg)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "ipsync status: %v\n", err)
+		return exitError
+	}
+	reports := w.engine(engine.Options{DryRun: true}).RunOnce(context.WithoutCancel(env.Signals))
+	printReports(env.Stdout, *output, reports, true)
+	for _, r := range reports {
+		if r.Err() != nil {
+			return exitError
+		}
+	}
+	return exitOK
+}
+
+func runValidate(env Env, args []string) int {
+	fs := newFlagSet(env, "validate", "Check the configuration and exit 0 (valid) or 1 (every problem listed).")
+	flags := config.BindFlags(fs)
+	remote := fs.Bool("remote", false, "also check each target group: exists, type ip, protocol, port, VPC, and that the endpoint resolves")
+	if code := parse(env, fs, args); code >= 0 {
+		return code
+	}
+	cfg, ok := loadConfig(env, fs, flags)
+	if !ok {
+		return exitError
+	}
+	if !*remote {
+		fmt.Fprintf(env.Stdout, "configuration is valid: %s\n", plural(len(cfg.Syncs), "mapping"))
+		return exitOK
+	}
+	w, err := wire(env.Signals, env, cfg)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "ipsync validate: %v\n", err)
+		return exitError
+	}
+	results := engine.CheckRemote(context.WithoutCancel(env.Signals), cfg, w.resolver, engine.FromFactory(w.factory))
+	code := exitOK
+	for _, r := range results {
+		if r.Err != nil {
+			code = exitError
+			fmt.Fprintf(env.Stdout, "FAIL %s: %v\n", r.Sync, r.Err)
+			continue
+		}
+		fmt.Fprintf(env.Stdout, "ok   %s: %s\n", r.Sync, r.Summary)
+	}
+	return code
+}
+
+func runHealthcheck(env Env, args []string) int {
+	fs := newFlagSet(env, "healthcheck", "Exit 0 when the daemon on --listen answers /readyz with 200 (for container health checks).")
+	flags := config.BindFlags(fs)
+	if code := parse(env, fs, args); code >= 0 {
+		return code
+	}
+	cfg, err := config.Load(flags)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "ipsync healthcheck: %v\n", err)
+		return exitError
+	}
+	host, port, err := net.SplitHostPort(cfg.Listen)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "ipsync healthcheck: listen %q is not host:port: %v\n", cfg.Listen, err)
+		return exitError
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	url := "http://" + net.JoinHostPort(host, port) + "/readyz"
+	client := &http.Client{Timeout: 3 * time.Second}
+	resp, err := client.Get(url)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "ipsync healthcheck: %v\n", err)
+		return exitError
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode != http.StatusOK {
+		fmt.Fprintf(env.Stderr, "ipsync healthcheck: %s: %s %s\n", url, resp.Status, strings.TrimSpace(string(body)))
+		return exitError
+	}
+	fmt.Fprintln(env.Stdout, strings.TrimSpace(string(body)))
+	return exitOK
+}
+
+func runDemo(env Env, args []string) int {
+	fs := newFlagSet(env, "demo", "Run ipsync against a local DNS server and a local ELBv2 endpoint, with a failover every few seconds. No AWS account needed; Ctrl-C to stop.")
+	opts := demo.Options{}
+	fs.DurationVar(&opts.TTL, "ttl", 2*time.Second, "DNS TTL of the demo endpoints")
+	fs.DurationVar(&opts.FailoverEvery, "failover-every", 10*time.Second, "time between simulated failovers")
+	fs.DurationVar(&opts.Duration, "duration", 0, "stop after this long (0: until Ctrl-C)")
+	plain := fs.Bool("plain", false, "print one line per event instead of a live view (default when stdout is not a terminal)")
+	if code := parse(env, fs, args); code >= 0 {
+		return code
+	}
+	opts.Live = !*plain && isTerminal(env.Stdout)
+	if err := demo.Run(env.Signals, env.Stdout, opts); err != nil && !errors.Is(err, context.Canceled) {
+		fmt.Fprintf(env.Stderr, "ipsync demo: %v\n", err)
+		return exitError
+	}
+	return exitOK
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// printReports writes pass reports for people or as JSON.
+func printReports(w io.Writer, output string, reports []engine.Report, status bool) {
+	if output == "json" {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(struct {
+			Syncs []engine.Report `json:"syncs"`
+		}{reports})
+		return
+	}
+	for _, r := range reports {
+		fmt.Fprintf(w, "%s  %s -> %s\n", r.Sync, r.Endpoint, r.TargetGroupARN)
+		if r.Error != "" {
+			fmt.Fprintf(w, "  error:        %s\n", r.Error)
+		}
+		if len(r.Addresses) > 0 {
+			fmt.Fprintf(w, "  dns:          %s (ttl %s, via %s, server %s)\n", joinAddrs(r.Addresses), r.TTL, strings.Join(r.Chain, " -> "), r.Server)
+		}
+		if status || r.Error == "" {
+			fmt.Fprintf(w, "  targets:      %s\n", joinHealth(r.Targets))
+		}
+		verb := ""
+		if r.DryRun && !status {
+			verb = "would "
+		}
+		if status && r.Changed() {
+			verb = "next pass would "
+		}
+		if len(r.Registered) > 0 {
+			fmt.Fprintf(w, "  %sregister:   %s\n", verb, joinTargets(r.Registered))
+		}
+		if len(r.Deregistered) > 0 {
+			fmt.Fprintf(w, "  %sderegister: %s\n", verb, joinTargets(r.Deregistered))
+		}
+		if len(r.Waiting) > 0 {
+			fmt.Fprintf(w, "  waiting:      %s (stale; deregistered after deregister_after resolutions without it)\n", joinAddrs(r.Waiting))
+		}
+		if len(r.Kept) > 0 {
+			fmt.Fprintf(w, "  kept:         %s (stale, not registered by ipsync; prune is false)\n", joinAddrs(r.Kept))
+		}
+		state := "in sync"
+		switch {
+		case r.Error != "":
+			state = "error: nothing changed"
+		case r.Changed() && r.DryRun:
+			state = "out of sync"
+		case r.Changed():
+			state = "changed"
+		case !r.InSync:
+			state = "converging"
+		}
+		fmt.Fprintf(w, "  result:       %s\n", state)
+	}
+}
+
+func joinAddrs(as []netip.Addr) string {
+	s := make([]string, len(as))
+	for i, a := range as {
+		s[i] = a.String()
+	}
+	return strings.Join(s, ", ")
+}
+
+func joinTargets(ts []targets.Target) string {
+	s := make([]string, len(ts))
+	for i, t := range ts {
+		s[i] = t.String()
+	}
+	return strings.Join(s, ", ")
+}
+
+func joinHealth(hs []targets.TargetHealth) string {
+	if len(hs) == 0 {
+		return "none"
+	}
+	s := make([]string, len(hs))
+	for i, h := range hs {
+		s[i] = h.Target.String() + " " + h.State
+	}
+	return strings.Join(s, ", ")
+}
