@@ -176,7 +176,7 @@ func runSync(env Env, args []string) int {
 		return exitError
 	}
 	defer func() { _ = w.log.Sync() }()
-	reports := w.engine(engine.Options{DryRun: *dryRun}).RunOnce(context.WithoutCancel(env.Signals))
+	reports := w.engine(engine.Options{DryRun: *dryRun, Settle: true}).RunOnce(env.Signals)
 	printReports(env.Stdout, *output, reports, false)
 
 	code, changed := exitOK, false

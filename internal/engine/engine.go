@@ -71,6 +71,10 @@ type Options struct {
 	// FollowInterval is how often the target group is read while a new target is not yet healthy (default 2s);
 	// FollowFor bounds that (default 5m).
 	FollowInterval, FollowFor time.Duration
+	// Settle makes RunOnce finish the job for callers that keep no memory between runs (one-shot sync, Lambda):
+	// while stale addresses wait for deregister_after (I6), it resolves again when the answer's TTL ends and
+	// passes again, so that one run both registers the new address and removes the old one.
+	Settle bool
 }
 
 // Engine holds the mappings and their memory between passes.
@@ -106,7 +110,7 @@ func New(cfg *config.Config, deps Deps, opts Options) *Engine {
 			cfg: s,
 			log: deps.Log.With(zap.String("sync", s.Name), zap.String("endpoint", s.Endpoint),
 				zap.String("target_group", s.TargetGroupARN)),
-			awaitHealthy: map[netip.Addr]time.Time{},
+			awaitHealthy: map[netip.Addr]follow{},
 		})
 	}
 	return e
@@ -148,7 +152,7 @@ const (
 )
 
 // RunOnce makes one pass over every mapping, several at once, and returns a report per mapping in
-// configuration order.
+// configuration order. Cancelling ctx ends Settle's waits; calls in flight finish under their own deadlines.
 func (e *Engine) RunOnce(ctx context.Context) []Report {
 	reports := make([]Report, len(e.mappings))
 	sem := make(chan struct{}, e.opts.Concurrency)
@@ -159,11 +163,34 @@ func (e *Engine) RunOnce(ctx context.Context) []Report {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			reports[i] = m.reconcile(ctx)
+			reports[i] = m.runOnce(ctx)
 		}()
 	}
 	wg.Wait()
 	return reports
+}
+
+// runOnce is one pass, then with Settle more passes, each after the answer's TTL, while stale addresses wait
+// for deregister_after. The report adds up what every pass changed.
+func (m *mapping) runOnce(ctx context.Context) Report {
+	work := context.WithoutCancel(ctx)
+	rep := m.reconcile(work)
+	for settles := 1; m.e.opts.Settle && rep.err == nil && len(rep.Waiting) > 0 && settles < m.policy.DeregisterAfter; settles++ {
+		select {
+		case <-ctx.Done():
+			return rep
+		case <-time.After(max(time.Until(m.nextResolve), 0)):
+		}
+		next := m.reconcile(work)
+		// A dry run plans the same registration again on every pass: count each target once.
+		next.Registered = union(rep.Registered, next.Registered)
+		next.Deregistered = union(rep.Deregistered, next.Deregistered)
+		if next.err == nil && next.Changed() {
+			next.Result = ResultChanged
+		}
+		rep = next
+	}
+	return rep
 }
 
 // Run is the daemon: each mapping loops on its own schedule until stop is done. A pass in flight when stop is
@@ -203,6 +230,12 @@ func (e *Engine) Ready() error {
 	return nil
 }
 
+// follow is a registered target being watched until healthy.
+type follow struct {
+	changedAt    time.Time // the address change it answers (zero: none, e.g. the first registration at start-up)
+	registeredAt time.Time
+}
+
 // mapping is one endpoint -> target group pair and everything remembered about it between passes.
 // A mapping is only ever worked on by one goroutine at a time; mu guards what Ready reads.
 type mapping struct {
@@ -221,9 +254,8 @@ type mapping struct {
 	describedAt time.Time              // zero: current is unknown
 	lastAddrs   []netip.Addr           // last successful resolution
 	changedAt   time.Time              // when the last address change was seen
-	// awaitHealthy holds the addresses ipsync registered and is watching until healthy, with when their
-	// address change was seen (for the convergence metric).
-	awaitHealthy map[netip.Addr]time.Time
+	// awaitHealthy holds the addresses ipsync registered and is watching until healthy.
+	awaitHealthy map[netip.Addr]follow
 	nextResolve  time.Time
 
 	mu          sync.Mutex
@@ -347,18 +379,21 @@ func (m *mapping) describe(ctx context.Context) error {
 // observeHealth records convergence to healthy for the targets ipsync is following.
 func (m *mapping) observeHealth() {
 	now := m.now()
-	for ip, since := range m.awaitHealthy {
+	for ip, f := range m.awaitHealthy {
 		healthy := slices.ContainsFunc(m.current, func(h targets.TargetHealth) bool {
 			return h.IP == ip && h.Port == m.policy.Port && h.State == "healthy"
 		})
 		switch {
-		case healthy:
-			m.e.deps.Metrics.Converged(m.cfg.Name, "healthy", now.Sub(since))
-			m.log.Info("target healthy", zap.Stringer("address", ip), zap.Duration("since_change", now.Sub(since)))
+		case healthy && f.changedAt.IsZero():
+			m.log.Info("target healthy", zap.Stringer("address", ip), zap.Duration("since_registration", now.Sub(f.registeredAt)))
 			delete(m.awaitHealthy, ip)
-		case now.Sub(since) > m.e.opts.FollowFor:
+		case healthy:
+			m.e.deps.Metrics.Converged(m.cfg.Name, "healthy", now.Sub(f.changedAt))
+			m.log.Info("target healthy", zap.Stringer("address", ip), zap.Duration("since_change", now.Sub(f.changedAt)))
+			delete(m.awaitHealthy, ip)
+		case now.Sub(f.registeredAt) > m.e.opts.FollowFor:
 			m.log.Warn("target not healthy yet; no longer following it closely (check the target group's health check and the database's security group)",
-				zap.Stringer("address", ip), zap.Duration("since_change", now.Sub(since)))
+				zap.Stringer("address", ip), zap.Duration("since_registration", now.Sub(f.registeredAt)))
 			delete(m.awaitHealthy, ip)
 		}
 	}
@@ -423,6 +458,9 @@ func (m *mapping) reconcile(ctx context.Context) (rep Report) {
 		p = plan.Make(res.Addrs, nil, m.current, m.mem, m.policy)
 	}
 	rep.Waiting, rep.Kept, rep.InSync = p.Waiting, p.Kept, p.InSync
+	if p.InSync {
+		m.changedAt = time.Time{} // the change is fully handled; a later drift fix is not a failover to time
+	}
 	rep.err = m.apply(ctx, p, &rep)
 	rep.Targets = slices.Clone(m.current)
 	return rep
@@ -482,12 +520,12 @@ func (m *mapping) register(ctx context.Context, ts []targets.Target) error {
 	for _, t := range ts {
 		m.current = slices.DeleteFunc(m.current, func(h targets.TargetHealth) bool { return h.IP == t.IP && h.Port == t.Port })
 		m.current = append(m.current, targets.TargetHealth{Target: t, State: "initial"})
-		since := m.changedAt
-		if since.IsZero() {
-			since = now
+		// Convergence is measured from a seen address change; a first registration at start-up has none, but
+		// its health is still followed.
+		if !m.changedAt.IsZero() {
+			m.e.deps.Metrics.Converged(m.cfg.Name, "registered", now.Sub(m.changedAt))
 		}
-		m.e.deps.Metrics.Converged(m.cfg.Name, "registered", now.Sub(since))
-		m.awaitHealthy[t.IP] = since
+		m.awaitHealthy[t.IP] = follow{changedAt: m.changedAt, registeredAt: now}
 	}
 	return nil
 }
@@ -533,6 +571,16 @@ func (m *mapping) finish(rep *Report, start time.Time) {
 	if rep.err == nil {
 		m.lastSuccess = m.now()
 	}
+}
+
+func union(a, b []targets.Target) []targets.Target {
+	out := slices.Clone(a)
+	for _, t := range b {
+		if !slices.Contains(out, t) {
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 func dnsResult(err error) string {

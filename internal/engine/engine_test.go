@@ -619,3 +619,42 @@ func TestTargetGroupNotIP(t *testing.T) {
 		t.Fatalf("mutating calls: %v", muts)
 	}
 }
+
+// TestSettleOneShot: a one-shot run (sync, Lambda) keeps no memory, so with Settle it resolves again after the
+// TTL and removes the old address in the same run, still only after deregister_after resolutions without it.
+func TestSettleOneShot(t *testing.T) {
+	for _, dry := range []bool{false, true} {
+		t.Run(fmt.Sprintf("dry=%v", dry), func(t *testing.T) {
+			e := newFakeEnv(t, elbv2fake.Options{})
+			if err := e.direct.Register(context.Background(), e.group.ARN, []targets.Target{{IP: ipA, Port: port}}); err != nil {
+				t.Fatal(err)
+			}
+			e.dns.SetA(endpoint, 1, ipB.String())
+			cfg := config.Defaults()
+			cfg.Syncs = []config.Sync{e.mapping()}
+			eng := engine.New(cfg, engine.Deps{
+				Resolver: e.res,
+				Clients:  func(context.Context, string, string) (engine.TargetGroup, error) { return e.rec, nil },
+			}, engine.Options{Settle: true, DryRun: dry})
+			r := mustOK(t, eng.RunOnce(context.Background())[0])
+			if len(r.Registered) != 1 || r.Registered[0].IP != ipB || len(r.Deregistered) != 1 || r.Deregistered[0].IP != ipA {
+				t.Fatalf("one settled run must register B and deregister A: %+v", r)
+			}
+			if r.Result != engine.ResultChanged {
+				t.Fatalf("result %q, want changed", r.Result)
+			}
+			resolves := e.dns.Queries()
+			if resolves < 2 {
+				t.Fatalf("I6: A was removed after %d resolutions", resolves)
+			}
+			if dry {
+				e.wantLive(ipA)
+				if muts := e.fake.MutatingCalls(); len(muts) != 1 { // the seeding registration only
+					t.Fatalf("I8: %v", muts)
+				}
+			} else {
+				e.wantLive(ipB)
+			}
+		})
+	}
+}
