@@ -92,7 +92,7 @@ func newFlagSet(env Env, name, synopsis string) *flag.FlagSet {
 	fs := flag.NewFlagSet("ipsync "+name, flag.ContinueOnError)
 	fs.SetOutput(env.Stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(env.Stderr, "Usage: ipsync %s [flags]\n%s\n\nFlags:\n", name, synopsis)
+		fmt.Fprintf(env.Stderr, "Usage: ipsync %s [flags]\n%s\n\nFlags (each also an environment variable IPSYNC_<FLAG_NAME>, e.g. --dry-run = IPSYNC_DRY_RUN):\n", name, synopsis)
 		fs.PrintDefaults()
 	}
 	return fs
