@@ -13,6 +13,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -233,22 +234,25 @@ const (
 	vpcCIDR = "10.0.0.0/16"
 )
 
-func newDemo(out io.Writer, opts Options) (d *demo, err error) {
-	d = &demo{
+func newDemo(out io.Writer, opts Options) (*demo, error) {
+	start := time.Now()
+	d := &demo{
 		opts:      opts,
-		out:       newScreen(out, opts.Live),
-		start:     time.Now(),
+		out:       newScreen(out, opts.Live, start),
+		start:     start,
 		byARN:     map[string]*mapping{},
 		apiTotals: map[string]int{},
 	}
+	ready := false
 	defer func() {
-		if err != nil {
-			d.close()
+		if !ready {
+			d.close() // whatever started so far
 		}
 	}()
 	d.logs = newLogRing(d.start, logLines, d.out)
 	d.log = newLogger(d.logs, opts.Live)
 
+	var err error
 	if d.dns, err = dnstest.New(); err != nil {
 		return nil, fmt.Errorf("demo: starting the local DNS server on 127.0.0.1: %w", err)
 	}
@@ -292,6 +296,7 @@ func newDemo(out io.Writer, opts Options) (d *demo, err error) {
 	if err := d.cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("demo: the built-in configuration is invalid (a bug in the demo): %w", err)
 	}
+	ready = true
 	return d, nil
 }
 
@@ -311,7 +316,7 @@ func newClient(url string, m *metrics.Metrics) *targets.Client {
 	return c
 }
 
-// begin makes the DNS answer with the first instance of each database and starts following the engine's first
+// begin records the first DNS answers (set up by newDemo) and starts following the engine's first
 // registration, which is tracked like a failover from nothing.
 func (d *demo) begin() {
 	now := time.Now()
@@ -411,10 +416,15 @@ func (d *demo) reportTransitions(m *mapping, ts []elbv2fake.TargetState, now tim
 			report(ap, t.State)
 		}
 	}
+	var gone []netip.AddrPort
 	for ap := range m.prev {
 		if _, ok := next[ap]; !ok {
-			report(ap, "gone")
+			gone = append(gone, ap)
 		}
+	}
+	slices.SortFunc(gone, netip.AddrPort.Compare)
+	for _, ap := range gone {
+		report(ap, "gone")
 	}
 	m.prev = next
 }
@@ -460,7 +470,7 @@ func (d *demo) finish() {
 		d.out.restore()
 	}
 	now := time.Now()
-	d.out.line(now, "summary", fmt.Sprintf("ran %s: %d failovers; API calls: %s", fmtDur(now.Sub(d.start)), d.failovers, d.apiText()))
+	d.out.line(now, "summary", fmt.Sprintf("ran %s: %s; API calls: %s", fmtDur(now.Sub(d.start)), plural(d.failovers, "failover"), d.apiText()))
 	for _, m := range d.maps {
 		d.out.line(now, "summary", m.name+": "+m.statsText())
 	}

@@ -74,7 +74,13 @@ type mappingCore struct {
 	sync string
 }
 
-var dropped = map[string]bool{"sync": true, "endpoint": true, "target_group": true, "dns_server": true}
+func dropped(key string) bool {
+	switch key {
+	case "sync", "endpoint", "target_group", "dns_server", "dry_run": // the demo never runs dry
+		return true
+	}
+	return false
+}
 
 func (c mappingCore) filter(fs []zapcore.Field) ([]zapcore.Field, string) {
 	name := ""
@@ -83,7 +89,7 @@ func (c mappingCore) filter(fs []zapcore.Field) ([]zapcore.Field, string) {
 		if f.Key == "sync" && f.Type == zapcore.StringType {
 			name = f.String
 		}
-		if !dropped[f.Key] {
+		if !dropped(f.Key) {
 			keep = append(keep, f)
 		}
 	}

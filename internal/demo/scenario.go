@@ -316,35 +316,47 @@ func (m *mapping) converged() int {
 	return n
 }
 
-func stageRegistered(f Failover) time.Duration   { return f.Registered }
-func stageHealthy(f Failover) time.Duration      { return f.Healthy }
-func stageDeregistered(f Failover) time.Duration { return f.Deregistered }
-func stageGone(f Failover) time.Duration         { return f.Gone }
+type stage struct {
+	name string
+	of   func(Failover) time.Duration
+}
 
-// statsText is the p50/max line of a mapping.
+// stages are the steps of a failover's convergence, in the view's order.
+func stages() []stage {
+	return []stage{
+		{"registered", func(f Failover) time.Duration { return f.Registered }},
+		{"healthy", func(f Failover) time.Duration { return f.Healthy }},
+		{"old draining", func(f Failover) time.Duration { return f.Deregistered }},
+		{"old gone", func(f Failover) time.Duration { return f.Gone }},
+	}
+}
+
+// statsText is the p50/max summary of a mapping.
 func (m *mapping) statsText() string {
 	if len(m.failoverLog) == 0 {
-		return "no failover yet"
+		return "no failover"
 	}
 	var parts []string
-	for _, s := range []struct {
-		name string
-		fn   func(Failover) time.Duration
-	}{{"registered", stageRegistered}, {"healthy", stageHealthy}, {"old deregistered", stageDeregistered}, {"old gone", stageGone}} {
-		p50, worst, n := m.stageStats(s.fn)
+	for _, s := range stages() {
+		p50, worst, n := m.stageStats(s.of)
 		if n == 0 {
 			parts = append(parts, s.name+" -")
 			continue
 		}
 		parts = append(parts, fmt.Sprintf("%s %s/%s", s.name, fmtDur(p50), fmtDur(worst)))
 	}
-	return fmt.Sprintf("p50/max %s (%d of %d failovers converged)", strings.Join(parts, "  "), m.converged(), len(m.failoverLog))
+	still := ""
+	if last := m.failoverLog[len(m.failoverLog)-1]; !last.done {
+		still = " (the last one still converging)"
+	}
+	return fmt.Sprintf("%d of %s converged%s; from the DNS change, p50/max %s",
+		m.converged(), plural(len(m.failoverLog), "failover"), still, strings.Join(parts, ", "))
 }
 
 // fmtDur shows a duration to the precision people read: 0.42s, 4.3s, 1m05s.
 func fmtDur(d time.Duration) string {
 	switch {
-	case d < 10*time.Second:
+	case d < time.Second:
 		return fmt.Sprintf("%.2fs", d.Seconds())
 	case d < time.Minute:
 		return fmt.Sprintf("%.1fs", d.Seconds())
@@ -352,4 +364,11 @@ func fmtDur(d time.Duration) string {
 		return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
 	}
 	return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

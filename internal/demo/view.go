@@ -36,8 +36,8 @@ type screen struct {
 	werr     error
 }
 
-func newScreen(w io.Writer, live bool) *screen {
-	return &screen{w: w, live: live, start: time.Now()}
+func newScreen(w io.Writer, live bool, start time.Time) *screen {
+	return &screen{w: w, live: live, start: start}
 }
 
 func (s *screen) write(text string) {
@@ -135,8 +135,7 @@ func (p paint) state(st string) string {
 }
 
 func header(o Options) string {
-	return fmt.Sprintf("ipsync demo: every %v one of two databases fails over in a local DNS server and the real ipsync engine "+
-		"moves its NLB target group (a local ELBv2 endpoint) to the new address; no AWS account is used. Ctrl-C to stop.",
+	return fmt.Sprintf("ipsync demo: a database fails over every %v and ipsync re-points its NLB targets. Ctrl-C to stop.",
 		o.FailoverEvery)
 }
 
@@ -167,50 +166,44 @@ func (d *demo) frame(now time.Time) []string {
 	for _, l := range wrap(header(d.opts), cols) {
 		lines = append(lines, p.bold(l))
 	}
+	safety := p.green("0 deregistrations")
+	if n := len(d.violations); n > 0 {
+		safety = p.red(fmt.Sprintf("%d deregistrations", n))
+	}
 	next := d.maps[d.failovers%len(d.maps)]
-	status := fmt.Sprintf("up %s  |  DNS %s  |  ELBv2 %s  |  next failover: %s in %s",
-		fmtClock(now.Sub(d.start)), d.dns.Addr(), d.fake.URL(), next.name, fmtDur(max(d.nextFailover.Sub(now), 0)))
-	lines = append(lines, p.dim(status), "")
+	lines = append(lines, fmt.Sprintf("up %s   next failover: %s in %s   safety: %s of an address DNS served",
+		fmtClock(now.Sub(d.start)), next.name, fmtDur(max(d.nextFailover.Sub(now), 0)), safety), "")
 
 	for _, m := range d.maps {
 		lines = append(lines, d.mappingLines(p, m, now)...)
 		lines = append(lines, "")
 	}
 
-	safety := p.green("0 deregistrations")
-	if n := len(d.violations); n > 0 {
-		safety = p.red(fmt.Sprintf("%d deregistrations", n))
-	}
-	lines = append(lines, fmt.Sprintf("safety    %s of an address DNS was serving (I2)   |   setup calls: DescribeTargetGroups %d  DescribeVpcs %d",
-		safety, d.apiTotals["DescribeTargetGroups"], d.apiTotals["DescribeVpcs"]))
-
 	n := min(logLines, max(rows-len(lines)-1, minLogs))
-	logs := d.logs.last(n)
-	lines = append(lines, p.dim(fmt.Sprintf("engine log (last %d lines)", n)))
-	for _, l := range logs {
+	lines = append(lines, p.dim(fmt.Sprintf("engine log, last %d lines   (local DNS %s, local ELBv2 %s)", n, d.dns.Addr(), d.fake.URL())))
+	for _, l := range d.logs.last(n) {
 		lines = append(lines, "  "+l)
 	}
 	return lines
 }
 
 func (d *demo) mappingLines(p paint, m *mapping, now time.Time) []string {
-	title := fmt.Sprintf("%s  %s  %s -> NLB target group %q, port %d", p.bold(m.name), m.kind, m.endpoint, m.name, m.port)
+	title := fmt.Sprintf("%s  %s  %s -> target group %s:%d", p.bold(m.name), m.kind, m.endpoint, m.name, m.port)
 
-	dnsNow := p.red(fmt.Sprint(m.answerErr))
-	if m.answerErr == nil && len(m.answer.Addrs) > 0 {
+	dnsNow := p.dim("(not asked yet)")
+	if m.answerErr != nil {
+		dnsNow = p.red(m.answerErr.Error())
+	} else if len(m.answer.Addrs) > 0 {
 		var addrs []string
 		for _, a := range m.answer.Addrs {
 			addrs = append(addrs, fmt.Sprintf("%s (%s)", p.bold(a.String()), m.azOf(a)))
 		}
+		// The endpoint itself is in the title; here what it leads to.
 		var chain []string
-		for _, name := range m.answer.Chain {
-			chain = append(chain, strings.TrimSuffix(name, "."))
+		for _, name := range m.answer.Chain[1:] {
+			chain = append(chain, "CNAME "+strings.TrimSuffix(name, ".")+" -> ")
 		}
-		kind := "A"
-		if len(chain) > 1 {
-			kind = "CNAME chain, A"
-		}
-		dnsNow = fmt.Sprintf("%s -> %s   %s, TTL %v", strings.Join(chain, " -> "), strings.Join(addrs, ", "), kind, m.answer.TTL)
+		dnsNow = fmt.Sprintf("TTL %v  %sA %s", m.answer.TTL, strings.Join(chain, ""), strings.Join(addrs, ", "))
 	}
 
 	var tgs []string
@@ -221,64 +214,81 @@ func (d *demo) mappingLines(p paint, m *mapping, now time.Time) []string {
 		tgs = append(tgs, p.dim("(none)"))
 	}
 
-	return []string{
+	lines := []string{
 		title,
 		"  DNS now    " + dnsNow,
 		"  targets    " + strings.Join(tgs, "   "),
-		"  failover   " + d.failoverLine(p, m, now),
-		"  converge   " + m.statsText(),
-		"  API calls  " + m.callsLine(p, now),
 	}
+	return append(append(lines, d.failoverLines(p, m, now)...), "  API calls  "+m.callsLine())
 }
 
-// failoverLine describes the last failover: when, and how far the target group has followed it.
-func (d *demo) failoverLine(p paint, m *mapping, now time.Time) string {
+// failoverLines describe the last failover (when, and how far the target group has followed it, from the DNS
+// change) and the running p50/max over all failovers.
+func (d *demo) failoverLines(p paint, m *mapping, now time.Time) []string {
 	a := m.active
-	if a == nil {
-		return p.dim("none yet")
-	}
 	stage := func(v time.Duration) string {
-		if v == 0 {
-			if a.done {
-				return p.dim("-")
-			}
-			return p.yellow("...")
+		switch {
+		case v != 0:
+			return p.green(fmtDur(v))
+		case a.done:
+			return p.dim("-")
 		}
-		return p.green(fmtDur(v))
+		return p.yellow("...")
 	}
-	if a.initial {
-		return fmt.Sprintf("none yet; initial sync %s: registered %s, healthy %s", a.To, stage(a.Registered), stage(a.Healthy))
+	if a == nil || a.initial {
+		sync := p.dim("-")
+		if a != nil {
+			sync = fmt.Sprintf("initial sync %s: registered %s  healthy %s%s", a.To, stage(a.Registered), stage(a.Healthy), m.quietText(p, now))
+		}
+		return []string{"  failover   " + p.dim("none yet"), "  after DNS  " + sync, "  p50/max    " + p.dim("-")}
 	}
-	ago := fmtDur(now.Sub(a.At)) + " ago"
-	var tail string
+	var status string
 	switch {
 	case a.Converged:
-		tail = p.green("converged")
+		status = p.green("converged") + m.quietText(p, now)
 	case a.Superseded:
-		tail = p.red("superseded")
+		status = p.red("superseded by the next failover")
 	default:
-		tail = p.yellow("converging")
+		status = p.yellow("converging")
 	}
-	return fmt.Sprintf("#%d %s -> %s %s: registered %s  healthy %s  old deregistered %s  old gone %s  %s",
-		a.N, a.From, a.To, ago, stage(a.Registered), stage(a.Healthy), stage(a.Deregistered), stage(a.Gone), tail)
+	head := fmt.Sprintf("#%d %s -> %s  %s ago  %s", a.N, a.From, a.To, fmtDur(now.Sub(a.At)), status)
+	this := fmt.Sprintf("registered %s  healthy %s  old draining %s  old gone %s",
+		stage(a.Registered), stage(a.Healthy), stage(a.Deregistered), stage(a.Gone))
+	var stats []string
+	for _, s := range stages() {
+		p50, worst, n := m.stageStats(s.of)
+		if n == 0 {
+			stats = append(stats, s.name+" -")
+			continue
+		}
+		stats = append(stats, fmt.Sprintf("%s %s/%s", s.name, fmtDur(p50), fmtDur(worst)))
+	}
+	return []string{
+		"  failover   " + head,
+		"  after DNS  " + this,
+		"  p50/max    " + strings.Join(stats, "  "),
+	}
 }
 
-// callsLine counts the API calls for one target group, and those since it last converged: steady state costs
-// nothing (I9).
-func (m *mapping) callsLine(p paint, now time.Time) string {
-	s := fmt.Sprintf("DescribeTargetHealth %d  RegisterTargets %d  DeregisterTargets %d",
+// callsLine counts the API calls for one target group.
+func (m *mapping) callsLine() string {
+	return fmt.Sprintf("DescribeTargetHealth %d, RegisterTargets %d, DeregisterTargets %d",
 		m.calls["DescribeTargetHealth"], m.calls["RegisterTargets"], m.calls["DeregisterTargets"])
+}
+
+// quietText counts the API calls since the target group converged: steady state costs nothing (I9).
+func (m *mapping) quietText(p paint, now time.Time) string {
 	if m.steadySince.IsZero() {
-		return s
+		return ""
 	}
-	quiet := fmt.Sprintf("%d calls", m.quietCalls)
-	if m.quietCalls == 1 {
-		quiet = "1 call"
+	calls := fmt.Sprintf("%d API calls", m.quietCalls)
+	switch m.quietCalls {
+	case 0:
+		calls = p.green(calls)
+	case 1:
+		calls = "1 API call"
 	}
-	if m.quietCalls == 0 {
-		quiet = p.green(quiet)
-	}
-	return fmt.Sprintf("%s   |   since converged %s ago: %s", s, fmtDur(now.Sub(m.steadySince)), quiet)
+	return fmt.Sprintf(", then %s in %s", calls, fmtDur(now.Sub(m.steadySince)))
 }
 
 func (d *demo) apiText() string {

@@ -179,7 +179,7 @@ func (m *mapping) runOnce(ctx context.Context) Report {
 		select {
 		case <-ctx.Done():
 			return rep
-		case <-time.After(max(time.Until(m.nextResolve), 0)):
+		case <-time.After(max(m.nextResolve.Sub(m.now()), 0)):
 		}
 		next := m.reconcile(work)
 		// A dry run plans the same registration again on every pass: count each target once.
@@ -277,7 +277,7 @@ func (m *mapping) loop(stop context.Context) {
 		} else {
 			m.reconcile(work)
 		}
-		wait := time.Until(m.wakeAt())
+		wait := m.wakeAt().Sub(m.now())
 		select {
 		case <-stop.Done():
 			return
@@ -383,7 +383,12 @@ func (m *mapping) observeHealth() {
 		healthy := slices.ContainsFunc(m.current, func(h targets.TargetHealth) bool {
 			return h.IP == ip && h.Port == m.policy.Port && h.State == "healthy"
 		})
+		present := slices.ContainsFunc(m.current, func(h targets.TargetHealth) bool {
+			return h.IP == ip && h.Port == m.policy.Port && !h.Draining()
+		})
 		switch {
+		case !present:
+			delete(m.awaitHealthy, ip) // removed, by us or behind our back: nothing to follow
 		case healthy && f.changedAt.IsZero():
 			m.log.Info("target healthy", zap.Stringer("address", ip), zap.Duration("since_registration", now.Sub(f.registeredAt)))
 			delete(m.awaitHealthy, ip)
@@ -540,6 +545,7 @@ func (m *mapping) deregister(ctx context.Context, ts []targets.Target) error {
 	m.mem = plan.Deregistered(m.mem, ts)
 	m.e.deps.Metrics.Deregistered(m.cfg.Name, len(ts))
 	for _, t := range ts {
+		delete(m.awaitHealthy, t.IP) // gone before it was healthy: nothing left to follow (I9)
 		for i := range m.current {
 			if m.current[i].Target == t {
 				m.current[i].State = "draining"

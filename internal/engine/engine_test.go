@@ -658,3 +658,47 @@ func TestSettleOneShot(t *testing.T) {
 		})
 	}
 }
+
+// TestFollowEndsWhenTargetGoes: a new target that is deregistered before it became healthy (DNS flipped back)
+// is no longer followed, so the daemon returns to reading the group once per resync_interval (I9).
+func TestFollowEndsWhenTargetGoes(t *testing.T) {
+	e := newFakeEnv(t, elbv2fake.Options{HealthyAfter: time.Hour})
+	if err := e.direct.Register(context.Background(), e.group.ARN, []targets.Target{{IP: ipA, Port: port}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.fake.SetHealth(e.group.ARN, ipA, port, "healthy"); err != nil {
+		t.Fatal(err)
+	}
+	e.dns.SetA(endpoint, 1, ipA.String())
+	cfg := config.Defaults()
+	cfg.Syncs = []config.Sync{e.mapping()} // deregister_after 2: A stays while B comes and goes
+	eng := engine.New(cfg, engine.Deps{
+		Resolver: e.res,
+		Clients:  func(context.Context, string, string) (engine.TargetGroup, error) { return e.rec, nil },
+	}, engine.Options{FollowInterval: 100 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); eng.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	waitFor := func(what string, cond func([]elbv2fake.TargetState) bool) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); !cond(e.fake.Targets(e.group.ARN)); {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s: %v", what, e.fake.Targets(e.group.ARN))
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	e.dns.SetA(endpoint, 1, ipB.String())
+	waitFor("B registered", func(ts []elbv2fake.TargetState) bool { return stateOf(ts, ipB) == "initial" })
+	e.dns.SetA(endpoint, 1, ipA.String()) // flips back before B is healthy
+	waitFor("B gone", func(ts []elbv2fake.TargetState) bool { return stateOf(ts, ipB) != "initial" })
+
+	time.Sleep(300 * time.Millisecond) // let the pass that deregistered B finish
+	before := len(e.rec.Calls("Health"))
+	time.Sleep(1500 * time.Millisecond)
+	if n := len(e.rec.Calls("Health")) - before; n > 1 {
+		t.Fatalf("%d DescribeTargetHealth calls in 1.5 s after B was removed: still following a target that is gone", n)
+	}
+}
