@@ -499,6 +499,11 @@ func (r *Resolver) exchange(ctx context.Context, server, name string, qtype uint
 	if err != nil {
 		return nil, err
 	}
+	if resp.Truncated {
+		// Not even TCP carried the whole answer (over 64 KiB). Acting on part of it could deregister the
+		// addresses that were cut off: the desired state is unknown (I1).
+		return nil, errors.New("the answer is truncated even over TCP (larger than 64 KiB); ipsync does not act on part of an answer")
+	}
 	return resp, nil
 }
 

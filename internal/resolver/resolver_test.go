@@ -774,3 +774,29 @@ func BenchmarkResolve(b *testing.B) {
 		}
 	}
 }
+
+// TestResolveAnswerTooBigForTCP: an answer that does not fit even in a TCP message is an error, never a partial
+// list of addresses (I1: acting on part of the answer could deregister the addresses that were cut off).
+func TestResolveAnswerTooBigForTCP(t *testing.T) {
+	srv, err := dnstest.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	ips := make([]string, 6000)
+	for i := range ips {
+		ips[i] = fmt.Sprintf("10.%d.%d.%d", i/65536, (i/256)%256, i%256)
+	}
+	srv.SetA("huge.example.com", 5, ips...)
+	r, err := resolver.New(resolver.Config{Servers: []string{srv.Addr()}, Timeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := r.Resolve(context.Background(), "huge.example.com", resolver.IPv4)
+	if err == nil {
+		t.Fatalf("a truncated TCP answer was used: %d of %d addresses", len(res.Addrs), len(ips))
+	}
+	if !strings.Contains(err.Error(), "truncated even over TCP") {
+		t.Fatalf("error %v does not say the answer was truncated", err)
+	}
+}
