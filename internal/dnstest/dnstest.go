@@ -63,6 +63,9 @@ type node struct {
 	cname   *dns.CNAME
 	// A Set call got an address it could not use: queries of that type answer SERVFAIL.
 	badA, badAAAA bool
+	// flapA: A queries answer these record sets in turn (SetAFlapping); flapNext is the next one.
+	flapA    [][]dns.RR
+	flapNext int
 }
 
 type rawKey struct {
@@ -81,6 +84,7 @@ type Server struct {
 	fault      Fault
 	nameFaults map[string]Fault
 	noFollow   bool
+	observer   func(Answer)
 
 	queries, queriesUDP, queriesTCP atomic.Int64
 	closeOnce                       sync.Once
@@ -218,7 +222,7 @@ func (s *Server) setAddrs(name string, ttl uint32, qtype uint16, ips []string) {
 	n := s.nodeLocked(name)
 	n.cname = nil
 	if qtype == dns.TypeA {
-		n.a, n.badA = rrs, bad
+		n.a, n.badA, n.flapA = rrs, bad, nil
 	} else {
 		n.aaaa, n.badAAAA = rrs, bad
 	}
@@ -233,6 +237,53 @@ func (s *Server) SetCNAME(name string, ttl uint32, target string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.names[key(name)] = &node{cname: rr}
+}
+
+// SetAFlapping makes A queries for name answer each of sets in turn, starting again after the last one: what
+// clients see while resolver caches disagree after a failover (old, new, old, ...). It replaces the name's A
+// records and CNAME; SetA ends it. Every answer the server builds counts as a turn, so a UDP answer truncated for
+// size and the TCP retry that follows are two turns. An address that is not IPv4 makes A queries answer SERVFAIL.
+func (s *Server) SetAFlapping(name string, ttl uint32, sets ...[]string) {
+	hdr := dns.RR_Header{Name: dns.Fqdn(name), Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: ttl}
+	flap := make([][]dns.RR, 0, len(sets))
+	bad := false
+	for _, ips := range sets {
+		rrs := make([]dns.RR, 0, len(ips))
+		for _, ip := range ips {
+			a, err := netip.ParseAddr(ip)
+			if err != nil || !a.Is4() {
+				bad = true
+				continue
+			}
+			rrs = append(rrs, &dns.A{Hdr: hdr, A: a.AsSlice()})
+		}
+		flap = append(flap, rrs)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := s.nodeLocked(name)
+	n.cname, n.a, n.badA, n.flapA, n.flapNext = nil, nil, bad, flap, 0
+}
+
+// Answer is one query as the server handled it, reported to the function given to SetObserver.
+type Answer struct {
+	At        time.Time    // when the answer was decided, before it was sent
+	Name      string       // the question's name, lower-case FQDN
+	Qtype     uint16       // the question's type
+	TCP       bool         // asked over TCP
+	Dropped   bool         // FaultDrop: no answer was sent
+	Rcode     int          // the answer's rcode
+	Truncated bool         // the TC bit was set
+	Addrs     []netip.Addr // the A and AAAA records of the answer section, in order
+}
+
+// SetObserver makes the server call fn with every query it handles, before the answer is sent, so a test can keep
+// a history of what DNS said and when. fn runs on the server's goroutines, possibly concurrently, and must not
+// call the Server. nil stops it.
+func (s *Server) SetObserver(fn func(Answer)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.observer = fn
 }
 
 // Remove deletes every record of name (it answers NXDOMAIN again), including answers set with SetRaw.
@@ -331,10 +382,14 @@ func (s *Server) serveDNS(w dns.ResponseWriter, req *dns.Msg) {
 	if fault == FaultNone || (fault == FaultTruncate && tcp) {
 		s.answerLocked(resp, req)
 	}
+	observe := s.observer
 	s.mu.Unlock()
 
 	switch fault {
 	case FaultDrop:
+		if observe != nil {
+			observe(Answer{At: time.Now(), Name: key(q.Name), Qtype: q.Qtype, TCP: tcp, Dropped: true})
+		}
 		return
 	case FaultServFail:
 		resp.SetRcode(req, dns.RcodeServerFailure)
@@ -363,7 +418,29 @@ func (s *Server) serveDNS(w dns.ResponseWriter, req *dns.Msg) {
 		resp.SetEdns0(opt.UDPSize(), false)
 	}
 	resp.Truncate(size) // sets TC when the answer does not fit, as real servers do
+	if observe != nil {
+		observe(observed(resp, q, tcp))
+	}
 	_ = w.WriteMsg(resp)
+}
+
+func observed(resp *dns.Msg, q dns.Question, tcp bool) Answer {
+	a := Answer{At: time.Now(), Name: key(q.Name), Qtype: q.Qtype, TCP: tcp, Rcode: resp.Rcode, Truncated: resp.Truncated}
+	for _, rr := range resp.Answer {
+		var ip net.IP
+		switch v := rr.(type) {
+		case *dns.A:
+			ip = v.A
+		case *dns.AAAA:
+			ip = v.AAAA
+		default:
+			continue
+		}
+		if addr, ok := netip.AddrFromSlice(ip); ok {
+			a.Addrs = append(a.Addrs, addr.Unmap())
+		}
+	}
+	return a
 }
 
 // answerLocked fills resp from the zone data like a recursive resolver would. s.mu must be held.
@@ -398,6 +475,11 @@ func (s *Server) answerLocked(resp, req *dns.Msg) {
 		}
 		switch q.Qtype {
 		case dns.TypeA:
+			if len(n.flapA) > 0 {
+				resp.Answer = append(resp.Answer, copyRRs(n.flapA[n.flapNext%len(n.flapA)])...)
+				n.flapNext++
+				break
+			}
 			resp.Answer = append(resp.Answer, copyRRs(n.a)...)
 		case dns.TypeAAAA:
 			resp.Answer = append(resp.Answer, copyRRs(n.aaaa)...)

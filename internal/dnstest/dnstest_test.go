@@ -2,8 +2,10 @@ package dnstest_test
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -289,5 +291,64 @@ func TestCloseIsPrompt(t *testing.T) {
 	}
 	if _, err := ask(t, s, "udp", "a.example.com", dns.TypeA); err == nil {
 		t.Error("closed server still answers")
+	}
+}
+
+func TestAFlapping(t *testing.T) {
+	s := newServer(t)
+	s.SetAFlapping("db.example.com", 5, []string{"10.0.0.1"}, []string{"10.0.0.2", "10.0.0.3"})
+	want := []string{
+		"db.example.com. 5 IN A 10.0.0.1",
+		"db.example.com. 5 IN A 10.0.0.2\ndb.example.com. 5 IN A 10.0.0.3",
+		"db.example.com. 5 IN A 10.0.0.1",
+	}
+	for i, w := range want {
+		if got := answer(mustAsk(t, s, "udp", "db.example.com", dns.TypeA)); got != w {
+			t.Errorf("query %d: %q, want %q", i, got, w)
+		}
+	}
+	s.SetA("db.example.com", 5, "10.0.0.9")
+	for range 2 {
+		if got := answer(mustAsk(t, s, "udp", "db.example.com", dns.TypeA)); got != "db.example.com. 5 IN A 10.0.0.9" {
+			t.Errorf("after SetA: %q", got)
+		}
+	}
+	s.SetAFlapping("bad.example.com", 5, []string{"2001:db8::1"})
+	if resp := mustAsk(t, s, "udp", "bad.example.com", dns.TypeA); resp.Rcode != dns.RcodeServerFailure {
+		t.Errorf("an IPv6 address in an A flap: rcode %s, want SERVFAIL", dns.RcodeToString[resp.Rcode])
+	}
+}
+
+func TestObserver(t *testing.T) {
+	s := newServer(t)
+	s.SetA("db.example.com", 5, "10.0.0.1", "10.0.0.2")
+	var (
+		mu  sync.Mutex
+		got []dnstest.Answer
+	)
+	s.SetObserver(func(a dnstest.Answer) { mu.Lock(); defer mu.Unlock(); got = append(got, a) })
+	mustAsk(t, s, "udp", "DB.example.com", dns.TypeA)
+	s.SetFault(dnstest.FaultDrop)
+	_, _ = ask(t, s, "udp", "db.example.com", dns.TypeA)
+	s.SetFault(dnstest.FaultServFail)
+	mustAsk(t, s, "tcp", "db.example.com", dns.TypeA)
+	s.SetObserver(nil)
+	s.SetFault(dnstest.FaultNone)
+	mustAsk(t, s, "udp", "db.example.com", dns.TypeA)
+
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 3 {
+		t.Fatalf("observed %d queries, want 3 (none after SetObserver(nil)): %+v", len(got), got)
+	}
+	if a := got[0]; a.Name != "db.example.com." || a.Qtype != dns.TypeA || a.TCP || a.Dropped || a.Rcode != dns.RcodeSuccess ||
+		fmt.Sprint(a.Addrs) != "[10.0.0.1 10.0.0.2]" || a.At.IsZero() {
+		t.Errorf("answer: %+v", a)
+	}
+	if a := got[1]; !a.Dropped || len(a.Addrs) != 0 {
+		t.Errorf("dropped: %+v", a)
+	}
+	if a := got[2]; !a.TCP || a.Rcode != dns.RcodeServerFailure || len(a.Addrs) != 0 {
+		t.Errorf("SERVFAIL over TCP: %+v", a)
 	}
 }

@@ -723,3 +723,56 @@ func TestConcurrentCalls(t *testing.T) {
 		t.Errorf("%d targets, want 8", n)
 	}
 }
+
+// TestNamedFaults: each named fault reaches the SDK with AWS's status and code, and the SDK retries exactly the
+// ones AWS documents as transient.
+func TestNamedFaults(t *testing.T) {
+	s, _, arn := setup(t, elbv2fake.Options{})
+	c := elbClient(s, 1)
+	retryable := retry.IsErrorRetryables(retry.DefaultRetryables)
+	for _, tc := range []struct {
+		fault  elbv2fake.Fault
+		status int
+		code   string
+		retry  bool
+	}{
+		{elbv2fake.Throttled(), 400, "Throttling", true},
+		{elbv2fake.InternalFailure(), 500, "InternalFailure", true},
+		{elbv2fake.ServiceUnavailable(), 503, "ServiceUnavailable", true},
+		{elbv2fake.AccessDenied("RegisterTargets"), 403, "AccessDenied", false},
+		{elbv2fake.ExpiredToken(), 400, "ExpiredToken", false},
+		{elbv2fake.RequestExpired(), 400, "RequestExpired", false},
+		{elbv2fake.InvalidTarget(), 400, "InvalidTarget", false},
+		{elbv2fake.TooManyTargets(), 400, "TooManyTargets", false},
+	} {
+		s.FailNext("RegisterTargets", 1, tc.fault)
+		err := register(t, c, arn, tgt("10.0.1.5", 0, ""))
+		var re *awshttp.ResponseError
+		if code(err) != tc.code || !errors.As(err, &re) || re.HTTPStatusCode() != tc.status {
+			t.Errorf("%s: %v, want HTTP %d %s", tc.code, err, tc.status, tc.code)
+		}
+		if got := retryable.IsErrorRetryable(err).Bool(); got != tc.retry {
+			t.Errorf("%s: SDK retryable = %v, want %v", tc.code, got, tc.retry)
+		}
+	}
+	s.FailNext("RegisterTargets", 1, elbv2fake.ConnectionReset())
+	if err := register(t, c, arn, tgt("10.0.1.5", 0, "")); err == nil || !retryable.IsErrorRetryable(err).Bool() {
+		t.Errorf("ConnectionReset: %v, want a retryable connection error", err)
+	}
+	if len(s.Targets(arn)) != 0 {
+		t.Error("a failed call registered a target")
+	}
+}
+
+func TestDeleteTargetGroupHelper(t *testing.T) {
+	s, c, arn := setup(t, elbv2fake.Options{})
+	if !s.DeleteTargetGroup(arn) || s.DeleteTargetGroup(arn) {
+		t.Fatal("DeleteTargetGroup must report true once, then false")
+	}
+	if err := register(t, c, arn, tgt("10.0.1.5", 0, "")); code(err) != "TargetGroupNotFound" {
+		t.Errorf("RegisterTargets after the deletion: %v, want TargetGroupNotFound", err)
+	}
+	if s.Targets(arn) != nil {
+		t.Error("Targets of a deleted group must be nil")
+	}
+}

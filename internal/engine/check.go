@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -11,6 +12,7 @@ import (
 	"github.com/ipsync/ipsync/internal/config"
 	"github.com/ipsync/ipsync/internal/plan"
 	"github.com/ipsync/ipsync/internal/resolver"
+	"github.com/ipsync/ipsync/internal/targets"
 )
 
 // CheckResult is the outcome of checking one mapping against AWS and DNS.
@@ -26,6 +28,7 @@ var nlbProtocols = []string{"TCP", "TLS", "UDP", "TCP_UDP"}
 // CheckRemote checks every mapping without changing anything: the target group exists and is of type ip with an
 // NLB protocol, its VPC can be read, and the endpoint resolves to addresses of the group's family that the
 // availability_zone policy can register. Mappings are checked at once; results come in configuration order.
+// The daemon and `sync` refuse the same things with the same messages (CheckGroup, CheckAddrs).
 func CheckRemote(ctx context.Context, cfg *config.Config, res Resolver, clients ClientFunc) []CheckResult {
 	out := make([]CheckResult, len(cfg.Syncs))
 	var wg sync.WaitGroup
@@ -56,10 +59,6 @@ func checkOne(ctx context.Context, s config.Sync, res Resolver, clients ClientFu
 	if err := CheckGroup(s, g); err != nil {
 		return "", err
 	}
-	if !slices.Contains(nlbProtocols, g.Protocol) {
-		return "", fmt.Errorf("target group protocol is %s, not a Network Load Balancer protocol (%s)",
-			g.Protocol, strings.Join(nlbProtocols, ", "))
-	}
 	cidrs, err := client.VPCCIDRs(ctx, g.VPCID)
 	if err != nil {
 		return "", fmt.Errorf("reading VPC %s of the target group: %w", g.VPCID, err)
@@ -72,15 +71,107 @@ func checkOne(ctx context.Context, s config.Sync, res Resolver, clients ClientFu
 	if err != nil {
 		return "", err
 	}
-	if s.AvailabilityZone == plan.AZVPC {
-		for _, a := range r.Addrs {
-			if !slices.ContainsFunc(cidrs, func(c netip.Prefix) bool { return c.Contains(a) }) {
-				return "", fmt.Errorf("%s resolves to %s, outside the target group's VPC %s %v, but availability_zone is vpc: "+
-					"set availability_zone: auto (or all) to register it with AvailabilityZone all", s.Endpoint, a, g.VPCID, cidrs)
-			}
-		}
+	if err := CheckAddrs(s, g, cidrs, r.Addrs); err != nil {
+		return "", err
 	}
 	port := cmpOr(s.Port, g.Port)
 	return fmt.Sprintf("target group %s (%s %s, port %d, %s) in %s; %s resolves to %s; targets will use port %d",
 		g.Name, g.TargetType, g.Protocol, g.Port, g.IPAddressType, g.VPCID, s.Endpoint, r.Addrs, port), nil
+}
+
+// CheckGroup refuses a target group ipsync cannot serve: not of type ip, or not a Network Load Balancer's. The
+// error is a *HardError whose message says what to change.
+func CheckGroup(s config.Sync, g targets.Group) error {
+	if g.TargetType != "ip" {
+		return &HardError{Err: fmt.Errorf("target group %s has target type %q; ipsync needs a target group of type ip: create one with --target-type ip",
+			s.TargetGroupARN, g.TargetType)}
+	}
+	if !slices.Contains(nlbProtocols, g.Protocol) {
+		return &HardError{Err: fmt.Errorf("target group %s has protocol %s, not a Network Load Balancer protocol (%s): "+
+			"ipsync keeps an NLB's target group; point target_group_arn at an ip target group with protocol TCP (or TLS)",
+			s.TargetGroupARN, g.Protocol, strings.Join(nlbProtocols, ", "))}
+	}
+	return nil
+}
+
+// CheckAddrs refuses addresses the mapping's availability_zone policy cannot register: with vpc, every address
+// must be inside the target group's VPC, since AWS accepts an address outside it only with AvailabilityZone all.
+// The error is a *HardError.
+func CheckAddrs(s config.Sync, g targets.Group, cidrs []netip.Prefix, addrs []netip.Addr) error {
+	if s.AvailabilityZone != plan.AZVPC {
+		return nil
+	}
+	for _, a := range addrs {
+		if !slices.ContainsFunc(cidrs, func(c netip.Prefix) bool { return c.Contains(a) }) {
+			return &HardError{Err: fmt.Errorf("%s resolves to %s, outside the target group's VPC %s %v, but availability_zone is vpc: "+
+				"set availability_zone: auto (or all) to register it with AvailabilityZone all", s.Endpoint, a, g.VPCID, cidrs)}
+		}
+	}
+	return nil
+}
+
+// HardError is an error no retry can fix: the configuration, the target group, the IAM policy or the credentials
+// must change first. The daemon keeps the mapping alive and tries again every poll.max, so a fix made in AWS is
+// picked up without a restart, but /readyz reports it at once and the log line is an error saying what to change.
+// Every other error is soft: DNS failures, throttling, 5xx, network errors and deadlines, TooManyTargets. Soft
+// errors are retried on the normal schedule and make /readyz fail only when they outlast its window.
+type HardError struct {
+	Err error
+	Fix string // what the user must change; "" when Err says it already
+}
+
+func (e *HardError) Error() string {
+	if e.Fix == "" {
+		return e.Err.Error()
+	}
+	return e.Err.Error() + "; " + e.Fix
+}
+
+func (e *HardError) Unwrap() error { return e.Err }
+
+// IsHard reports whether err is a *HardError or an AWS error that no retry fixes (see HardError).
+func IsHard(err error) bool {
+	var h *HardError
+	return errors.As(classify(err), &h)
+}
+
+// classify returns err as a *HardError when it is one or carries an AWS error code that no retry fixes, and
+// returns it unchanged otherwise.
+func classify(err error) error {
+	var h *HardError
+	if err == nil || errors.As(err, &h) {
+		return err
+	}
+	code := targets.ErrorCode(err)
+	if fix, hard := hardCode(code); hard {
+		return &HardError{Err: err, Fix: fix}
+	}
+	return err
+}
+
+// hardCode says whether an AWS error code means no retry can help, and what to change. The targets package
+// already explains TargetGroupNotFound and AccessDenied in the error itself.
+func hardCode(code string) (fix string, hard bool) {
+	switch code {
+	case "TargetGroupNotFound":
+		return "", true
+	case "AccessDenied", "AccessDeniedException":
+		return "", true
+	case "UnauthorizedOperation":
+		return "grant the credentials (or role_arn) the permissions ipsync needs: elasticloadbalancing:DescribeTargetGroups, " +
+			"DescribeTargetHealth, RegisterTargets, DeregisterTargets and ec2:DescribeVpcs", true
+	case "ExpiredToken", "ExpiredTokenException":
+		return "the AWS credentials have expired: renew them (temporary keys in the environment expire; an ECS task role " +
+			"or role_arn renews itself)", true
+	case "RequestExpired":
+		return "AWS saw the request as expired: this host's clock is more than 5 minutes off; synchronise it (NTP)", true
+	case "InvalidClientTokenId", "UnrecognizedClientException", "SignatureDoesNotMatch", "AuthFailure":
+		return "AWS does not accept the credentials: check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE or the task role", true
+	case "InvalidTarget":
+		return "AWS refuses the endpoint's address as a target (an ip target must be a private address: the VPC's CIDRs, " +
+			"RFC 1918 or 100.64.0.0/10): check the endpoint and availability_zone", true
+	case "ValidationError":
+		return "AWS rejected the request as invalid: check port and availability_zone (an address outside the VPC needs auto or all)", true
+	}
+	return "", false
 }

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/netip"
 	"slices"
 	"strings"
@@ -83,6 +84,37 @@ type Engine struct {
 	deps     Deps
 	opts     Options
 	mappings []*mapping
+
+	vpcMu sync.Mutex
+	vpcs  map[vpcKey][]netip.Prefix // VPC CIDRs, read once per client and VPC (many mappings share a VPC)
+}
+
+type vpcKey struct {
+	client TargetGroup
+	vpcID  string
+}
+
+// vpcCIDRs returns the VPC's CIDRs, from the cache when another mapping already read them. VPC CIDRs change
+// rarely; a restart picks up a change.
+func (e *Engine) vpcCIDRs(ctx context.Context, client TargetGroup, vpcID string) ([]netip.Prefix, error) {
+	key := vpcKey{client, vpcID}
+	e.vpcMu.Lock()
+	cidrs, ok := e.vpcs[key]
+	e.vpcMu.Unlock()
+	if ok {
+		return cidrs, nil
+	}
+	cidrs, err := client.VPCCIDRs(ctx, vpcID)
+	if err != nil {
+		return nil, err
+	}
+	e.vpcMu.Lock()
+	defer e.vpcMu.Unlock()
+	if e.vpcs == nil {
+		e.vpcs = map[vpcKey][]netip.Prefix{}
+	}
+	e.vpcs[key] = cidrs
+	return cidrs, nil
 }
 
 // New builds an engine for a validated configuration. It makes no network call.
@@ -195,20 +227,34 @@ func (m *mapping) runOnce(ctx context.Context) Report {
 
 // Run is the daemon: each mapping loops on its own schedule until stop is done. A pass in flight when stop is
 // done is finished (its calls keep their own deadlines), then Run returns.
+//
+// Passes of all mappings share Options.Concurrency slots, and each mapping starts at a random moment within
+// poll.min: with a thousand mappings of equal TTL, this spreads DNS queries and DescribeTargetHealth calls
+// instead of sending them in lockstep bursts (memory, connections, and AWS's ~10 Describe calls/s).
 func (e *Engine) Run(stop context.Context) {
+	slots := make(chan struct{}, e.opts.Concurrency)
 	var wg sync.WaitGroup
 	for _, m := range e.mappings {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			m.loop(stop)
+			if len(e.mappings) > 1 {
+				select {
+				case <-stop.Done():
+					return
+				case <-time.After(rand.N(e.cfg.Poll.Min)):
+				}
+			}
+			m.loop(stop, slots)
 		}()
 	}
 	wg.Wait()
 }
 
 // Ready returns nil once every mapping has had a successful pass within the last two resync intervals
-// (or two poll.max, whichever is longer), and an error naming the mappings that have not.
+// (or two poll.max, whichever is longer), and an error naming the mappings that have not. A mapping whose last
+// pass failed with a hard error (one no retry fixes, see HardError) is not ready at once, and the error says what
+// to change; soft errors make a mapping unready only when they outlast the window.
 func (e *Engine) Ready() error {
 	window := max(2*e.cfg.ResyncInterval, 2*e.cfg.Poll.Max)
 	now := e.deps.Now()
@@ -220,6 +266,8 @@ func (e *Engine) Ready() error {
 		switch {
 		case last.IsZero() && lastErr == nil:
 			notReady = append(notReady, m.cfg.Name+": no pass yet")
+		case IsHard(lastErr):
+			notReady = append(notReady, fmt.Sprintf("%s: needs a change: %v", m.cfg.Name, lastErr))
 		case last.IsZero() || now.Sub(last) > window:
 			notReady = append(notReady, fmt.Sprintf("%s: no successful pass in %s: %v", m.cfg.Name, window, lastErr))
 		}
@@ -268,15 +316,21 @@ func (m *mapping) now() time.Time { return m.e.deps.Now() }
 // loop is the daemon's schedule for one mapping: resolve again when the answer's TTL ends (within poll.min and
 // poll.max), read the target group in between only while following a new target's health or when the resync
 // interval is due.
-func (m *mapping) loop(stop context.Context) {
+func (m *mapping) loop(stop context.Context, slots chan struct{}) {
 	// Calls must outlive stop so that a pass in flight finishes; each has its own deadline.
 	work := context.WithoutCancel(stop)
 	for {
+		select {
+		case <-stop.Done():
+			return
+		case slots <- struct{}{}:
+		}
 		if m.now().Before(m.nextResolve) {
 			m.refresh(work)
 		} else {
 			m.reconcile(work)
 		}
+		<-slots
 		wait := m.wakeAt().Sub(m.now())
 		select {
 		case <-stop.Done():
@@ -320,7 +374,7 @@ func (m *mapping) init(ctx context.Context) error {
 	}
 	client, err := m.e.deps.Clients(ctx, m.cfg.TargetGroupARN, m.cfg.RoleARN)
 	if err != nil {
-		return fmt.Errorf("AWS client for %s: %w", m.cfg.TargetGroupARN, err)
+		return &HardError{Err: fmt.Errorf("AWS client for %s: %w", m.cfg.TargetGroupARN, err)}
 	}
 	g, err := client.Group(ctx, m.cfg.TargetGroupARN)
 	if err != nil {
@@ -335,14 +389,14 @@ func (m *mapping) init(ctx context.Context) error {
 		Prune:           m.cfg.Prune,
 		AZ:              m.cfg.AvailabilityZone,
 	}
-	if pol.AZ == plan.AZAuto {
-		if pol.VPCCIDRs, err = client.VPCCIDRs(ctx, g.VPCID); err != nil {
-			return fmt.Errorf("reading the CIDRs of %s for availability_zone auto: %w", g.VPCID, err)
+	if pol.AZ == plan.AZAuto || pol.AZ == plan.AZVPC { // vpc: to refuse an address outside the VPC (CheckAddrs)
+		if pol.VPCCIDRs, err = m.e.vpcCIDRs(ctx, client, g.VPCID); err != nil {
+			return fmt.Errorf("reading the CIDRs of %s for availability_zone %s: %w", g.VPCID, pol.AZ, err)
 		}
 	}
 	fam, err := resolver.FamilyFor(g.IPAddressType)
 	if err != nil {
-		return fmt.Errorf("target group %s: %w", m.cfg.TargetGroupARN, err)
+		return &HardError{Err: fmt.Errorf("target group %s: %w", m.cfg.TargetGroupARN, err)}
 	}
 	m.client, m.group, m.policy, m.family = client, g, pol, fam
 	return nil
@@ -353,15 +407,6 @@ func cmpOr(a, b int32) int32 {
 		return a
 	}
 	return b
-}
-
-// CheckGroup refuses a target group ipsync cannot serve; the message says what to change.
-func CheckGroup(s config.Sync, g targets.Group) error {
-	if g.TargetType != "ip" {
-		return fmt.Errorf("target group %s has target type %q; ipsync needs a target group of type ip: create one with --target-type ip",
-			s.TargetGroupARN, g.TargetType)
-	}
-	return nil
 }
 
 // describe reads the target group's targets into current.
@@ -390,15 +435,15 @@ func (m *mapping) observeHealth() {
 		case !present:
 			delete(m.awaitHealthy, ip) // removed, by us or behind our back: nothing to follow
 		case healthy && f.changedAt.IsZero():
-			m.log.Info("target healthy", zap.Stringer("address", ip), zap.Duration("since_registration", now.Sub(f.registeredAt)))
+			m.log.Info("target healthy", zap.Stringers("targets", []targets.Target{{IP: ip, Port: m.policy.Port}}), zap.Duration("since_registration", now.Sub(f.registeredAt)))
 			delete(m.awaitHealthy, ip)
 		case healthy:
 			m.e.deps.Metrics.Converged(m.cfg.Name, "healthy", now.Sub(f.changedAt))
-			m.log.Info("target healthy", zap.Stringer("address", ip), zap.Duration("since_change", now.Sub(f.changedAt)))
+			m.log.Info("target healthy", zap.Stringers("targets", []targets.Target{{IP: ip, Port: m.policy.Port}}), zap.Duration("since_change", now.Sub(f.changedAt)))
 			delete(m.awaitHealthy, ip)
 		case now.Sub(f.registeredAt) > m.e.opts.FollowFor:
 			m.log.Warn("target not healthy yet; no longer following it closely (check the target group's health check and the database's security group)",
-				zap.Stringer("address", ip), zap.Duration("since_registration", now.Sub(f.registeredAt)))
+				zap.Stringers("targets", []targets.Target{{IP: ip, Port: m.policy.Port}}), zap.Duration("since_registration", now.Sub(f.registeredAt)))
 			delete(m.awaitHealthy, ip)
 		}
 	}
@@ -412,9 +457,17 @@ func (m *mapping) setTargetMetrics() {
 	m.e.deps.Metrics.SetTargets(m.cfg.Name, byState)
 }
 
+// resolve resolves the endpoint and counts the query. Durations are wall time, whatever clock schedules passes.
+func (m *mapping) resolve(ctx context.Context) (resolver.Result, error) {
+	start := time.Now()
+	res, err := m.e.deps.Resolver.Resolve(ctx, m.cfg.Endpoint, m.family)
+	m.e.deps.Metrics.DNSQuery(m.cfg.Name, dnsResult(err), time.Since(start))
+	return res, err
+}
+
 // reconcile is one pass: resolve, read the target group when needed, plan, apply.
 func (m *mapping) reconcile(ctx context.Context) (rep Report) {
-	start := m.now()
+	start := time.Now() // for the pass's duration metric: wall time
 	rep = Report{Sync: m.cfg.Name, Endpoint: m.cfg.Endpoint, TargetGroupARN: m.cfg.TargetGroupARN, DryRun: m.e.opts.DryRun}
 	defer func() { m.finish(&rep, start) }()
 
@@ -424,8 +477,7 @@ func (m *mapping) reconcile(ctx context.Context) (rep Report) {
 		return rep
 	}
 
-	res, err := m.e.deps.Resolver.Resolve(ctx, m.cfg.Endpoint, m.family)
-	m.e.deps.Metrics.DNSQuery(m.cfg.Name, dnsResult(err), m.now().Sub(start))
+	res, err := m.resolve(ctx)
 	if err != nil {
 		// I1: the desired state is unknown, so nothing changes. Try again soon: DNS errors are usually brief.
 		rep.err = fmt.Errorf("resolving %s: %w; no target changed", m.cfg.Endpoint, err)
@@ -435,6 +487,10 @@ func (m *mapping) reconcile(ctx context.Context) (rep Report) {
 	rep.Addresses, rep.TTL, rep.TTLSeconds, rep.Chain, rep.Server = res.Addrs, res.TTL, res.TTL.Seconds(), res.Chain, res.Server
 	m.nextResolve = m.now().Add(min(max(res.TTL, m.e.cfg.Poll.Min), m.e.cfg.Poll.Max))
 	m.e.deps.Metrics.SetResolvedAddresses(m.cfg.Name, len(res.Addrs))
+	if err := CheckAddrs(m.cfg, m.group, m.policy.VPCCIDRs, res.Addrs); err != nil {
+		rep.err = err // refused before any change: availability_zone vpc and an address outside the VPC
+		return rep
+	}
 
 	changed := m.lastAddrs != nil && !slices.Equal(m.lastAddrs, res.Addrs)
 	if changed {
@@ -490,10 +546,9 @@ func (m *mapping) apply(ctx context.Context, p plan.Plan, rep *Report) error {
 		if targets.IsTooManyTargets(err) && len(p.Deregister) > 0 {
 			m.log.Warn("target group is full (TooManyTargets): deregistering stale targets before registering, an exception to register-first",
 				zap.Stringers("deregister", p.Deregister))
-			if err := m.deregister(ctx, p.Deregister); err != nil {
+			if err := m.deregisterStale(ctx, p.Deregister, rep); err != nil {
 				return err
 			}
-			rep.Deregistered = p.Deregister
 			p.Deregister = nil
 			err = m.register(ctx, p.Register)
 		}
@@ -503,12 +558,41 @@ func (m *mapping) apply(ctx context.Context, p plan.Plan, rep *Report) error {
 		rep.Registered = p.Register
 	}
 	if len(p.Deregister) > 0 {
-		if err := m.deregister(ctx, p.Deregister); err != nil {
+		if err := m.deregisterStale(ctx, p.Deregister, rep); err != nil {
 			return err
 		}
-		rep.Deregistered = append(rep.Deregistered, p.Deregister...)
 	}
 	m.setTargetMetrics()
+	return nil
+}
+
+// deregisterStale resolves the endpoint once more, then deregisters the targets DNS still leaves out. The pass's
+// answer can be seconds old by now when AWS was slow or throttled, and an address DNS serves again meanwhile must
+// stay (I2 on the freshest answer). When that resolution fails, nothing is deregistered (I1).
+func (m *mapping) deregisterStale(ctx context.Context, ts []targets.Target, rep *Report) error {
+	res, err := m.resolve(ctx)
+	if err != nil {
+		return fmt.Errorf("resolving %s again before deregistering %v: %w; nothing deregistered", m.cfg.Endpoint, ts, err)
+	}
+	m.mem = plan.Observe(m.mem, res.Addrs, m.current) // a successful resolution counts for I6 like any other
+	var stale, back []targets.Target
+	for _, t := range ts {
+		if slices.Contains(res.Addrs, t.IP) {
+			back = append(back, t)
+		} else {
+			stale = append(stale, t)
+		}
+	}
+	if len(back) > 0 {
+		m.log.Info("not deregistering targets DNS returns again", zap.Stringers("targets", back), zap.Stringers("addresses", res.Addrs))
+	}
+	if len(stale) == 0 {
+		return nil
+	}
+	if err := m.deregister(ctx, stale); err != nil {
+		return err
+	}
+	rep.Deregistered = append(rep.Deregistered, stale...)
 	return nil
 }
 
@@ -557,16 +641,23 @@ func (m *mapping) deregister(ctx context.Context, ts []targets.Target) error {
 
 // finish records the pass in metrics, logs and readiness.
 func (m *mapping) finish(rep *Report, start time.Time) {
+	rep.err = classify(rep.err)
 	switch {
+	case rep.err != nil && IsHard(rep.err):
+		// No retry fixes it: an error line saying what to change, and the next try only after poll.max, so that
+		// a fix is picked up without a restart and AWS is not asked the refused question every TTL.
+		rep.Result, rep.Error = ResultError, rep.err.Error()
+		m.log.Error("sync pass failed", zap.Error(rep.err), zap.String("fault", "hard"), zap.Stringers("addresses", m.lastAddrs))
+		m.nextResolve = m.now().Add(m.e.cfg.Poll.Max)
 	case rep.err != nil:
 		rep.Result, rep.Error = ResultError, rep.err.Error()
-		m.log.Warn("sync pass failed", zap.Error(rep.err))
+		m.log.Warn("sync pass failed", zap.Error(rep.err), zap.String("fault", "soft"), zap.Stringers("addresses", m.lastAddrs))
 	case rep.Changed():
 		rep.Result = ResultChanged
 	default:
 		rep.Result = ResultUnchanged
 	}
-	m.e.deps.Metrics.SyncRun(m.cfg.Name, rep.Result, m.now().Sub(start))
+	m.e.deps.Metrics.SyncRun(m.cfg.Name, rep.Result, time.Since(start))
 	if rep.err == nil {
 		// After a failed pass in_sync keeps its last known value: a DNS outage is not a drift.
 		m.e.deps.Metrics.SetInSync(m.cfg.Name, rep.InSync)
