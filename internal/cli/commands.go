@@ -160,11 +160,18 @@ func runSync(env Env, args []string) int {
 	dryRun := fs.Bool("dry-run", false, "print the plan and change nothing (no RegisterTargets/DeregisterTargets call)")
 	detailed := fs.Bool("detailed-exitcode", false, "exit 0 in sync, 2 changes were (or with --dry-run would be) made, 1 error")
 	output := outputFlag(fs)
+	pushURL := fs.String("pushgateway-url", "", "after the run, push the ipsync_* metrics to this Prometheus Pushgateway, e.g. http://pushgateway:9091 (job ipsync-sync; not with --dry-run)")
 	if code := parse(env, fs, args); code >= 0 {
 		return code
 	}
 	if !checkOutput(env, fs, *output) {
 		return exitError
+	}
+	if *pushURL != "" {
+		if err := metrics.CheckPushURL(*pushURL); err != nil {
+			fmt.Fprintf(env.Stderr, "ipsync sync: %v\n", err)
+			return exitError
+		}
 	}
 	cfg, ok := loadConfig(env, fs, flags)
 	if !ok {
@@ -185,6 +192,13 @@ func runSync(env Env, args []string) int {
 			code = exitError
 		}
 		changed = changed || r.Changed()
+	}
+	// A dry run changes nothing, so it does not stand for the job's last run.
+	if *pushURL != "" && !*dryRun {
+		if err := metrics.Push(context.WithoutCancel(env.Signals), *pushURL, w.registry); err != nil {
+			fmt.Fprintf(env.Stderr, "ipsync sync: the run finished, but %v\n", err)
+			code = exitError
+		}
 	}
 	if code == exitOK && changed && *detailed {
 		code = exitChanges
