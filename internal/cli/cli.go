@@ -150,7 +150,11 @@ func buildInfo() versionInfo {
 
 // Main is the process entry point's body: real args, streams, environment and signals.
 func Main(signals context.Context) int {
-	return Run(Env{Args: os.Args[1:], Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.LookupEnv, Signals: signals})
+	env := Env{Args: os.Args[1:], Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.LookupEnv, Signals: signals}
+	if inLambda(env) {
+		return runLambda(env) // SPEC §4: the same binary, run by the Lambda runtime as bootstrap
+	}
+	return Run(env)
 }
 
 func plural(n int, word string) string {

@@ -28,7 +28,7 @@ type Sync struct {
 	Prune            bool   // false: only deregister targets ipsync registered itself (I7)
 	DeregisterAfter  int    // consecutive successful resolutions an address must be absent before deregistration (I6)
 	RoleARN          string // optional IAM role to assume for this mapping
-	RDSIdentifier    string // reserved for the Lambda event path; not read from the file yet
+	RDSIdentifier    string // rds_identifier: the DB instance/cluster whose RDS events concern this mapping; "" = DBIdentifier's default
 
 	// zeroPort records a port given as 0, which Validate rejects; Port alone cannot tell it from "not given".
 	// It is only ever set on invalid input, so valid configurations compare equal to struct literals.

@@ -38,6 +38,7 @@ type fileSync struct {
 	Prune            *bool   `yaml:"prune"`
 	DeregisterAfter  *int    `yaml:"deregister_after"`
 	RoleARN          *string `yaml:"role_arn"`
+	RDSIdentifier    *string `yaml:"rds_identifier"`
 }
 
 type fileDNS struct {
@@ -272,6 +273,7 @@ func (fs fileSync) sync() Sync {
 	setIf(&s.Prune, fs.Prune)
 	setIf(&s.DeregisterAfter, fs.DeregisterAfter)
 	setIf(&s.RoleARN, fs.RoleARN)
+	setIf(&s.RDSIdentifier, fs.RDSIdentifier)
 	s.zeroPort = fs.Port != nil && *fs.Port == 0
 	s.defaultName()
 	return s

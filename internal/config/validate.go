@@ -157,6 +157,10 @@ func (s *Sync) problems() []string {
 		}
 	}
 
+	if s.RDSIdentifier != "" && !validRDSIdentifier(s.RDSIdentifier) {
+		add("rds_identifier %q: expected a DB instance or cluster identifier (1-63 letters, digits and hyphens, starting with a letter, no \"--\", not ending with '-'), as in the RDS event's SourceIdentifier; leave it out to use the endpoint's first label", s.RDSIdentifier)
+	}
+
 	// An empty name with an empty endpoint is already reported as the missing endpoint it derives from.
 	if (s.Name != "" || s.Endpoint != "") && !validName(s.Name) {
 		add("name %q: expected letters, digits, '_', '.' and '-' only, since it is a metric label (the default is the first label of endpoint): set name:", s.Name)

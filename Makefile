@@ -1,0 +1,50 @@
+# ipsync. make build | test | lambda | image | push | demo | lint | ci | clean
+# The deployment guide (README) says which targets each way of running needs.
+
+VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT      ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+LDFLAGS     := -s -w -X github.com/ipsync/ipsync/internal/cli.version=$(VERSION) -X github.com/ipsync/ipsync/internal/cli.commit=$(COMMIT)
+# Static (CGO_ENABLED=0), reproducible paths, version stamped: the same flags as the Dockerfile's build.
+BUILDFLAGS  := -tags lambda.norpc -trimpath -ldflags "$(LDFLAGS)"
+IMAGE       ?= ipsync:$(VERSION)
+PLATFORM    ?= linux/amd64
+LAMBDA_ARCH ?= arm64
+
+.DEFAULT_GOAL := build
+.PHONY: build test lambda image push demo lint ci clean
+
+# bin/ipsync for this machine.
+build:
+	CGO_ENABLED=0 go build $(BUILDFLAGS) -o bin/ipsync ./cmd/ipsync
+
+# The test command of README and .ci/run (go test ./deploy checks the three agree).
+test:
+	go test -race -count=1 -timeout 20m ./...
+
+# dist/ipsync-lambda-arm64.zip: the binary as `bootstrap`, for the provided.al2023 runtime on arm64.
+lambda:
+	rm -rf dist/lambda && mkdir -p dist/lambda
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(LAMBDA_ARCH) go build $(BUILDFLAGS) -o dist/lambda/bootstrap ./cmd/ipsync
+	rm -f dist/ipsync-lambda-$(LAMBDA_ARCH).zip
+	cd dist/lambda && zip -q -X ../ipsync-lambda-$(LAMBDA_ARCH).zip bootstrap
+	@echo dist/ipsync-lambda-$(LAMBDA_ARCH).zip
+
+# The container image (needs a Docker engine). PLATFORM=linux/arm64 for ARM64 Fargate.
+image:
+	docker build --platform $(PLATFORM) --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) -t $(IMAGE) .
+
+# make push IMAGE=123456789012.dkr.ecr.us-east-1.amazonaws.com/ipsync:v1.0.0 (after docker login).
+push: image
+	docker push $(IMAGE)
+
+demo:
+	go run ./cmd/ipsync demo
+
+lint:
+	cfn-lint deploy/*/*.yaml
+
+ci:
+	bash .ci/run
+
+clean:
+	rm -rf bin dist

@@ -1,0 +1,146 @@
+package engine
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/ipsync/ipsync/internal/targets"
+)
+
+// This file serves the Lambda handler: passes over some mappings, and the failover watch. Both reuse the
+// mapping's own reconcile, so the safety invariants and the memory between passes are the daemon's.
+
+// Names returns the mapping names in configuration order.
+func (e *Engine) Names() []string {
+	names := make([]string, len(e.mappings))
+	for i, m := range e.mappings {
+		names[i] = m.cfg.Name
+	}
+	return names
+}
+
+// RunOnceFor is RunOnce (Settle included) over the named mappings only, with reports in configuration order.
+// Names that are not mappings are skipped: check them against Names first.
+func (e *Engine) RunOnceFor(ctx context.Context, names []string) []Report {
+	return each(e, e.selected(names), func(m *mapping) Report { return m.runOnce(ctx) })
+}
+
+// WatchReport is what a failover watch did for one mapping.
+type WatchReport struct {
+	// Report is the last pass, except that Registered and Deregistered hold everything the watch registered and
+	// deregistered, and Result is "changed" when that is anything and the last pass did not fail.
+	Report
+	Passes       int `json:"passes"`
+	FailedPasses int `json:"failed_passes,omitempty"`
+	// AddressChanged: the endpoint resolved to other addresses than before the watch (or than at its first pass).
+	AddressChanged bool `json:"address_changed"`
+	// Settled: the watch saw a change (of the addresses, or of targets it had to register or deregister) and the
+	// target group caught up with it, nothing left waiting, before the window ended.
+	Settled bool `json:"settled"`
+}
+
+// Watch follows a failover: it resolves each named mapping every interval (default 1 s) and syncs it, until
+// its change has been seen and synced (WatchReport.Settled) or until window has passed or ctx is done. The
+// mappings are watched at once, each ending on its own. It serves the Lambda's RDS events, which may come
+// before the DNS record changes (SPEC §2). A watch starts no pass that would begin after the window; an engine
+// with DryRun changes nothing, so its watches never settle and last the window.
+func (e *Engine) Watch(ctx context.Context, names []string, window, interval time.Duration) []WatchReport {
+	if interval <= 0 {
+		interval = time.Second
+	}
+	end := time.Now().Add(window) // wall clock: the window is the Lambda invocation's, not the engine's clock
+	return each(e, e.selected(names), func(m *mapping) WatchReport { return m.watch(ctx, end, interval) })
+}
+
+func (m *mapping) watch(ctx context.Context, end time.Time, interval time.Duration) WatchReport {
+	// The baseline is what this process last resolved (an execution environment lives across invocations);
+	// without one, the first pass of the watch sets it.
+	baseline := m.lastAddrs
+	var (
+		w          WatchReport
+		last       Report
+		reg, dereg []targets.Target
+		moved      bool // the watch registered or deregistered something
+	)
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		last = m.reconcile(ctx)
+		w.Passes++
+		reg, dereg = append(reg, last.Registered...), append(dereg, last.Deregistered...)
+		if last.err != nil {
+			w.FailedPasses++
+		} else {
+			if baseline == nil {
+				baseline = last.Addresses
+			} else if !slices.Equal(baseline, last.Addresses) {
+				w.AddressChanged = true
+			}
+			// Registering or deregistering is catching up with a change, even one that happened before the
+			// watch had a baseline (a new execution environment, or an event that came late).
+			moved = moved || last.Changed()
+			if !m.e.opts.DryRun && (w.AddressChanged || moved) && len(last.Waiting) == 0 {
+				w.Settled = true
+				break
+			}
+		}
+		if !time.Now().Add(interval).Before(end) || !wait(ctx, tick.C) {
+			break
+		}
+	}
+	m.log.Info("failover watch ended", zap.Int("passes", w.Passes), zap.Int("failed_passes", w.FailedPasses),
+		zap.Bool("address_changed", w.AddressChanged), zap.Bool("settled", w.Settled))
+
+	w.Report = last
+	w.Registered, w.Deregistered = reg, dereg
+	if last.err == nil {
+		w.Result = ResultUnchanged
+		if len(reg) > 0 || len(dereg) > 0 {
+			w.Result = ResultChanged
+		}
+	}
+	return w
+}
+
+// wait waits for the next tick; false when ctx is done first.
+func wait(ctx context.Context, tick <-chan time.Time) bool {
+	select {
+	case <-ctx.Done():
+		return false
+	case <-tick:
+		return true
+	}
+}
+
+// selected returns the named mappings in configuration order.
+func (e *Engine) selected(names []string) []*mapping {
+	var out []*mapping
+	for _, m := range e.mappings {
+		if slices.Contains(names, m.cfg.Name) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// each runs fn for every mapping, at most Concurrency at once, and returns the results in the given order.
+func each[T any](e *Engine, ms []*mapping, fn func(*mapping) T) []T {
+	out := make([]T, len(ms))
+	sem := make(chan struct{}, e.opts.Concurrency)
+	var wg sync.WaitGroup
+	for i, m := range ms {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			out[i] = fn(m)
+		}()
+	}
+	wg.Wait()
+	return out
+}

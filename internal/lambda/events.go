@@ -1,0 +1,161 @@
+package lambda
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws/arn"
+)
+
+// The EventBridge events the handler serves (SPEC §2).
+const (
+	SourceSchedule        = "aws.events"
+	DetailTypeSchedule    = "Scheduled Event"
+	SourceRDS             = "aws.rds"
+	DetailTypeRDSInstance = "RDS DB Instance Event"
+	DetailTypeRDSCluster  = "RDS DB Cluster Event"
+)
+
+// FailoverEventIDs are the RDS events after which a database's address may change (SPEC §2). On each, the
+// mappings of that database are watched; the EventBridge rule of deploy/lambda matches exactly these (a test
+// checks it). "Started" and "failed" events are included: the DNS record may change after any of them, and a
+// watch that sees no change costs one resolution a second for the window.
+func FailoverEventIDs() []string {
+	return []string{
+		// DB instance (Multi-AZ): failover started; failover to the standby complete (DNS may lag); failover
+		// completed; activation started and completed (the standby taking over); recovered from a partial failover.
+		"RDS-EVENT-0013", "RDS-EVENT-0015", "RDS-EVENT-0049", "RDS-EVENT-0050", "RDS-EVENT-0051", "RDS-EVENT-0065",
+		// DB cluster (Aurora, Multi-AZ DB cluster): failover failed; promoting the previous primary again; failover
+		// completed; same-AZ and cross-AZ failover started.
+		"RDS-EVENT-0069", "RDS-EVENT-0070", "RDS-EVENT-0071", "RDS-EVENT-0072", "RDS-EVENT-0073",
+	}
+}
+
+// Direct is the payload of a direct invocation (aws lambda invoke, the console's test event).
+type Direct struct {
+	DryRun bool     `json:"dry_run"` // plan only: no RegisterTargets/DeregisterTargets call (I8)
+	Syncs  []string `json:"syncs"`   // mapping names; empty = all
+}
+
+// RDSDetail is the detail of an RDS DB instance or cluster event.
+type RDSDetail struct {
+	EventID          string   `json:"EventID"`
+	SourceIdentifier string   `json:"SourceIdentifier"`
+	SourceArn        string   `json:"SourceArn"`
+	SourceType       string   `json:"SourceType"`
+	Message          string   `json:"Message"`
+	Date             string   `json:"Date"`
+	EventCategories  []string `json:"EventCategories"`
+}
+
+// DBIdentifier is the DB instance or cluster the event is about: the name in SourceArn (…:db:NAME or
+// …:cluster:NAME), else SourceIdentifier without the "rds:" prefix AWS's documented examples carry, lower-cased
+// as RDS stores identifiers.
+func (d RDSDetail) DBIdentifier() string {
+	if a, err := arn.Parse(d.SourceArn); err == nil {
+		for _, prefix := range []string{"db:", "cluster:"} {
+			if name, ok := strings.CutPrefix(a.Resource, prefix); ok && name != "" {
+				return strings.ToLower(name)
+			}
+		}
+	}
+	return strings.ToLower(strings.TrimPrefix(d.SourceIdentifier, "rds:"))
+}
+
+// Failover reports whether the event is one of FailoverEventIDs.
+func (d RDSDetail) Failover() bool { return slices.Contains(FailoverEventIDs(), d.EventID) }
+
+type kind string
+
+const (
+	kindScheduled kind = "scheduled"
+	kindRDS       kind = "rds"
+	kindDirect    kind = "direct"
+)
+
+// event is a parsed invocation payload.
+type event struct {
+	kind   kind
+	id     string // EventBridge event id
+	rds    RDSDetail
+	direct Direct
+}
+
+// EventError is an invocation payload the handler does not serve. Lambda reports it with errorType "EventError".
+type EventError struct{ msg string }
+
+func (e *EventError) Error() string { return e.msg }
+
+const served = `ipsync serves an EventBridge scheduled event (source "aws.events", detail-type "Scheduled Event"), ` +
+	`an RDS event (source "aws.rds", detail-type "RDS DB Instance Event" or "RDS DB Cluster Event"), ` +
+	`or a direct invocation {"dry_run": true|false, "syncs": ["name", ...]}`
+
+func badEvent(format string, args ...any) error {
+	return &EventError{msg: fmt.Sprintf(format, args...) + "; " + served}
+}
+
+// parseEvent recognises the payload. Anything else is an *EventError that says what was received and what is
+// served: a misrouted rule or a mistyped test event should be obvious from the error alone.
+func parseEvent(payload []byte) (event, error) {
+	var keys map[string]json.RawMessage
+	if err := json.Unmarshal(payload, &keys); err != nil || keys == nil {
+		what := strings.TrimSpace(string(payload))
+		if len(what) > 80 {
+			what = what[:80] + "..."
+		}
+		return event{}, badEvent("the event is not a JSON object (%q)", what)
+	}
+	_, hasSource := keys["source"]
+	_, hasDetailType := keys["detail-type"]
+	if !hasSource && !hasDetailType {
+		return parseDirect(payload, keys)
+	}
+	var env struct {
+		ID         string          `json:"id"`
+		Source     string          `json:"source"`
+		DetailType string          `json:"detail-type"`
+		Detail     json.RawMessage `json:"detail"`
+	}
+	if err := json.Unmarshal(payload, &env); err != nil {
+		return event{}, badEvent("the EventBridge event does not have the usual shape: %v", err)
+	}
+	switch {
+	case env.Source == SourceSchedule && env.DetailType == DetailTypeSchedule:
+		return event{kind: kindScheduled, id: env.ID}, nil
+	case env.Source == SourceRDS && (env.DetailType == DetailTypeRDSInstance || env.DetailType == DetailTypeRDSCluster):
+		var d RDSDetail
+		if err := json.Unmarshal(env.Detail, &d); err != nil {
+			return event{}, badEvent("the %s's detail is not an RDS event detail: %v", env.DetailType, err)
+		}
+		if d.EventID == "" || d.DBIdentifier() == "" {
+			return event{}, badEvent("the %s has no detail.EventID or no detail.SourceArn/SourceIdentifier", env.DetailType)
+		}
+		return event{kind: kindRDS, id: env.ID, rds: d}, nil
+	default:
+		return event{}, badEvent("got an event with source %q and detail-type %q", env.Source, env.DetailType)
+	}
+}
+
+func parseDirect(payload []byte, keys map[string]json.RawMessage) (event, error) {
+	var unknown []string
+	for k := range keys {
+		if k != "dry_run" && k != "syncs" {
+			unknown = append(unknown, k)
+		}
+	}
+	if len(unknown) > 0 {
+		sort.Strings(unknown)
+		return event{}, badEvent("got a JSON object with keys %q", unknown)
+	}
+	var d Direct
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&d); err != nil {
+		return event{}, badEvent("the direct invocation is malformed: %v", err)
+	}
+	return event{kind: kindDirect, direct: d}, nil
+}
