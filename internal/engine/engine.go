@@ -6,6 +6,7 @@
 package engine
 
 import (
+	"container/heap"
 	"context"
 	"errors"
 	"fmt"
@@ -225,30 +226,84 @@ func (m *mapping) runOnce(ctx context.Context) Report {
 	return rep
 }
 
-// Run is the daemon: each mapping loops on its own schedule until stop is done. A pass in flight when stop is
+// Run is the daemon: each mapping runs on its own schedule until stop is done. A pass in flight when stop is
 // done is finished (its calls keep their own deadlines), then Run returns.
 //
-// Passes of all mappings share Options.Concurrency slots, and each mapping starts at a random moment within
-// poll.min: with a thousand mappings of equal TTL, this spreads DNS queries and DescribeTargetHealth calls
-// instead of sending them in lockstep bursts (memory, connections, and AWS's ~10 Describe calls/s).
+// One scheduler holds every mapping's next wake-up time and hands due mappings to at most Options.Concurrency
+// passes at once: an idle mapping costs no goroutine, and a slow or failing mapping holds one slot, never the
+// others. First passes are spread over a start window (poll.min, longer for many mappings) so that a thousand
+// mappings of equal TTL do not query DNS and AWS in lockstep bursts.
 func (e *Engine) Run(stop context.Context) {
-	slots := make(chan struct{}, e.opts.Concurrency)
-	var wg sync.WaitGroup
+	work := context.WithoutCancel(stop) // calls must outlive stop so that a pass in flight finishes
+	queue := &wakeQueue{}
+	window := min(e.cfg.Poll.Max, e.cfg.Poll.Min*time.Duration(max(1, len(e.mappings)/200)))
 	for _, m := range e.mappings {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if len(e.mappings) > 1 {
-				select {
-				case <-stop.Done():
-					return
-				case <-time.After(rand.N(e.cfg.Poll.Min)):
-				}
-			}
-			m.loop(stop, slots)
-		}()
+		at := e.deps.Now()
+		if len(e.mappings) > 1 {
+			at = at.Add(rand.N(window))
+		}
+		heap.Push(queue, wake{at: at, m: m})
 	}
-	wg.Wait()
+	finished := make(chan *mapping)
+	running := 0
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		for running < e.opts.Concurrency && queue.Len() > 0 && !(*queue)[0].at.After(e.deps.Now()) {
+			m := heap.Pop(queue).(wake).m
+			running++
+			go func() {
+				m.step(work)
+				finished <- m
+			}()
+		}
+		var due <-chan time.Time
+		if running < e.opts.Concurrency && queue.Len() > 0 {
+			timer.Reset(max((*queue)[0].at.Sub(e.deps.Now()), 0))
+			due = timer.C
+		}
+		select {
+		case <-stop.Done():
+			for ; running > 0; running-- {
+				<-finished
+			}
+			return
+		case m := <-finished:
+			running--
+			heap.Push(queue, wake{at: m.wakeAt(), m: m})
+		case <-due:
+		}
+	}
+}
+
+// step is one turn of a mapping in the daemon: a pass when its answer's TTL has ended, otherwise a read of the
+// target group when one is due.
+func (m *mapping) step(ctx context.Context) {
+	if m.now().Before(m.nextResolve) {
+		m.refresh(ctx)
+	} else {
+		m.reconcile(ctx)
+	}
+}
+
+// wake is a mapping's next wake-up time in the scheduler's queue.
+type wake struct {
+	at time.Time
+	m  *mapping
+}
+
+// wakeQueue is a min-heap of wake-ups (container/heap).
+type wakeQueue []wake
+
+func (q wakeQueue) Len() int           { return len(q) }
+func (q wakeQueue) Less(i, j int) bool { return q[i].at.Before(q[j].at) }
+func (q wakeQueue) Swap(i, j int)      { q[i], q[j] = q[j], q[i] }
+func (q *wakeQueue) Push(x any)        { *q = append(*q, x.(wake)) }
+func (q *wakeQueue) Pop() any {
+	old := *q
+	w := old[len(old)-1]
+	*q = old[:len(old)-1]
+	return w
 }
 
 // Ready returns nil once every mapping has had a successful pass within the last two resync intervals
@@ -313,34 +368,9 @@ type mapping struct {
 
 func (m *mapping) now() time.Time { return m.e.deps.Now() }
 
-// loop is the daemon's schedule for one mapping: resolve again when the answer's TTL ends (within poll.min and
-// poll.max), read the target group in between only while following a new target's health or when the resync
-// interval is due.
-func (m *mapping) loop(stop context.Context, slots chan struct{}) {
-	// Calls must outlive stop so that a pass in flight finishes; each has its own deadline.
-	work := context.WithoutCancel(stop)
-	for {
-		select {
-		case <-stop.Done():
-			return
-		case slots <- struct{}{}:
-		}
-		if m.now().Before(m.nextResolve) {
-			m.refresh(work)
-		} else {
-			m.reconcile(work)
-		}
-		<-slots
-		wait := m.wakeAt().Sub(m.now())
-		select {
-		case <-stop.Done():
-			return
-		case <-time.After(max(wait, 0)):
-		}
-	}
-}
-
-// wakeAt is when the mapping next needs attention.
+// wakeAt is when the mapping next needs attention: its next resolution (the answer's TTL within poll.min and
+// poll.max), or before that a read of the target group, every FollowInterval while a new target is not yet
+// healthy, otherwise every resync_interval to catch drift.
 func (m *mapping) wakeAt() time.Time {
 	next := m.nextResolve
 	if !m.describedAt.IsZero() {
