@@ -13,6 +13,10 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	go func() {
+		<-ctx.Done()
+		stop() // the first signal asks for a clean stop; a second one ends the process at once
+	}()
 	code := cli.Main(ctx)
 	stop()
 	os.Exit(code)

@@ -631,7 +631,9 @@ var validateCases = []struct {
 	{"bad default name", "syncs:\n  - endpoint: \"*.example.com\"\n    target_group_arn: " + tgARN + "\n",
 		[]string{`endpoint (--endpoint) "*.example.com": has '*'`, `name "*"`}},
 	{"same target group with prune", validSync + "  - endpoint: orders-ro.example.com\n    target_group_arn: " + tgARN + "\n    prune: false\n",
-		[]string{"syncs[1] (orders-ro): target_group_arn is also used by syncs[0] (orders); with prune: true"}},
+		[]string{"syncs[1] (orders-ro): target_group_arn is also used by syncs[0] (orders); one mapping would deregister targets the other still needs"}},
+	{"same target group without prune", validSync + "    prune: false\n  - endpoint: orders-ro.example.com\n    target_group_arn: " + tgARN + "\n    prune: false\n",
+		[]string{"syncs[1] (orders-ro): target_group_arn is also used by syncs[0] (orders)"}},
 	{"dns server not host:port", validSync + "dns: {servers: [\"10.0.0.2:dns\"]}\n", []string{`dns.servers[0] (--dns-server) "10.0.0.2:dns": port "dns" is not a number 1-65535`}},
 	{"dns server port 0", validSync + "dns: {servers: [\"10.0.0.2:0\"]}\n", []string{`dns.servers[0] (--dns-server) "10.0.0.2:0": port "0"`}},
 	{"dns server no host", validSync + "dns: {servers: [10.0.0.1, \":53\"]}\n", []string{`dns.servers[1] (--dns-server) ":53": no host`}},
@@ -675,7 +677,6 @@ var validCases = []struct{ name, doc string }{
 	{"every availability zone", validSync + "    availability_zone: all\n" +
 		"  - {endpoint: b.example.com, availability_zone: vpc, target_group_arn: " + strings.Replace(tgARN, "/orders/", "/b/", 1) + "}\n" +
 		"  - {endpoint: c.example.com, availability_zone: auto, target_group_arn: " + strings.Replace(tgARN, "/orders/", "/c/", 1) + "}\n"},
-	{"same target group without prune", validSync + "    prune: false\n  - endpoint: orders-ro.example.com\n    target_group_arn: " + tgARN + "\n    prune: false\n"},
 	{"ports", validSync + "    port: 1\n  - {name: b, endpoint: b.x, port: 65535, target_group_arn: " + strings.Replace(tgARN, "/orders/", "/b/", 1) + "}\n"},
 	{"fqdn endpoint and name with dots", "syncs:\n  - {name: orders.rw_1, endpoint: orders.example.com., target_group_arn: " + tgARN + "}\n"},
 	{"single-label endpoint", "syncs:\n  - {endpoint: db, target_group_arn: " + tgARN + "}\n"},

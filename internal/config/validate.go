@@ -57,9 +57,11 @@ func (c *Config) Validate() error {
 			}
 		}
 		if s.TargetGroupARN != "" {
-			if j, dup := groups[s.TargetGroupARN]; dup && (s.Prune || c.Syncs[j].Prune) {
-				add("%s: target_group_arn is also used by syncs[%d] (%s); with prune: true each mapping would deregister the other's targets: give each mapping its own target group", s.label(i), j, c.Syncs[j].Name)
-			} else if !dup {
+			// Even with prune: false, two mappings resolving to the same address would both own its target, and one
+			// would deregister it while the other's DNS still returns it (I2 across mappings).
+			if j, dup := groups[s.TargetGroupARN]; dup {
+				add("%s: target_group_arn is also used by syncs[%d] (%s); one mapping would deregister targets the other still needs: give each mapping its own target group", s.label(i), j, c.Syncs[j].Name)
+			} else {
 				groups[s.TargetGroupARN] = i
 			}
 		}

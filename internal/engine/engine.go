@@ -187,20 +187,7 @@ const (
 // RunOnce makes one pass over every mapping, several at once, and returns a report per mapping in
 // configuration order. Cancelling ctx ends Settle's waits; calls in flight finish under their own deadlines.
 func (e *Engine) RunOnce(ctx context.Context) []Report {
-	reports := make([]Report, len(e.mappings))
-	sem := make(chan struct{}, e.opts.Concurrency)
-	var wg sync.WaitGroup
-	for i, m := range e.mappings {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			reports[i] = m.runOnce(ctx)
-		}()
-	}
-	wg.Wait()
-	return reports
+	return each(e, e.mappings, func(m *mapping) Report { return m.runOnce(ctx) })
 }
 
 // runOnce is one pass, then with Settle more passes, each after the answer's TTL, while stale addresses wait
@@ -212,7 +199,7 @@ func (m *mapping) runOnce(ctx context.Context) Report {
 		select {
 		case <-ctx.Done():
 			return rep
-		case <-time.After(max(m.nextResolve.Sub(m.now()), 0)):
+		case <-time.After(max(m.resolveAt().Sub(m.now()), 0)):
 		}
 		next := m.reconcile(work)
 		// A dry run plans the same registration again on every pass: count each target once.
@@ -270,7 +257,7 @@ func (e *Engine) Run(stop context.Context) {
 			return
 		case m := <-finished:
 			running--
-			heap.Push(queue, wake{at: m.wakeAt(), m: m})
+			heap.Push(queue, wake{at: m.nextWake(), m: m})
 		case <-due:
 		}
 	}
@@ -279,7 +266,7 @@ func (e *Engine) Run(stop context.Context) {
 // step is one turn of a mapping in the daemon: a pass when its answer's TTL has ended, otherwise a read of the
 // target group when one is due.
 func (m *mapping) step(ctx context.Context) {
-	if m.now().Before(m.nextResolve) {
+	if m.now().Before(m.resolveAt()) {
 		m.refresh(ctx)
 	} else {
 		m.reconcile(ctx)
@@ -364,9 +351,26 @@ type mapping struct {
 	mu          sync.Mutex
 	lastSuccess time.Time
 	lastErr     error
+
+	// pass serializes passes of this mapping: the daemon, RunOnce, a Lambda watch or concurrent Lambda
+	// invocations must never plan from, or update, one mapping's memory at the same time (I6, I7).
+	pass sync.Mutex
 }
 
 func (m *mapping) now() time.Time { return m.e.deps.Now() }
+
+// resolveAt and nextWake read the schedule under the pass lock, for callers outside a pass.
+func (m *mapping) resolveAt() time.Time {
+	m.pass.Lock()
+	defer m.pass.Unlock()
+	return m.nextResolve
+}
+
+func (m *mapping) nextWake() time.Time {
+	m.pass.Lock()
+	defer m.pass.Unlock()
+	return m.wakeAt()
+}
 
 // wakeAt is when the mapping next needs attention: its next resolution (the answer's TTL within poll.min and
 // poll.max), or before that a read of the target group, every FollowInterval while a new target is not yet
@@ -388,6 +392,8 @@ func (m *mapping) wakeAt() time.Time {
 // refresh reads the target group between resolutions: while following a new target's health, and at the
 // resync interval to catch drift. It never changes the target group.
 func (m *mapping) refresh(ctx context.Context) {
+	m.pass.Lock()
+	defer m.pass.Unlock()
 	if m.client == nil || m.describedAt.IsZero() || m.now().Before(m.wakeAt()) {
 		return
 	}
@@ -437,6 +443,18 @@ func cmpOr(a, b int32) int32 {
 		return a
 	}
 	return b
+}
+
+// forgetGroup drops what init learned (the group, its VPC's CIDRs, the cached targets), so that the next pass
+// reads them again: after a hard error the fix may be exactly there (a new secondary CIDR, a recreated group).
+func (m *mapping) forgetGroup() {
+	if m.client == nil {
+		return
+	}
+	m.e.vpcMu.Lock()
+	delete(m.e.vpcs, vpcKey{m.client, m.group.VPCID})
+	m.e.vpcMu.Unlock()
+	m.client, m.describedAt = nil, time.Time{}
 }
 
 // describe reads the target group's targets into current.
@@ -497,6 +515,8 @@ func (m *mapping) resolve(ctx context.Context) (resolver.Result, error) {
 
 // reconcile is one pass: resolve, read the target group when needed, plan, apply.
 func (m *mapping) reconcile(ctx context.Context) (rep Report) {
+	m.pass.Lock()
+	defer m.pass.Unlock()
 	start := time.Now() // for the pass's duration metric: wall time
 	rep = Report{Sync: m.cfg.Name, Endpoint: m.cfg.Endpoint, TargetGroupARN: m.cfg.TargetGroupARN, DryRun: m.e.opts.DryRun}
 	defer func() { m.finish(&rep, start) }()
@@ -679,6 +699,7 @@ func (m *mapping) finish(rep *Report, start time.Time) {
 		rep.Result, rep.Error = ResultError, rep.err.Error()
 		m.log.Error("sync pass failed", zap.Error(rep.err), zap.String("fault", "hard"), zap.Stringers("addresses", m.lastAddrs))
 		m.nextResolve = m.now().Add(m.e.cfg.Poll.Max)
+		m.forgetGroup()
 	case rep.err != nil:
 		rep.Result, rep.Error = ResultError, rep.err.Error()
 		m.log.Warn("sync pass failed", zap.Error(rep.err), zap.String("fault", "soft"), zap.Stringers("addresses", m.lastAddrs))

@@ -61,12 +61,15 @@ func decodeCase(data []byte) fuzzCase {
 			State:  fuzzStates[r.pick(len(fuzzStates))],
 		})
 	}
-	c.mem = Memory{Absent: map[netip.Addr]int{}, Owned: map[netip.Addr]bool{}}
+	c.mem = Memory{Absent: map[netip.Addr]int{}, Owned: map[targets.Target]bool{}}
 	for _, ip := range fuzzIPs {
 		if n := r.pick(5); n > 0 {
 			c.mem.Absent[ip] = n - 1
 		}
-		c.mem.Owned[ip] = r.next()%2 == 0
+		owns := r.next() // per port: the same IP on another port may not be ipsync's
+		for i, port := range fuzzPorts {
+			c.mem.Owned[targets.Target{IP: ip, Port: port}] = owns&(1<<i) != 0
+		}
 	}
 	flags := r.next()
 	c.pol = Policy{
@@ -110,7 +113,7 @@ func checkInvariants(t *testing.T, c fuzzCase, p Plan) {
 		if c.mem.Absent[d.IP] < c.pol.DeregisterAfter {
 			t.Fatalf("I6: deregisters %v after %d absences, needs %d", d.IP, c.mem.Absent[d.IP], c.pol.DeregisterAfter)
 		}
-		if !c.pol.Prune && !c.mem.Owned[d.IP] {
+		if !c.pol.Prune && !c.mem.Owned[targets.Target{IP: d.IP, Port: d.Port}] {
 			t.Fatalf("I7: deregisters %v, which ipsync did not register, with prune off", d.IP)
 		}
 	}

@@ -35,8 +35,9 @@ type Policy struct {
 type Memory struct {
 	// Absent counts, for each registered address, the consecutive successful resolutions it was missing from.
 	Absent map[netip.Addr]int
-	// Owned holds the addresses ipsync registered itself (I7).
-	Owned map[netip.Addr]bool
+	// Owned holds the targets (IP and port; the zone does not matter) ipsync registered itself (I7). Keyed by
+	// target, not address: the same IP on another port may be someone else's.
+	Owned map[targets.Target]bool
 }
 
 // Plan is what one pass should change.
@@ -77,10 +78,10 @@ func toSet(addrs []netip.Addr) map[netip.Addr]bool {
 // successful resolution, never on a failed one (I1), and before Make.
 func Observe(mem Memory, desired []netip.Addr, current []targets.TargetHealth) Memory {
 	want := toSet(desired)
-	next := Memory{Absent: map[netip.Addr]int{}, Owned: map[netip.Addr]bool{}}
+	next := Memory{Absent: map[netip.Addr]int{}, Owned: map[targets.Target]bool{}}
 	for _, t := range current {
-		if mem.Owned[t.IP] {
-			next.Owned[t.IP] = true
+		if mem.Owned[ownKey(t.Target)] {
+			next.Owned[ownKey(t.Target)] = true
 		}
 	}
 	for ip := range registered(current) {
@@ -95,7 +96,7 @@ func Observe(mem Memory, desired []netip.Addr, current []targets.TargetHealth) M
 func Registered(mem Memory, ts []targets.Target) Memory {
 	next := Memory{Absent: mem.Absent, Owned: copyOwned(mem.Owned)}
 	for _, t := range ts {
-		next.Owned[t.IP] = true
+		next.Owned[ownKey(t)] = true
 	}
 	return next
 }
@@ -108,14 +109,17 @@ func Deregistered(mem Memory, ts []targets.Target) Memory {
 		next.Absent[ip] = n
 	}
 	for _, t := range ts {
-		delete(next.Owned, t.IP)
+		delete(next.Owned, ownKey(t))
 		delete(next.Absent, t.IP)
 	}
 	return next
 }
 
-func copyOwned(m map[netip.Addr]bool) map[netip.Addr]bool {
-	c := make(map[netip.Addr]bool, len(m))
+// ownKey is a target as ownership knows it: IP and port.
+func ownKey(t targets.Target) targets.Target { return targets.Target{IP: t.IP, Port: t.Port} }
+
+func copyOwned(m map[targets.Target]bool) map[targets.Target]bool {
+	c := make(map[targets.Target]bool, len(m))
 	for k, v := range m {
 		if v {
 			c[k] = true
@@ -154,7 +158,7 @@ func Make(desired []netip.Addr, desiredErr error, current []targets.TargetHealth
 			continue
 		}
 		switch {
-		case !pol.Prune && !mem.Owned[t.IP]:
+		case !pol.Prune && !mem.Owned[ownKey(t.Target)]:
 			p.Kept = append(p.Kept, t.IP)
 		case mem.Absent[t.IP] < max(pol.DeregisterAfter, 1):
 			p.Waiting = append(p.Waiting, t.IP)

@@ -28,16 +28,17 @@ func tg(ip netip.Addr, port int32, az string) targets.Target {
 func addrs(a ...netip.Addr) []netip.Addr { return a }
 
 func absent(n int, ips ...netip.Addr) Memory {
-	m := Memory{Absent: map[netip.Addr]int{}, Owned: map[netip.Addr]bool{}}
+	m := Memory{Absent: map[netip.Addr]int{}, Owned: map[targets.Target]bool{}}
 	for _, ip := range ips {
 		m.Absent[ip] = n
 	}
 	return m
 }
 
+// owned marks ips as registered by ipsync on port 5432.
 func owned(m Memory, ips ...netip.Addr) Memory {
 	for _, ip := range ips {
-		m.Owned[ip] = true
+		m.Owned[targets.Target{IP: ip, Port: 5432}] = true
 	}
 	return m
 }
@@ -171,6 +172,14 @@ func TestMake(t *testing.T) {
 			want:    Plan{Deregister: []targets.Target{tg(ipA, 5432, "")}},
 		},
 		{
+			name:    "I7: ownership is per target: the same IP on another port is not ipsync's",
+			desired: addrs(ipB),
+			current: []targets.TargetHealth{th(ipB, 5432, "", "healthy"), th(ipA, 5432, "", "healthy"), th(ipA, 9999, "", "healthy")},
+			mem:     owned(absent(2, ipA), ipA),
+			pol:     noPrune,
+			want:    Plan{Deregister: []targets.Target{tg(ipA, 5432, "")}, Kept: addrs(ipA)},
+		},
+		{
 			name:    "AZ auto: all outside the VPC, omitted inside",
 			desired: addrs(ipA, ipX),
 			pol:     defaultPolicy,
@@ -302,7 +311,7 @@ func TestObserve(t *testing.T) {
 	if _, ok := next.Absent[ipC]; ok {
 		t.Errorf("C is no longer registered: must be forgotten")
 	}
-	if !next.Owned[ipA] || next.Owned[ipC] {
+	if !next.Owned[targets.Target{IP: ipA, Port: 5432}] || next.Owned[targets.Target{IP: ipC, Port: 5432}] {
 		t.Errorf("ownership: got %v, want A kept and C (gone from the group) dropped", next.Owned)
 	}
 	if mem.Absent[ipA] != 1 {
