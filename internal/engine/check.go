@@ -27,15 +27,19 @@ var nlbProtocols = []string{"TCP", "TLS", "UDP", "TCP_UDP"}
 
 // CheckRemote checks every mapping without changing anything: the target group exists and is of type ip with an
 // NLB protocol, its VPC can be read, and the endpoint resolves to addresses of the group's family that the
-// availability_zone policy can register. Mappings are checked at once; results come in configuration order.
+// availability_zone policy can register. Up to 16 mappings are checked at once (AWS allows about 10 Describe
+// calls a second); results come in configuration order.
 // The daemon and `sync` refuse the same things with the same messages (CheckGroup, CheckAddrs).
 func CheckRemote(ctx context.Context, cfg *config.Config, res Resolver, clients ClientFunc) []CheckResult {
 	out := make([]CheckResult, len(cfg.Syncs))
+	sem := make(chan struct{}, 16)
 	var wg sync.WaitGroup
 	for i, s := range cfg.Syncs {
 		wg.Add(1)
+		sem <- struct{}{}
 		go func() {
 			defer wg.Done()
+			defer func() { <-sem }()
 			summary, err := checkOne(ctx, s, res, clients)
 			if err != nil {
 				err = fmt.Errorf("%s -> %s: %w", s.Endpoint, s.TargetGroupARN, err)
