@@ -96,20 +96,6 @@ func waitFakeLive(t *testing.T, w *world, d time.Duration, want ...string) {
 	})
 }
 
-// wireTargets returns the target addresses of a RegisterTargets or DeregisterTargets call.
-func wireTargets(c elbv2fake.Call) []netip.Addr {
-	var out []netip.Addr
-	for i := 1; ; i++ {
-		id := c.Params.Get(fmt.Sprintf("Targets.member.%d.Id", i))
-		if id == "" {
-			return out
-		}
-		if a, err := netip.ParseAddr(id); err == nil {
-			out = append(out, a)
-		}
-	}
-}
-
 // readyz returns the daemon's /readyz status and body.
 func (p *proc) readyz(t *testing.T) (int, string) {
 	t.Helper()
@@ -191,7 +177,7 @@ func TestKillMidPassThenRestart(t *testing.T) {
 
 			var regB time.Time
 			for _, c := range w.fake.MutatingCalls() {
-				ts := wireTargets(c)
+				ts := c.TargetIPs()
 				switch {
 				case c.Action == "RegisterTargets" && slices.Contains(ts, netip.MustParseAddr(b)) && (c.Code == "" || tc.applied) && regB.IsZero():
 					regB = c.At
@@ -248,7 +234,7 @@ func TestTwoDaemonsSameMapping(t *testing.T) {
 		if c.Code != "" {
 			continue
 		}
-		for _, ip := range wireTargets(c) {
+		for _, ip := range c.TargetIPs() {
 			if servedThroughout(states, ip, c.At.Add(-1500*time.Millisecond), c.At) {
 				t.Errorf("DeregisterTargets of %s at %s, while DNS had served it for 1.5 s", ip, c.At.Format(time.StampMilli))
 			}

@@ -366,7 +366,7 @@ func (s *soak) checkDeregistrations(calls []elbv2fake.Call) {
 			}
 		}
 		answer, ok := lastFinalAnswer(s.answers, first.At)
-		for _, ip := range wireTargets(c) {
+		for _, ip := range c.TargetIPs() {
 			switch {
 			case !ok || answer.Dropped || answer.Rcode != 0 || len(answer.Addrs) == 0:
 				s.t.Errorf("I1: DeregisterTargets of %s at %s after a failed resolution (%+v)", ip, stamp(first.At), answer)

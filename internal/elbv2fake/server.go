@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -45,6 +46,20 @@ type Call struct {
 	At          time.Time  // arrival, by Options.Now
 	Region      string     // from the SigV4 credential scope; "" if unsigned
 	AccessKeyID string     // from the SigV4 credential scope; shows whether an assumed role signed the call
+}
+
+// TargetIPs returns the target addresses a RegisterTargets or DeregisterTargets call named, in order.
+func (c Call) TargetIPs() []netip.Addr {
+	var out []netip.Addr
+	for i := 1; ; i++ {
+		id := c.Params.Get(fmt.Sprintf("Targets.member.%d.Id", i))
+		if id == "" {
+			return out
+		}
+		if a, err := netip.ParseAddr(id); err == nil {
+			out = append(out, a)
+		}
+	}
 }
 
 // Codes recorded in Call.Code for calls that got no error answer.

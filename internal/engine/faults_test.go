@@ -132,20 +132,20 @@ func (f *faultEnv) check() {
 		switch c.Action {
 		case "RegisterTargets":
 			if f.dnsDown {
-				f.t.Fatalf("I1: RegisterTargets %v while DNS was failing", wireTargets(c))
+				f.t.Fatalf("I1: RegisterTargets %v while DNS was failing", c.TargetIPs())
 			}
 			lastReg = &fresh[i]
 		case "DeregisterTargets":
 			if f.dnsDown {
-				f.t.Fatalf("I1: DeregisterTargets %v while DNS was failing", wireTargets(c))
+				f.t.Fatalf("I1: DeregisterTargets %v while DNS was failing", c.TargetIPs())
 			}
 			if lastReg != nil && lastReg.Code != "" && lastReg.Code != "TooManyTargets" {
-				f.t.Fatalf("I3: DeregisterTargets %v after RegisterTargets failed with %s", wireTargets(c), lastReg.Code)
+				f.t.Fatalf("I3: DeregisterTargets %v after RegisterTargets failed with %s", c.TargetIPs(), lastReg.Code)
 			}
 			if c.Code != "" {
 				continue // not applied
 			}
-			for _, ip := range wireTargets(c) {
+			for _, ip := range c.TargetIPs() {
 				if slices.Contains(f.desired, ip) {
 					f.t.Fatalf("I2: deregistered %s while DNS served %v", ip, f.desired)
 				}
@@ -158,20 +158,6 @@ func (f *faultEnv) check() {
 		f.covered = true
 	case f.covered && !f.allowEmpty:
 		f.t.Fatalf("the group holds %v: no address DNS serves (%v) or served before the change (%v)", live, f.desired, f.previous)
-	}
-}
-
-// callTargets returns the target IPs of a RegisterTargets or DeregisterTargets call.
-func wireTargets(c elbv2fake.Call) []netip.Addr {
-	var out []netip.Addr
-	for i := 1; ; i++ {
-		id := c.Params.Get(fmt.Sprintf("Targets.member.%d.Id", i))
-		if id == "" {
-			return out
-		}
-		if a, err := netip.ParseAddr(id); err == nil {
-			out = append(out, a)
-		}
 	}
 }
 
@@ -412,7 +398,7 @@ func TestDNSAnswersThatStillWork(t *testing.T) {
 		f.serve(many(20)...)
 		f.converge(eng, 3)
 		for _, c := range f.fake.MutatingCalls() {
-			if n := len(wireTargets(c)); n > targets.MaxTargetsPerCall {
+			if n := len(c.TargetIPs()); n > targets.MaxTargetsPerCall {
 				t.Fatalf("%s with %d targets: more than %d per call", c.Action, n, targets.MaxTargetsPerCall)
 			}
 		}
