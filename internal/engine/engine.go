@@ -347,6 +347,9 @@ type mapping struct {
 	// awaitHealthy holds the addresses ipsync registered and is watching until healthy.
 	awaitHealthy map[netip.Addr]follow
 	nextResolve  time.Time
+	countedAt    time.Time     // when the last answer that counted as a resolution for I6 arrived
+	countGap     time.Duration // its TTL: a sooner answer does not count, unless it differs
+	countedAddrs []netip.Addr  // its addresses
 
 	mu          sync.Mutex
 	lastSuccess time.Time
@@ -505,6 +508,25 @@ func (m *mapping) setTargetMetrics() {
 	m.e.deps.Metrics.SetTargets(m.cfg.Name, byState)
 }
 
+// ttl is how long an answer stands: its TTL within poll.min and poll.max.
+func (m *mapping) ttl(res resolver.Result) time.Duration {
+	return min(max(res.TTL, m.e.cfg.Poll.Min), m.e.cfg.Poll.Max)
+}
+
+// observe records a successful answer in the planner's memory. It counts as a resolution for I6 when it differs
+// from the previous counted answer or comes at least that answer's TTL later: the same answer sooner than that (the Lambda watch's every
+// second, the check right before deregistering) may be the same cached answer again, and must not remove an old
+// address faster than deregister_after answers a TTL apart. They still reset an address that is back.
+func (m *mapping) observe(res resolver.Result, at time.Time) {
+	repeated := slices.Equal(res.Addrs, m.countedAddrs) // a different answer is new information, however soon
+	if repeated && !m.countedAt.IsZero() && at.Sub(m.countedAt) < m.countGap {
+		m.mem = plan.Reset(m.mem, res.Addrs)
+		return
+	}
+	m.mem = plan.Observe(m.mem, res.Addrs, m.current)
+	m.countedAt, m.countGap, m.countedAddrs = at, m.ttl(res), res.Addrs
+}
+
 // resolve resolves the endpoint and counts the query. Durations are wall time, whatever clock schedules passes.
 func (m *mapping) resolve(ctx context.Context) (resolver.Result, error) {
 	start := time.Now()
@@ -535,7 +557,8 @@ func (m *mapping) reconcile(ctx context.Context) (rep Report) {
 		return rep
 	}
 	rep.Addresses, rep.TTL, rep.TTLSeconds, rep.Chain, rep.Server = res.Addrs, res.TTL, res.TTL.Seconds(), res.Chain, res.Server
-	m.nextResolve = m.now().Add(min(max(res.TTL, m.e.cfg.Poll.Min), m.e.cfg.Poll.Max))
+	resolvedAt := m.now()
+	m.nextResolve = resolvedAt.Add(m.ttl(res))
 	m.e.deps.Metrics.SetResolvedAddresses(m.cfg.Name, len(res.Addrs))
 	if err := CheckAddrs(m.cfg, m.group, m.policy.VPCCIDRs, res.Addrs); err != nil {
 		rep.err = err // refused before any change: availability_zone vpc and an address outside the VPC
@@ -558,7 +581,7 @@ func (m *mapping) reconcile(ctx context.Context) (rep Report) {
 			return rep
 		}
 	}
-	m.mem = plan.Observe(m.mem, res.Addrs, m.current)
+	m.observe(res, resolvedAt)
 	p := plan.Make(res.Addrs, nil, m.current, m.mem, m.policy)
 	if !p.Empty() && !fresh {
 		// Never change the target group from a cached view: read it again and plan on what is there now.
@@ -624,7 +647,7 @@ func (m *mapping) deregisterStale(ctx context.Context, ts []targets.Target, rep 
 	if err != nil {
 		return fmt.Errorf("resolving %s again before deregistering %v: %w; nothing deregistered", m.cfg.Endpoint, ts, err)
 	}
-	m.mem = plan.Observe(m.mem, res.Addrs, m.current) // a successful resolution counts for I6 like any other
+	m.observe(res, m.now()) // just after the pass's own resolution: resets an address that is back, counts no absence
 	var stale, back []targets.Target
 	for _, t := range ts {
 		if slices.Contains(res.Addrs, t.IP) {

@@ -785,3 +785,29 @@ func TestDaemonSteadyStateCostsNothing(t *testing.T) {
 		t.Fatalf("only %d DNS queries: the daemon is not resolving on the TTL", q)
 	}
 }
+
+// TestQuickAnswersDoNotCountTwice is I6 against answers sooner than a TTL (the Lambda watch resolves every
+// interval): the old address goes only after deregister_after answers a TTL apart, not two answers 200 ms apart
+// that a cache may simply have repeated.
+func TestQuickAnswersDoNotCountTwice(t *testing.T) {
+	e := newFakeEnv(t, elbv2fake.Options{})
+	if err := e.direct.Register(context.Background(), e.group.ARN, []targets.Target{{IP: ipA, Port: port}}); err != nil {
+		t.Fatal(err)
+	}
+	const ttl = 2 * time.Second
+	e.dns.SetA(endpoint, uint32(ttl/time.Second), ipB.String())
+	cfg := config.Defaults()
+	cfg.Syncs = []config.Sync{e.mapping()}
+	eng := engine.New(cfg, engine.Deps{
+		Resolver: e.res,
+		Clients:  func(context.Context, string, string) (engine.TargetGroup, error) { return e.rec, nil },
+	}, engine.Options{})
+	start := time.Now()
+	w := eng.Watch(context.Background(), []string{"orders"}, 10*time.Second, 200*time.Millisecond)[0]
+	if !w.Settled || len(w.Deregistered) != 1 || w.Deregistered[0].IP != ipA {
+		t.Fatalf("the watch must register B and then deregister A: %+v", w)
+	}
+	if took := time.Since(start); took < ttl {
+		t.Fatalf("A was deregistered %v after the first answer without it: want at least one TTL (%v)", took, ttl)
+	}
+}

@@ -92,6 +92,20 @@ func Observe(mem Memory, desired []netip.Addr, current []targets.TargetHealth) M
 	return next
 }
 
+// Reset records an answer that does not count as a new resolution for I6 (it came sooner than the previous
+// counted answer's TTL, so a cache may simply have repeated it): an address present again starts from zero, and
+// no absence is counted.
+func Reset(mem Memory, desired []netip.Addr) Memory {
+	next := Memory{Absent: map[netip.Addr]int{}, Owned: copyOwned(mem.Owned)}
+	want := toSet(desired)
+	for ip, n := range mem.Absent {
+		if !want[ip] {
+			next.Absent[ip] = n
+		}
+	}
+	return next
+}
+
 // Registered returns mem with ts marked as registered by ipsync (I7). Call it after RegisterTargets succeeded.
 func Registered(mem Memory, ts []targets.Target) Memory {
 	next := Memory{Absent: mem.Absent, Owned: copyOwned(mem.Owned)}

@@ -321,3 +321,17 @@ func TestObserve(t *testing.T) {
 		t.Errorf("A present again: absence must reset, got %v", next.Absent)
 	}
 }
+
+func TestReset(t *testing.T) {
+	mem := owned(absent(1, ipA, ipB), ipA)
+	next := Reset(mem, addrs(ipB))
+	if next.Absent[ipA] != 1 {
+		t.Errorf("A still absent: count %d, want 1 (a repeated answer counts nothing)", next.Absent[ipA])
+	}
+	if _, ok := next.Absent[ipB]; ok {
+		t.Errorf("B is present again: its count must reset")
+	}
+	if !next.Owned[targets.Target{IP: ipA, Port: 5432}] || mem.Absent[ipB] != 1 {
+		t.Errorf("Reset lost ownership or modified its input")
+	}
+}
