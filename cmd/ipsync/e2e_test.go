@@ -63,26 +63,33 @@ type world struct {
 
 func newWorld(t *testing.T, useFake bool) *world {
 	t.Helper()
-	w := &world{t: t}
-	url := ""
 	if useFake {
-		fake, err := elbv2fake.New(elbv2fake.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = fake.Close() })
-		w.fake, url = fake, fake.URL()
-	} else {
-		url = motoserver.Start(t)
+		return newFakeWorld(t, elbv2fake.Options{})
 	}
+	return newWorldAt(t, motoserver.Start(t), nil)
+}
+
+// newFakeWorld is a world on our ELBv2 fake with options (latency, health-check and draining times).
+func newFakeWorld(t *testing.T, opts elbv2fake.Options) *world {
+	t.Helper()
+	fake, err := elbv2fake.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = fake.Close() })
+	return newWorldAt(t, fake.URL(), fake)
+}
+
+// newWorldAt builds the world around an AWS endpoint at url (fake is nil for moto).
+func newWorldAt(t *testing.T, url string, fake *elbv2fake.Server) *world {
+	t.Helper()
 	motoserver.SetAWSEnv(t, url) // the child process inherits AWS_ENDPOINT_URL and dummy credentials
 	dns, err := dnstest.New()
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = dns.Close() })
-	w.dns = dns
-	w.group = awstest.NewTargetGroup(t, 5432)
+	w := &world{t: t, dns: dns, fake: fake, group: awstest.NewTargetGroup(t, 5432)}
 	f, err := targets.NewFactory(context.Background(), targets.FactoryOptions{})
 	if err != nil {
 		t.Fatal(err)

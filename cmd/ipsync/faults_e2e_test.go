@@ -6,7 +6,6 @@ package main_test
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -23,37 +22,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ipsync/ipsync/internal/dnstest"
 	"github.com/ipsync/ipsync/internal/elbv2fake"
-	"github.com/ipsync/ipsync/internal/targets"
-	"github.com/ipsync/ipsync/internal/testutil/awstest"
-	"github.com/ipsync/ipsync/internal/testutil/motoserver"
 )
-
-// newChaosWorld is newWorld on our fake with options (latency, health and draining times).
-func newChaosWorld(t *testing.T, opts elbv2fake.Options) *world {
-	t.Helper()
-	fake, err := elbv2fake.New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = fake.Close() })
-	motoserver.SetAWSEnv(t, fake.URL()) // the daemon inherits AWS_ENDPOINT_URL and dummy credentials
-	dns, err := dnstest.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = dns.Close() })
-	w := &world{t: t, dns: dns, fake: fake, group: awstest.NewTargetGroup(t, 5432)}
-	f, err := targets.NewFactory(context.Background(), targets.FactoryOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if w.direct, err = f.For(context.Background(), w.group.ARN, ""); err != nil {
-		t.Fatal(err)
-	}
-	return w
-}
 
 // fakeLive is the group's non-draining addresses, read from the fake itself so that injected faults never hit
 // the test's own reads.
@@ -138,7 +108,7 @@ func TestKillMidPassThenRestart(t *testing.T) {
 		{"during DeregisterTargets that took effect", "DeregisterTargets", true, []string{b}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			w := newChaosWorld(t, elbv2fake.Options{Latency: 50 * time.Millisecond})
+			w := newFakeWorld(t, elbv2fake.Options{Latency: 50 * time.Millisecond})
 			w.dns.SetA(endpoint, 1, a)
 			cfg := w.config("")
 			first := startDaemon(t, cfg)
@@ -195,7 +165,7 @@ func TestKillMidPassThenRestart(t *testing.T) {
 // two tasks by mistake). Both follow every failover, the group ends in the same state either would reach alone,
 // and no address DNS served was ever deregistered. The cost is double the API calls.
 func TestTwoDaemonsSameMapping(t *testing.T) {
-	w := newChaosWorld(t, elbv2fake.Options{Latency: 20 * time.Millisecond, DrainFor: 2 * time.Second})
+	w := newFakeWorld(t, elbv2fake.Options{Latency: 20 * time.Millisecond, DrainFor: 2 * time.Second})
 	var (
 		mu     sync.Mutex
 		states []dnsState // what DNS served from when
@@ -277,7 +247,7 @@ func servedThroughout(states []dnsState, ip netip.Addr, from, to time.Time) bool
 // Load Balancer's, and an address outside the VPC with availability_zone: vpc are refused by validate --remote,
 // by sync and by the daemon, each with the same message saying what to change, and no mutating call is made.
 func TestRefusedByEveryCommand(t *testing.T) {
-	w := newChaosWorld(t, elbv2fake.Options{})
+	w := newFakeWorld(t, elbv2fake.Options{})
 	w.dns.SetA(endpoint, 5, "10.0.1.10")
 	w.dns.SetA("outside.rds.test", 5, "192.0.2.10")
 	inst := w.fake.CreateTargetGroup(elbv2fake.TargetGroupSpec{Name: "inst", Port: 5432, Protocol: "TCP", VPCID: w.group.VPCID, TargetType: "instance"})

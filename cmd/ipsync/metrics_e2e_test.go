@@ -4,7 +4,6 @@ package main_test
 // SPEC §6 metric with plausible values, and `ipsync sync --pushgateway-url` pushes to Debian's Pushgateway.
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"math"
@@ -22,35 +21,7 @@ import (
 
 	"github.com/ipsync/ipsync/internal/dnstest"
 	"github.com/ipsync/ipsync/internal/elbv2fake"
-	"github.com/ipsync/ipsync/internal/targets"
-	"github.com/ipsync/ipsync/internal/testutil/awstest"
-	"github.com/ipsync/ipsync/internal/testutil/motoserver"
 )
-
-// newFakeWorldWith is newWorld on the ELBv2 fake with options: health checks and draining that take time.
-func newFakeWorldWith(t *testing.T, opts elbv2fake.Options) *world {
-	t.Helper()
-	fake, err := elbv2fake.New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = fake.Close() })
-	motoserver.SetAWSEnv(t, fake.URL())
-	dns, err := dnstest.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = dns.Close() })
-	w := &world{t: t, dns: dns, fake: fake, group: awstest.NewTargetGroup(t, 5432)}
-	f, err := targets.NewFactory(context.Background(), targets.FactoryOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if w.direct, err = f.For(context.Background(), w.group.ARN, ""); err != nil {
-		t.Fatal(err)
-	}
-	return w
-}
 
 // scrape is one parsed /metrics answer plus its text.
 type scrape struct {
@@ -151,7 +122,7 @@ func waitFor(t *testing.T, timeout time.Duration, what string, ok func() bool) {
 // failover, then checks that one scrape shows every SPEC §6 metric family with values that fit what happened.
 func TestDaemonScrapeAfterFailover(t *testing.T) {
 	const healthyAfter, drainFor = 2 * time.Second, 3 * time.Second
-	w := newFakeWorldWith(t, elbv2fake.Options{HealthyAfter: healthyAfter, DrainFor: drainFor})
+	w := newFakeWorld(t, elbv2fake.Options{HealthyAfter: healthyAfter, DrainFor: drainFor})
 	w.dns.SetA(endpoint, 1, "10.0.1.10")
 	p := startDaemon(t, w.config(""))
 	metricsURL := "http://" + p.listen + "/metrics"

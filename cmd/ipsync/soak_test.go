@@ -94,7 +94,7 @@ func TestSoak(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the soak runs for minutes; skipped with -short")
 	}
-	w := newChaosWorld(t, elbv2fake.Options{Latency: 10 * time.Millisecond, HealthyAfter: 2 * time.Second, DrainFor: 3 * time.Second})
+	w := newFakeWorld(t, elbv2fake.Options{Latency: 10 * time.Millisecond, HealthyAfter: 2 * time.Second, DrainFor: 3 * time.Second})
 	s := &soak{t: t, w: w, arn: w.group.ARN, dnsFaultsByKind: map[string]int{}}
 	w.dns.SetObserver(func(a dnstest.Answer) {
 		if a.Name == endpoint+"." {
