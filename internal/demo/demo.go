@@ -16,11 +16,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/ec2"
-	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	"go.uber.org/zap"
 
 	"github.com/ipsync/ipsync/internal/config"
@@ -269,7 +264,9 @@ func newDemo(out io.Writer, opts Options) (*demo, error) {
 	if d.view, err = resolver.New(rcfg); err != nil {
 		return nil, fmt.Errorf("demo: resolver for the local DNS server: %w", err)
 	}
-	d.client = newClient(d.fake.URL(), opts.Metrics)
+	// By hand, not through the user's AWS environment: the demo must never reach a real account.
+	d.client = d.fake.Client(opts.Metrics.AWSMiddleware()) // nil-safe: a no-op without metrics
+	d.client.CallTimeout = callTimeout
 
 	d.cfg = config.Defaults()
 	d.cfg.DNS = config.DNS{Servers: []string{d.dns.Addr()}, Timeout: dnsTimeout}
@@ -298,22 +295,6 @@ func newDemo(out io.Writer, opts Options) (*demo, error) {
 	}
 	ready = true
 	return d, nil
-}
-
-// newClient builds the AWS clients by hand, pointed at the fake: the user's AWS environment (profiles,
-// AWS_ENDPOINT_URL, real credentials) must play no part in a demo, so nothing is loaded from it.
-func newClient(url string, m *metrics.Metrics) *targets.Client {
-	cfg := aws.Config{
-		Region:      "us-east-1",
-		Credentials: credentials.NewStaticCredentialsProvider("demo", "demo", ""),
-		Retryer:     func() aws.Retryer { return retry.NewStandard() },
-	}
-	cfg.APIOptions = append(cfg.APIOptions, m.AWSMiddleware()) // nil-safe: no-op without metrics
-	elb := elbv2.NewFromConfig(cfg, func(o *elbv2.Options) { o.BaseEndpoint = aws.String(url) })
-	ec2c := ec2.NewFromConfig(cfg, func(o *ec2.Options) { o.BaseEndpoint = aws.String(url) })
-	c := targets.NewClient(elb, ec2c)
-	c.CallTimeout = callTimeout
-	return c
 }
 
 // begin records the first DNS answers (set up by newDemo) and starts following the engine's first

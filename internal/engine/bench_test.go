@@ -29,12 +29,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/ec2"
-	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
-	"github.com/aws/smithy-go/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
@@ -44,7 +38,6 @@ import (
 	"github.com/ipsync/ipsync/internal/engine"
 	"github.com/ipsync/ipsync/internal/metrics"
 	"github.com/ipsync/ipsync/internal/resolver"
-	"github.com/ipsync/ipsync/internal/targets"
 )
 
 const (
@@ -113,19 +106,6 @@ func benchAddr(i, gen int) netip.Addr {
 	return netip.AddrFrom4([4]byte{10, byte(1 + gen%200), byte(i / 250), byte(1 + i%250)})
 }
 
-// benchSDKClient is what the daemon builds in targets.Factory, by hand: the real SDK clients with static credentials,
-// the standard retryer and the metrics middleware, pointed at the fake.
-func benchSDKClient(url string, apiOptions ...func(*middleware.Stack) error) *targets.Client {
-	cfg := aws.Config{
-		Region:       "us-east-1",
-		Credentials:  credentials.NewStaticCredentialsProvider("test", "test", ""),
-		BaseEndpoint: aws.String(url),
-		Retryer:      func() aws.Retryer { return retry.NewStandard() },
-		APIOptions:   apiOptions,
-	}
-	return targets.NewClient(elbv2.NewFromConfig(cfg), ec2.NewFromConfig(cfg))
-}
-
 // engine builds the real engine over w with real metrics (they are part of the daemon's cost) and no logs.
 func (w *benchWorld) engine(tb testing.TB, opts engine.Options, now func() time.Time) *engine.Engine {
 	tb.Helper()
@@ -134,7 +114,7 @@ func (w *benchWorld) engine(tb testing.TB, opts engine.Options, now func() time.
 		tb.Fatal(err)
 	}
 	m := metrics.New(prometheus.NewRegistry(), metrics.BuildInfo{})
-	client := benchSDKClient(w.fake.URL(), m.AWSMiddleware())
+	client := w.fake.Client(m.AWSMiddleware())
 	return engine.New(w.cfg, engine.Deps{
 		Resolver: res,
 		Clients: func(context.Context, string, string) (engine.TargetGroup, error) {
