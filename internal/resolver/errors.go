@@ -142,7 +142,7 @@ func ctxDone(ctx context.Context) error {
 }
 
 // ctxError reports that the caller's context ended the resolution: a deadline counts as a timeout.
-func (r *Resolver) ctxError(err error, server string) *Error {
+func ctxError(err error, server string) *Error {
 	if errors.Is(err, context.DeadlineExceeded) {
 		return &Error{Kind: KindTimeout, Server: server,
 			Err: fmt.Errorf("no answer from %s before the caller's deadline (timeout): %w", server, err)}

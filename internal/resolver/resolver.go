@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"net"
 	"net/netip"
 	"slices"
@@ -62,7 +61,26 @@ type Result struct {
 	TTL    time.Duration // lowest TTL along the chain (CNAMEs and A/AAAA)
 	Chain  []string      // names followed, query name first; lower-case FQDNs with the trailing dot
 	Server string        // host:port that gave the final answer
+	Mode   Mode          // how the answer was obtained
+	// At is when the final answer arrived. Answers shared by a Coalescer keep the At of the query that got
+	// them, so a caller can tell a new answer from one it has already seen.
+	At time.Time
+	// Fallback is set by Fallback when authoritative mode could not be used for this name and the answer came
+	// from the recursive servers instead: it says why. nil otherwise.
+	Fallback error
 }
+
+// Mode is how a resolver asks DNS.
+type Mode string
+
+// Modes, as written in dns.mode.
+const (
+	// ModeRecursive asks the configured servers, which resolve for us and cache answers for their TTL.
+	ModeRecursive Mode = "recursive"
+	// ModeAuthoritative asks the name servers of the name's zone directly, so a change shows as soon as the
+	// zone publishes it, whatever the TTL.
+	ModeAuthoritative Mode = "authoritative"
+)
 
 // Config configures a Resolver.
 type Config struct {
@@ -74,6 +92,9 @@ type Config struct {
 	ForceTCP bool
 	// ResolvConf is read when Servers is empty. "" = /etc/resolv.conf.
 	ResolvConf string
+	// OnQuery, if set, is called after every query to every server, by this Resolver and by the Authoritative
+	// resolvers built on it. It runs on the resolving goroutine: keep it quick (count a metric).
+	OnQuery func(Query)
 }
 
 const (
@@ -90,10 +111,8 @@ const (
 
 // Resolver resolves names against a fixed list of servers. It holds no mutable state: safe for concurrent use.
 type Resolver struct {
-	servers  []string
-	timeout  time.Duration
-	forceTCP bool
-	udp, tcp *dns.Client
+	servers []string
+	transport
 }
 
 // New checks cfg and builds a Resolver. It reads ResolvConf when cfg.Servers is empty.
@@ -110,11 +129,8 @@ func New(cfg Config) (*Resolver, error) {
 		return nil, err
 	}
 	return &Resolver{
-		servers:  servers,
-		timeout:  timeout,
-		forceTCP: cfg.ForceTCP,
-		udp:      &dns.Client{Net: "udp", Timeout: timeout, UDPSize: udpSize},
-		tcp:      &dns.Client{Net: "tcp", Timeout: timeout},
+		servers:   servers,
+		transport: newTransport(ModeRecursive, timeout, cfg.ForceTCP, cfg.OnQuery),
 	}, nil
 }
 
@@ -182,114 +198,29 @@ func (r *Resolver) Servers() []string { return slices.Clone(r.servers) }
 // Servers are tried in order until one answers; NXDOMAIN is final. The query to each server ends after the
 // configured timeout or at ctx's deadline, whichever comes first; cancelling ctx returns at once.
 func (r *Resolver) Resolve(ctx context.Context, name string, fam Family) (Result, error) {
-	fail := func(kind Kind, server string, err error) (Result, error) {
-		return Result{}, &Error{Kind: kind, Name: name, Server: server, Err: err}
+	c, cerr := newChase(name, fam)
+	if cerr != nil {
+		return Result{}, cerr
 	}
-	if fam != IPv4 && fam != IPv6 {
-		return fail(KindOther, "", fmt.Errorf("unknown address family %d; this is a bug in the caller", fam))
-	}
-	if name == "" {
-		return fail(KindOther, "", errors.New("empty name; check the mapping's endpoint"))
-	}
-	if _, ok := dns.IsDomainName(name); !ok {
-		return fail(KindOther, "", fmt.Errorf("%q is not a valid DNS name; check the endpoint", name))
-	}
-	qtype := fam.qtype()
-	current := strings.ToLower(dns.Fqdn(name))
-	chain := []string{current}
-	ttl := uint32(math.MaxUint32)
-
 	// Each pass follows the chain as far as the answer goes. A pass that ends on a CNAME target without its
 	// addresses asks again for that target; every such pass adds a name, so MaxChain bounds the passes too.
 	for {
-		resp, server, qerr := r.query(ctx, current, qtype)
+		resp, server, qerr := r.query(ctx, c.current(), c.qtype)
 		if qerr != nil {
-			qerr.Name = name
-			if len(chain) > 1 { // a second query, for the end of the chain, failed
-				qerr.Err = fmt.Errorf("%w (asking for %s%s)", qerr.Err, current, via(chain))
-			}
-			return Result{}, qerr
+			return Result{}, c.wrap(qerr)
 		}
-		advanced := false
-		for {
-			c := findCNAME(resp.Answer, current)
-			if c == nil {
-				break
-			}
-			target := strings.ToLower(dns.Fqdn(c.Target))
-			ttl = min(ttl, rrTTL(c))
-			if slices.Contains(chain, target) {
-				return fail(KindLoop, server, fmt.Errorf("CNAME loop %s (answer from %s)",
-					strings.Join(append(chain, target), " -> "), server))
-			}
-			if len(chain) == MaxChain {
-				return fail(KindChainTooLong, server, fmt.Errorf("CNAME chain longer than %d names: %s (answer from %s)",
-					MaxChain, strings.Join(append(chain, target), " -> "), server))
-			}
-			chain = append(chain, target)
-			current = target
-			advanced = true
+		advanced, ferr := c.follow(resp.Answer, server, anyName)
+		if ferr != nil {
+			return Result{}, ferr
 		}
 		if resp.Rcode == dns.RcodeNameError {
-			return fail(KindNXDOMAIN, server, fmt.Errorf("%s does not exist (NXDOMAIN from %s%s)",
-				current, server, via(chain)))
+			return Result{}, c.nxdomain(server)
 		}
-		var addrs []netip.Addr
-		for _, rr := range resp.Answer {
-			if rr.Header().Rrtype != qtype || !sameName(rr.Header().Name, current) {
-				continue
-			}
-			var ip net.IP
-			switch v := rr.(type) {
-			case *dns.A:
-				ip = v.A.To4()
-			case *dns.AAAA:
-				ip = v.AAAA.To16()
-			}
-			if a, ok := netip.AddrFromSlice(ip); ok {
-				addrs = append(addrs, a)
-				ttl = min(ttl, rrTTL(rr))
-			}
-		}
-		if len(addrs) > 0 {
-			slices.SortFunc(addrs, netip.Addr.Compare)
-			return Result{
-				Addrs:  slices.Compact(addrs),
-				TTL:    time.Duration(ttl) * time.Second,
-				Chain:  chain,
-				Server: server,
-			}, nil
+		if addrs := c.addrs(resp.Answer); len(addrs) > 0 {
+			return c.result(addrs, server, ModeRecursive), nil
 		}
 		if !advanced {
-			return fail(KindNoAddress, server, fmt.Errorf("no %s record for %s in the answer from %s%s",
-				dns.TypeToString[qtype], current, server, via(chain)))
+			return Result{}, c.noAddress(server)
 		}
 	}
-}
-
-// via describes the chain for error messages when there is one.
-func via(chain []string) string {
-	if len(chain) < 2 {
-		return ""
-	}
-	return ", via " + strings.Join(chain, " -> ")
-}
-
-func findCNAME(answer []dns.RR, owner string) *dns.CNAME {
-	for _, rr := range answer {
-		if c, ok := rr.(*dns.CNAME); ok && sameName(c.Hdr.Name, owner) {
-			return c
-		}
-	}
-	return nil
-}
-
-func sameName(a, b string) bool { return strings.EqualFold(dns.Fqdn(a), dns.Fqdn(b)) }
-
-// rrTTL reads a TTL; RFC 2181 §8 says values with the top bit set mean 0.
-func rrTTL(rr dns.RR) uint32 {
-	if t := rr.Header().Ttl; t <= math.MaxInt32 {
-		return t
-	}
-	return 0
 }
