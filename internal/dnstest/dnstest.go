@@ -1,7 +1,8 @@
 // Package dnstest runs a real DNS server on loopback (UDP and TCP on one port) whose zone data and failure
 // modes can be changed while it runs. Tests use it to exercise the resolver over real sockets; `ipsync demo`
-// uses it as the database's DNS. It answers like a recursive resolver: the answer section holds the whole
-// CNAME chain followed by the final A/AAAA records.
+// uses it as the database's DNS. By default it answers like a recursive resolver: the answer section holds the
+// whole CNAME chain followed by the final A/AAAA records. A server given zones (SetZone) answers like those
+// zones' authoritative name server instead (zone.go).
 package dnstest
 
 import (
@@ -24,13 +25,14 @@ type Fault int
 
 // Faults, from harmless to hostile.
 const (
-	FaultNone     Fault = iota // answer normally
-	FaultDrop                  // never answer: the client times out
-	FaultServFail              // rcode SERVFAIL, empty answer
-	FaultRefused               // rcode REFUSED, empty answer
-	FaultNXDomain              // rcode NXDOMAIN, empty answer
-	FaultNoAnswer              // rcode NOERROR, empty answer
-	FaultTruncate              // over UDP: TC bit and an empty answer; over TCP: the normal answer
+	FaultNone             Fault = iota // answer normally
+	FaultDrop                          // never answer: the client times out
+	FaultServFail                      // rcode SERVFAIL, empty answer
+	FaultRefused                       // rcode REFUSED, empty answer
+	FaultNXDomain                      // rcode NXDOMAIN, empty answer
+	FaultNoAnswer                      // rcode NOERROR, empty answer
+	FaultTruncate                      // over UDP: TC bit and an empty answer; over TCP: the normal answer
+	FaultNotAuthoritative              // the normal answer with the AA bit off, as from a cache or a lame name server
 )
 
 func (f Fault) String() string {
@@ -49,6 +51,8 @@ func (f Fault) String() string {
 		return "noanswer"
 	case FaultTruncate:
 		return "truncate"
+	case FaultNotAuthoritative:
+		return "notauthoritative"
 	}
 	return "fault(" + strconv.Itoa(int(f)) + ")"
 }
@@ -60,6 +64,7 @@ const maxChase = 32
 // node is everything stored for one name. A CNAME excludes address records, as in real DNS.
 type node struct {
 	a, aaaa []dns.RR
+	ns      []dns.RR // SetNS and SetZone
 	cname   *dns.CNAME
 	// A Set call got an address it could not use: queries of that type answer SERVFAIL.
 	badA, badAAAA bool
@@ -79,7 +84,8 @@ type Server struct {
 	udp, tcp *dns.Server
 
 	mu         sync.Mutex
-	names      map[string]*node // key: lower-case FQDN
+	names      map[string]*node  // key: lower-case FQDN
+	zones      map[string]uint32 // apex -> TTL of its SOA; empty: answer like a recursive resolver
 	raw        map[rawKey][]dns.RR
 	fault      Fault
 	nameFaults map[string]Fault
@@ -95,6 +101,7 @@ type Server struct {
 func New() (*Server, error) {
 	s := &Server{
 		names:      map[string]*node{},
+		zones:      map[string]uint32{},
 		raw:        map[rawKey][]dns.RR{},
 		nameFaults: map[string]Fault{},
 	}
@@ -379,7 +386,8 @@ func (s *Server) serveDNS(w dns.ResponseWriter, req *dns.Msg) {
 	if fault == FaultNone {
 		fault = s.nameFaults[key(q.Name)]
 	}
-	if fault == FaultNone || (fault == FaultTruncate && tcp) {
+	authoritative := len(s.zones) > 0
+	if fault == FaultNone || fault == FaultNotAuthoritative || (fault == FaultTruncate && tcp) {
 		s.answerLocked(resp, req)
 	}
 	observe := s.observer
@@ -404,8 +412,10 @@ func (s *Server) serveDNS(w dns.ResponseWriter, req *dns.Msg) {
 			resp.SetReply(req)
 			resp.Truncated = true
 		}
+	case FaultNotAuthoritative:
+		resp.Authoritative = false
 	}
-	resp.RecursionAvailable = true
+	resp.RecursionAvailable = !authoritative
 
 	size := dns.MaxMsgSize
 	if !tcp {
@@ -443,21 +453,40 @@ func observed(resp *dns.Msg, q dns.Question, tcp bool) Answer {
 	return a
 }
 
-// answerLocked fills resp from the zone data like a recursive resolver would. s.mu must be held.
+// answerLocked fills resp from the zone data. With no zones it answers like a recursive resolver; with zones
+// like their authoritative server: the AA bit, a referral for names below a delegation, only the part of a
+// CNAME chain inside the zone, and the zone's SOA with a negative answer. s.mu must be held.
 func (s *Server) answerLocked(resp, req *dns.Msg) {
 	resp.SetReply(req)
 	q := req.Question[0]
 	name := key(q.Name)
+	authoritative := len(s.zones) > 0
+	apex := s.zoneOfLocked(name)
+	if authoritative && apex == "" {
+		resp.Rcode = dns.RcodeRefused // not a zone of ours
+		return
+	}
+	resp.Authoritative = authoritative
 	if rrs, ok := s.raw[rawKey{name, q.Qtype}]; ok {
 		resp.Answer = copyRRs(rrs)
 		return
 	}
 	seen := map[string]bool{name: true}
 	for range maxChase {
+		if cut := s.cutLocked(apex, name); cut != "" {
+			if len(resp.Answer) == 0 {
+				s.referLocked(resp, cut)
+			}
+			return // the rest of the chain is the child zone's to answer
+		}
 		n := s.names[name]
 		switch {
+		case n == nil && authoritative && s.hasDescendantLocked(name):
+			resp.Ns = s.soaLocked(apex) // a name with no records but names below it exists: NODATA
+			return
 		case n == nil:
 			resp.Rcode = dns.RcodeNameError // the chain (if any) stays in the answer, as recursive servers do
+			resp.Ns = s.soaLocked(apex)
 			return
 		case (q.Qtype == dns.TypeA && n.badA) || (q.Qtype == dns.TypeAAAA && n.badAAAA):
 			resp.Answer = nil
@@ -466,30 +495,43 @@ func (s *Server) answerLocked(resp, req *dns.Msg) {
 		case n.cname != nil && q.Qtype != dns.TypeCNAME:
 			resp.Answer = append(resp.Answer, dns.Copy(n.cname))
 			next := key(n.cname.Target)
-			if s.noFollow || seen[next] {
-				return // a loop ends where it repeats, so the client sees it
+			if s.noFollow || seen[next] || (authoritative && !dns.IsSubDomain(apex, next)) {
+				return // a loop ends where it repeats, so the client sees it; other zones are not ours to answer
 			}
 			seen[next] = true
 			name = next
 			continue
 		}
-		switch q.Qtype {
-		case dns.TypeA:
-			if len(n.flapA) > 0 {
-				resp.Answer = append(resp.Answer, copyRRs(n.flapA[n.flapNext%len(n.flapA)])...)
-				n.flapNext++
-				break
-			}
-			resp.Answer = append(resp.Answer, copyRRs(n.a)...)
-		case dns.TypeAAAA:
-			resp.Answer = append(resp.Answer, copyRRs(n.aaaa)...)
-		case dns.TypeCNAME:
-			if n.cname != nil {
-				resp.Answer = append(resp.Answer, dns.Copy(n.cname))
-			}
+		rrs := n.records(q.Qtype)
+		if len(rrs) == 0 {
+			resp.Ns = s.soaLocked(apex)
 		}
+		resp.Answer = append(resp.Answer, rrs...)
 		return
 	}
+}
+
+// records returns copies of the node's records of type qtype, taking the next turn of a flapping A answer.
+// The server's mutex must be held.
+func (n *node) records(qtype uint16) []dns.RR {
+	switch qtype {
+	case dns.TypeA:
+		if len(n.flapA) > 0 {
+			rrs := n.flapA[n.flapNext%len(n.flapA)]
+			n.flapNext++
+			return copyRRs(rrs)
+		}
+		return copyRRs(n.a)
+	case dns.TypeAAAA:
+		return copyRRs(n.aaaa)
+	case dns.TypeNS:
+		return copyRRs(n.ns)
+	case dns.TypeCNAME:
+		if n.cname != nil {
+			return []dns.RR{dns.Copy(n.cname)}
+		}
+	}
+	return nil
 }
 
 func copyRRs(rrs []dns.RR) []dns.RR {
