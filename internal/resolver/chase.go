@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"net"
 	"net/netip"
 	"slices"
 	"strings"
@@ -73,14 +72,7 @@ func (c *chase) addrs(answer []dns.RR) []netip.Addr {
 		if rr.Header().Rrtype != c.qtype || !sameName(rr.Header().Name, c.current()) {
 			continue
 		}
-		var ip net.IP
-		switch v := rr.(type) {
-		case *dns.A:
-			ip = v.A.To4()
-		case *dns.AAAA:
-			ip = v.AAAA.To16()
-		}
-		if a, ok := netip.AddrFromSlice(ip); ok {
+		if a, ok := addrOf(rr); ok {
 			out = append(out, a)
 			c.ttl = min(c.ttl, rrTTL(rr))
 		}

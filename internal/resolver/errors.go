@@ -26,7 +26,15 @@ const (
 	KindLoop         Kind = "cname_loop"
 	KindChainTooLong Kind = "chain_too_long"
 	KindOther        Kind = "error"
+	// KindUnreachable: authoritative mode found the zone's name servers (or none) but none of them gave an
+	// authoritative answer. The error wraps ErrNoAuthoritative; recursive mode may still work (Fallback).
+	KindUnreachable Kind = "unreachable"
 )
+
+// ErrNoAuthoritative is wrapped by every authoritative-mode error after which asking the recursive servers
+// instead may work: no name server of the zone could be found or reached, or none answered authoritatively.
+// A VPC without internet egress gets it for every name. Test with errors.Is.
+var ErrNoAuthoritative = errors.New("no authoritative name server answered")
 
 // Error is every error Resolve returns.
 type Error struct {
@@ -66,6 +74,8 @@ func hint(k Kind) string {
 		return "check the endpoint name and the target group's IP address type"
 	case KindLoop, KindChainTooLong:
 		return "fix the endpoint's CNAME records"
+	case KindUnreachable:
+		return "the zone's name servers cannot be reached from here (no DNS to the internet?); allow DNS (port 53) to the internet or set dns.mode: recursive"
 	}
 	return ""
 }
