@@ -16,7 +16,7 @@ import (
 // Kind classifies a failed resolution, for metrics and for deciding what to tell the operator.
 type Kind string
 
-// Kinds. Every one of them means "desired state unknown" to the caller (SPEC §3 I1).
+// Kinds. Every one of them means "desired state unknown" to the caller, which must not change targets on it (I1).
 const (
 	KindNXDOMAIN     Kind = "nxdomain"
 	KindSERVFAIL     Kind = "servfail"

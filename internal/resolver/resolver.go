@@ -1,6 +1,12 @@
 // Package resolver answers "which addresses does this endpoint have right now, and for how long" by asking DNS
 // servers directly (miekg/dns), not through the system resolver, so that ipsync sees TTLs, CNAME chains and the
-// exact failure (timeout, SERVFAIL, NXDOMAIN, ...) and can refuse to act on anything but a clean answer (SPEC §3 I1).
+// exact failure (timeout, SERVFAIL, NXDOMAIN, ...) and can refuse to act on anything but a clean answer (I1).
+//
+// Two modes. Resolver (recursive mode, this file) asks the configured servers, whose answers may be as old as
+// their TTL. Authoritative (authoritative.go, zones.go) asks each name's zone's own name servers, found through
+// a Resolver, and sees a change as soon as the zone publishes it. Fallback uses authoritative mode and falls back
+// to recursive per name when the name servers cannot be reached; Coalescer, in front of either, keeps the query
+// budget of one query per name per poll interval however many mappings follow the name.
 package resolver
 
 import (
