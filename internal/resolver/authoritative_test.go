@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -414,4 +415,25 @@ func TestAuthoritativeOnQuery(t *testing.T) {
 	if int64(len(got)) != queries(d.Recursive, d.Children[0]) {
 		t.Errorf("OnQuery saw %d queries, the servers %d", len(got), queries(d.Recursive, d.Children[0]))
 	}
+}
+
+// TestAuthoritativeConcurrent resolves several names at once, for the race detector: the caches are shared.
+func TestAuthoritativeConcurrent(t *testing.T) {
+	d := newDelegation(t, 3, day)
+	names := []string{"a." + childZone, "b." + childZone, "c." + childZone, "d." + childZone}
+	for i, n := range names {
+		d.SetA(n, 5, "10.0.0."+strconv.Itoa(i+1))
+	}
+	a := newAuthoritative(t, d, false)
+	var wg sync.WaitGroup
+	for i := range 40 {
+		wg.Go(func() {
+			name := names[i%len(names)]
+			res, err := a.Resolve(context.Background(), name, resolver.IPv4)
+			if want := addrs("10.0.0." + strconv.Itoa(i%len(names)+1)); err != nil || !slices.Equal(res.Addrs, want) {
+				t.Errorf("Resolve(%s) = %v, %v; want %v", name, res.Addrs, err, want)
+			}
+		})
+	}
+	wg.Wait()
 }
