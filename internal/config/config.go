@@ -37,9 +37,23 @@ type Sync struct {
 
 // DNS configures the resolver.
 type DNS struct {
+	Mode    string        // DNSModeRecursive | DNSModeAuthoritative
 	Servers []string      // host:port; empty = /etc/resolv.conf
 	Timeout time.Duration // per query
 }
+
+// dns.mode values. Recursive asks dns.servers, whose answers can be as old as their TTL. Authoritative asks
+// each endpoint's zone's own name servers (found through dns.servers) every poll.min, so it sees a change as
+// soon as the zone publishes it; it needs DNS (port 53) to the internet and falls back to recursive per
+// mapping when the name servers cannot be reached.
+const (
+	DNSModeRecursive     = "recursive"
+	DNSModeAuthoritative = "authoritative"
+)
+
+// MinAuthoritativePollMin is the lowest poll.min in authoritative mode, where every mapping asks its name
+// servers every poll.min whatever the TTL: it bounds the queries ipsync sends to another party's servers.
+const MinAuthoritativePollMin = 250 * time.Millisecond
 
 // Poll bounds how soon an endpoint is resolved again: the answer's TTL, clamped to [Min, Max].
 type Poll struct {
@@ -55,8 +69,9 @@ type Log struct {
 
 // Defaults per SPEC §5.
 const (
+	DefaultDNSMode          = DNSModeRecursive
 	DefaultDNSTimeout       = 2 * time.Second
-	DefaultPollMin          = 1 * time.Second
+	DefaultPollMin          = 1 * time.Second // in both DNS modes
 	DefaultPollMax          = 30 * time.Second
 	DefaultResyncInterval   = 60 * time.Second
 	DefaultListen           = ":9796"
@@ -69,7 +84,7 @@ const (
 // Defaults returns the configuration with no file and no flags: every default of SPEC §5 and no mappings.
 func Defaults() *Config {
 	return &Config{
-		DNS:            DNS{Timeout: DefaultDNSTimeout},
+		DNS:            DNS{Mode: DefaultDNSMode, Timeout: DefaultDNSTimeout},
 		Poll:           Poll{Min: DefaultPollMin, Max: DefaultPollMax},
 		ResyncInterval: DefaultResyncInterval,
 		Listen:         DefaultListen,

@@ -86,7 +86,7 @@ func wantSync(name string) config.Sync {
 
 func TestDefaults(t *testing.T) {
 	want := &config.Config{
-		DNS:            config.DNS{Timeout: 2 * time.Second},
+		DNS:            config.DNS{Mode: "recursive", Timeout: 2 * time.Second},
 		Poll:           config.Poll{Min: time.Second, Max: 30 * time.Second},
 		ResyncInterval: 60 * time.Second,
 		Listen:         ":9796",
@@ -139,7 +139,7 @@ func TestLoadSpecExample(t *testing.T) {
 	s.Port = 5432
 	want := &config.Config{
 		Syncs:          []config.Sync{s},
-		DNS:            config.DNS{Servers: nil, Timeout: 2 * time.Second},
+		DNS:            config.DNS{Mode: "recursive", Servers: nil, Timeout: 2 * time.Second},
 		Poll:           config.Poll{Min: time.Second, Max: 30 * time.Second},
 		ResyncInterval: 60 * time.Second,
 		Listen:         ":9796",
@@ -165,7 +165,7 @@ syncs:
     prune: false
     deregister_after: 5
     role_arn: arn:aws:iam::210987654321:role/ipsync/orders
-dns: {servers: [10.0.0.2, "10.0.0.3:5353"], timeout: 750ms}
+dns: {mode: authoritative, servers: [10.0.0.2, "10.0.0.3:5353"], timeout: 750ms}
 poll: {min: 2s, max: 1m}
 resync_interval: 5m
 listen: 127.0.0.1:9000
@@ -178,7 +178,7 @@ log: {level: debug, format: console}`)
 			Name: "orders_rw", Endpoint: "orders.example.com", TargetGroupARN: tgARN, Port: 6432,
 			AvailabilityZone: "vpc", Prune: false, DeregisterAfter: 5, RoleARN: "arn:aws:iam::210987654321:role/ipsync/orders",
 		}},
-		DNS:            config.DNS{Servers: []string{"10.0.0.2:53", "10.0.0.3:5353"}, Timeout: 750 * time.Millisecond},
+		DNS:            config.DNS{Mode: "authoritative", Servers: []string{"10.0.0.2:53", "10.0.0.3:5353"}, Timeout: 750 * time.Millisecond},
 		Poll:           config.Poll{Min: 2 * time.Second, Max: time.Minute},
 		ResyncInterval: 5 * time.Minute,
 		Listen:         "127.0.0.1:9000",
@@ -639,6 +639,9 @@ var validateCases = []struct {
 	{"dns server no host", validSync + "dns: {servers: [10.0.0.1, \":53\"]}\n", []string{`dns.servers[1] (--dns-server) ":53": no host`}},
 	{"dns server bad host", validSync + "dns: {servers: [\"dns server:53\"]}\n", []string{`host "dns server" is neither an IP address nor a DNS name`}},
 	{"dns server too many colons", validSync + "dns: {servers: [\"a:b:c\"]}\n", []string{`dns.servers[0] (--dns-server) "a:b:c": not host:port`}},
+	{"dns mode", validSync + "dns: {mode: iterative}\n", []string{`dns.mode "iterative": expected recursive or authoritative`}},
+	{"authoritative poll min below floor", validSync + "dns: {mode: authoritative}\npoll: {min: 200ms}\n",
+		[]string{"poll.min 200ms: expected at least 250ms with dns.mode: authoritative"}},
 	{"dns timeout 0", validSync + "dns: {timeout: 0s}\n", []string{"dns.timeout 0s: expected a duration greater than 0, such as 2s"}},
 	{"dns timeout negative", validSync + "dns: {timeout: -1s}\n", []string{"dns.timeout -1s: expected a duration greater than 0"}},
 	{"poll min 0", validSync + "poll: {min: 0s}\n", []string{"poll.min 0s: expected a duration greater than 0, such as 1s"}},
@@ -686,6 +689,8 @@ var validCases = []struct{ name, doc string }{
 	{"listen any port", validSync + "listen: \"127.0.0.1:0\"\n"},
 	{"listen host name", validSync + "listen: \"localhost:9796\"\n"},
 	{"dns servers", validSync + "dns: {servers: [10.0.0.2, \"[fd00::2]:53\", resolver.internal:5353]}\n"},
+	{"authoritative at the poll min floor", validSync + "dns: {mode: authoritative}\npoll: {min: 250ms}\n"},
+	{"recursive below the authoritative floor", validSync + "dns: {mode: recursive}\npoll: {min: 100ms}\n"},
 	{"resync equals poll min", validSync + "poll: {min: 5s, max: 5s}\nresync_interval: 5s\n"},
 	{"every log level and format", validSync + "log: {level: debug, format: console}\n"},
 }

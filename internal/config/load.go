@@ -42,6 +42,7 @@ type fileSync struct {
 }
 
 type fileDNS struct {
+	Mode    *string        `yaml:"mode"`
 	Servers []string       `yaml:"servers"`
 	Timeout *time.Duration `yaml:"timeout"`
 }
@@ -246,6 +247,7 @@ func (fc *fileConfig) apply(cfg *Config) {
 		cfg.Syncs = append(cfg.Syncs, fs.sync())
 	}
 	if d := fc.DNS; d != nil {
+		setIf(&cfg.DNS.Mode, d.Mode)
 		if d.Servers != nil {
 			cfg.DNS.Servers = d.Servers
 		}

@@ -72,8 +72,17 @@ func (c *Config) Validate() error {
 			add("dns.servers[%d] (--dns-server) %q: %v; expected host:port such as 10.0.0.2:53", i, srv, err)
 		}
 	}
+	switch c.DNS.Mode {
+	case DNSModeRecursive, DNSModeAuthoritative:
+	default:
+		add("dns.mode %q: expected %s or %s", c.DNS.Mode, DNSModeRecursive, DNSModeAuthoritative)
+	}
 	positive(add, "dns.timeout", c.DNS.Timeout, "2s")
 	positive(add, "poll.min", c.Poll.Min, "1s")
+	if c.DNS.Mode == DNSModeAuthoritative && c.Poll.Min > 0 && c.Poll.Min < MinAuthoritativePollMin {
+		add("poll.min %v: expected at least %v with dns.mode: %s, which asks the zone's name servers every poll.min",
+			c.Poll.Min, MinAuthoritativePollMin, DNSModeAuthoritative)
+	}
 	if c.Poll.Max < c.Poll.Min {
 		add("poll.max %v: expected at least poll.min (%v)", c.Poll.Max, c.Poll.Min)
 	}

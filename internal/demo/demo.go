@@ -269,7 +269,7 @@ func newDemo(out io.Writer, opts Options) (*demo, error) {
 	d.client.CallTimeout = callTimeout
 
 	d.cfg = config.Defaults()
-	d.cfg.DNS = config.DNS{Servers: []string{d.dns.Addr()}, Timeout: dnsTimeout}
+	d.cfg.DNS.Servers, d.cfg.DNS.Timeout = []string{d.dns.Addr()}, dnsTimeout
 	d.cfg.Poll = config.Poll{Min: time.Second, Max: 30 * time.Second}
 	d.cfg.ResyncInterval = 60 * time.Second
 	d.cfg.Listen = "" // the demo serves nothing; the command may serve opts.Metrics itself

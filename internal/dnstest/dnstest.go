@@ -1,7 +1,8 @@
 // Package dnstest runs a real DNS server on loopback (UDP and TCP on one port) whose zone data and failure
 // modes can be changed while it runs. Tests use it to exercise the resolver over real sockets; `ipsync demo`
-// uses it as the database's DNS. It answers like a recursive resolver: the answer section holds the whole
-// CNAME chain followed by the final A/AAAA records.
+// uses it as the database's DNS. By default it answers like a recursive resolver: the answer section holds the
+// whole CNAME chain followed by the final A/AAAA records. A server given zones (SetZone) answers like those
+// zones' authoritative name server instead (zone.go).
 package dnstest
 
 import (
@@ -24,13 +25,14 @@ type Fault int
 
 // Faults, from harmless to hostile.
 const (
-	FaultNone     Fault = iota // answer normally
-	FaultDrop                  // never answer: the client times out
-	FaultServFail              // rcode SERVFAIL, empty answer
-	FaultRefused               // rcode REFUSED, empty answer
-	FaultNXDomain              // rcode NXDOMAIN, empty answer
-	FaultNoAnswer              // rcode NOERROR, empty answer
-	FaultTruncate              // over UDP: TC bit and an empty answer; over TCP: the normal answer
+	FaultNone             Fault = iota // answer normally
+	FaultDrop                          // never answer: the client times out
+	FaultServFail                      // rcode SERVFAIL, empty answer
+	FaultRefused                       // rcode REFUSED, empty answer
+	FaultNXDomain                      // rcode NXDOMAIN, empty answer
+	FaultNoAnswer                      // rcode NOERROR, empty answer
+	FaultTruncate                      // over UDP: TC bit and an empty answer; over TCP: the normal answer
+	FaultNotAuthoritative              // the normal answer with the AA bit off, as from a cache or a lame name server
 )
 
 func (f Fault) String() string {
@@ -49,6 +51,8 @@ func (f Fault) String() string {
 		return "noanswer"
 	case FaultTruncate:
 		return "truncate"
+	case FaultNotAuthoritative:
+		return "notauthoritative"
 	}
 	return "fault(" + strconv.Itoa(int(f)) + ")"
 }
@@ -60,6 +64,7 @@ const maxChase = 32
 // node is everything stored for one name. A CNAME excludes address records, as in real DNS.
 type node struct {
 	a, aaaa []dns.RR
+	ns      []dns.RR // SetNS and SetZone
 	cname   *dns.CNAME
 	// A Set call got an address it could not use: queries of that type answer SERVFAIL.
 	badA, badAAAA bool
@@ -79,7 +84,8 @@ type Server struct {
 	udp, tcp *dns.Server
 
 	mu         sync.Mutex
-	names      map[string]*node // key: lower-case FQDN
+	names      map[string]*node  // key: lower-case FQDN
+	zones      map[string]uint32 // apex -> TTL of its SOA; empty: answer like a recursive resolver
 	raw        map[rawKey][]dns.RR
 	fault      Fault
 	nameFaults map[string]Fault
@@ -95,6 +101,7 @@ type Server struct {
 func New() (*Server, error) {
 	s := &Server{
 		names:      map[string]*node{},
+		zones:      map[string]uint32{},
 		raw:        map[rawKey][]dns.RR{},
 		nameFaults: map[string]Fault{},
 	}
@@ -356,146 +363,3 @@ func (s *Server) QueriesUDP() int64 { return s.queriesUDP.Load() }
 
 // QueriesTCP is the number of queries received over TCP.
 func (s *Server) QueriesTCP() int64 { return s.queriesTCP.Load() }
-
-func (s *Server) serveDNS(w dns.ResponseWriter, req *dns.Msg) {
-	tcp := w.LocalAddr().Network() == "tcp"
-	s.queries.Add(1)
-	if tcp {
-		s.queriesTCP.Add(1)
-	} else {
-		s.queriesUDP.Add(1)
-	}
-
-	resp := new(dns.Msg)
-	if len(req.Question) != 1 || req.Opcode != dns.OpcodeQuery {
-		resp.SetRcode(req, dns.RcodeFormatError)
-		_ = w.WriteMsg(resp)
-		return
-	}
-	q := req.Question[0]
-
-	s.mu.Lock()
-	fault := s.fault
-	if fault == FaultNone {
-		fault = s.nameFaults[key(q.Name)]
-	}
-	if fault == FaultNone || (fault == FaultTruncate && tcp) {
-		s.answerLocked(resp, req)
-	}
-	observe := s.observer
-	s.mu.Unlock()
-
-	switch fault {
-	case FaultDrop:
-		if observe != nil {
-			observe(Answer{At: time.Now(), Name: key(q.Name), Qtype: q.Qtype, TCP: tcp, Dropped: true})
-		}
-		return
-	case FaultServFail:
-		resp.SetRcode(req, dns.RcodeServerFailure)
-	case FaultRefused:
-		resp.SetRcode(req, dns.RcodeRefused)
-	case FaultNXDomain:
-		resp.SetRcode(req, dns.RcodeNameError)
-	case FaultNoAnswer:
-		resp.SetReply(req)
-	case FaultTruncate:
-		if !tcp {
-			resp.SetReply(req)
-			resp.Truncated = true
-		}
-	}
-	resp.RecursionAvailable = true
-
-	size := dns.MaxMsgSize
-	if !tcp {
-		size = dns.MinMsgSize
-		if opt := req.IsEdns0(); opt != nil {
-			size = int(opt.UDPSize())
-		}
-	}
-	if opt := req.IsEdns0(); opt != nil {
-		resp.SetEdns0(opt.UDPSize(), false)
-	}
-	resp.Truncate(size) // sets TC when the answer does not fit, as real servers do
-	if observe != nil {
-		observe(observed(resp, q, tcp))
-	}
-	_ = w.WriteMsg(resp)
-}
-
-func observed(resp *dns.Msg, q dns.Question, tcp bool) Answer {
-	a := Answer{At: time.Now(), Name: key(q.Name), Qtype: q.Qtype, TCP: tcp, Rcode: resp.Rcode, Truncated: resp.Truncated}
-	for _, rr := range resp.Answer {
-		var ip net.IP
-		switch v := rr.(type) {
-		case *dns.A:
-			ip = v.A
-		case *dns.AAAA:
-			ip = v.AAAA
-		default:
-			continue
-		}
-		if addr, ok := netip.AddrFromSlice(ip); ok {
-			a.Addrs = append(a.Addrs, addr.Unmap())
-		}
-	}
-	return a
-}
-
-// answerLocked fills resp from the zone data like a recursive resolver would. s.mu must be held.
-func (s *Server) answerLocked(resp, req *dns.Msg) {
-	resp.SetReply(req)
-	q := req.Question[0]
-	name := key(q.Name)
-	if rrs, ok := s.raw[rawKey{name, q.Qtype}]; ok {
-		resp.Answer = copyRRs(rrs)
-		return
-	}
-	seen := map[string]bool{name: true}
-	for range maxChase {
-		n := s.names[name]
-		switch {
-		case n == nil:
-			resp.Rcode = dns.RcodeNameError // the chain (if any) stays in the answer, as recursive servers do
-			return
-		case (q.Qtype == dns.TypeA && n.badA) || (q.Qtype == dns.TypeAAAA && n.badAAAA):
-			resp.Answer = nil
-			resp.Rcode = dns.RcodeServerFailure
-			return
-		case n.cname != nil && q.Qtype != dns.TypeCNAME:
-			resp.Answer = append(resp.Answer, dns.Copy(n.cname))
-			next := key(n.cname.Target)
-			if s.noFollow || seen[next] {
-				return // a loop ends where it repeats, so the client sees it
-			}
-			seen[next] = true
-			name = next
-			continue
-		}
-		switch q.Qtype {
-		case dns.TypeA:
-			if len(n.flapA) > 0 {
-				resp.Answer = append(resp.Answer, copyRRs(n.flapA[n.flapNext%len(n.flapA)])...)
-				n.flapNext++
-				break
-			}
-			resp.Answer = append(resp.Answer, copyRRs(n.a)...)
-		case dns.TypeAAAA:
-			resp.Answer = append(resp.Answer, copyRRs(n.aaaa)...)
-		case dns.TypeCNAME:
-			if n.cname != nil {
-				resp.Answer = append(resp.Answer, dns.Copy(n.cname))
-			}
-		}
-		return
-	}
-}
-
-func copyRRs(rrs []dns.RR) []dns.RR {
-	out := make([]dns.RR, len(rrs))
-	for i, rr := range rrs {
-		out[i] = dns.Copy(rr)
-	}
-	return out
-}

@@ -48,9 +48,12 @@ func mustAsk(t *testing.T, s *dnstest.Server, network, name string, qtype uint16
 }
 
 // answer renders the answer section one record a line, tabs as spaces, for comparisons.
-func answer(m *dns.Msg) string {
-	lines := make([]string, len(m.Answer))
-	for i, rr := range m.Answer {
+func answer(m *dns.Msg) string { return section(m.Answer) }
+
+// section renders records one a line, tabs as spaces, for comparisons.
+func section(rrs []dns.RR) string {
+	lines := make([]string, len(rrs))
+	for i, rr := range rrs {
 		lines[i] = strings.Join(strings.Fields(rr.String()), " ")
 	}
 	return strings.Join(lines, "\n")

@@ -1,16 +1,20 @@
 // Package resolver answers "which addresses does this endpoint have right now, and for how long" by asking DNS
 // servers directly (miekg/dns), not through the system resolver, so that ipsync sees TTLs, CNAME chains and the
-// exact failure (timeout, SERVFAIL, NXDOMAIN, ...) and can refuse to act on anything but a clean answer (SPEC §3 I1).
+// exact failure (timeout, SERVFAIL, NXDOMAIN, ...) and can refuse to act on anything but a clean answer (I1).
+//
+// Two modes. Resolver (recursive mode, this file) asks the configured servers, whose answers may be as old as
+// their TTL. Authoritative (authoritative.go, zones.go) asks each name's zone's own name servers, found through
+// a Resolver, and sees a change as soon as the zone publishes it. Fallback uses authoritative mode and falls back
+// to recursive per name when the name servers cannot be reached; Coalescer, in front of either, keeps the query
+// budget of one query per name per poll interval however many mappings follow the name.
 package resolver
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"net"
 	"net/netip"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -63,76 +67,26 @@ type Result struct {
 	TTL    time.Duration // lowest TTL along the chain (CNAMEs and A/AAAA)
 	Chain  []string      // names followed, query name first; lower-case FQDNs with the trailing dot
 	Server string        // host:port that gave the final answer
+	Mode   Mode          // how the answer was obtained
+	// At is when the final answer arrived. Answers shared by a Coalescer keep the At of the query that got
+	// them, so a caller can tell a new answer from one it has already seen.
+	At time.Time
+	// Fallback is set by Fallback when authoritative mode could not be used for this name and the answer came
+	// from the recursive servers instead: it says why. nil otherwise.
+	Fallback error
 }
 
-// Kind classifies a failed resolution, for metrics and for deciding what to tell the operator.
-type Kind string
+// Mode is how a resolver asks DNS.
+type Mode string
 
-// Kinds. Every one of them means "desired state unknown" to the caller (SPEC §3 I1).
+// Modes, as written in dns.mode.
 const (
-	KindNXDOMAIN     Kind = "nxdomain"
-	KindSERVFAIL     Kind = "servfail"
-	KindREFUSED      Kind = "refused"
-	KindTimeout      Kind = "timeout"
-	KindNoAddress    Kind = "no_address"
-	KindLoop         Kind = "cname_loop"
-	KindChainTooLong Kind = "chain_too_long"
-	KindOther        Kind = "error"
+	// ModeRecursive asks the configured servers, which resolve for us and cache answers for their TTL.
+	ModeRecursive Mode = "recursive"
+	// ModeAuthoritative asks the name servers of the name's zone directly, so a change shows as soon as the
+	// zone publishes it, whatever the TTL.
+	ModeAuthoritative Mode = "authoritative"
 )
-
-// Error is every error Resolve returns.
-type Error struct {
-	Kind   Kind
-	Name   string // the name as passed to Resolve
-	Server string // host:port whose answer (or silence) decided the error; "" if none was asked
-	Err    error  // what happened
-}
-
-func (e *Error) Error() string {
-	msg := "resolve " + e.Name + ": "
-	if e.Err != nil {
-		msg += e.Err.Error()
-	} else {
-		msg += string(e.Kind)
-	}
-	if h := hint(e.Kind); h != "" {
-		msg += "; " + h
-	}
-	return msg
-}
-
-func (e *Error) Unwrap() error { return e.Err }
-
-// hint says what to check for each kind. KindOther errors carry their own advice in Err.
-func hint(k Kind) string {
-	switch k {
-	case KindTimeout:
-		return "check dns.servers and network access"
-	case KindSERVFAIL:
-		return "the DNS server could not resolve the name; check the endpoint's DNS zone and the server's upstream"
-	case KindREFUSED:
-		return "the DNS server will not answer this client; check dns.servers"
-	case KindNXDOMAIN:
-		return "check the endpoint name"
-	case KindNoAddress:
-		return "check the endpoint name and the target group's IP address type"
-	case KindLoop, KindChainTooLong:
-		return "fix the endpoint's CNAME records"
-	}
-	return ""
-}
-
-// KindOf returns the Kind of a Resolve error: "" for nil, KindOther for errors not from this package.
-func KindOf(err error) Kind {
-	if err == nil {
-		return ""
-	}
-	var e *Error
-	if errors.As(err, &e) {
-		return e.Kind
-	}
-	return KindOther
-}
 
 // Config configures a Resolver.
 type Config struct {
@@ -144,6 +98,9 @@ type Config struct {
 	ForceTCP bool
 	// ResolvConf is read when Servers is empty. "" = /etc/resolv.conf.
 	ResolvConf string
+	// OnQuery, if set, is called after every query to every server, by this Resolver and by the Authoritative
+	// resolvers built on it. It runs on the resolving goroutine: keep it quick (count a metric).
+	OnQuery func(Query)
 }
 
 const (
@@ -160,10 +117,8 @@ const (
 
 // Resolver resolves names against a fixed list of servers. It holds no mutable state: safe for concurrent use.
 type Resolver struct {
-	servers  []string
-	timeout  time.Duration
-	forceTCP bool
-	udp, tcp *dns.Client
+	servers []string
+	transport
 }
 
 // New checks cfg and builds a Resolver. It reads ResolvConf when cfg.Servers is empty.
@@ -180,11 +135,8 @@ func New(cfg Config) (*Resolver, error) {
 		return nil, err
 	}
 	return &Resolver{
-		servers:  servers,
-		timeout:  timeout,
-		forceTCP: cfg.ForceTCP,
-		udp:      &dns.Client{Net: "udp", Timeout: timeout, UDPSize: udpSize},
-		tcp:      &dns.Client{Net: "tcp", Timeout: timeout},
+		servers:   servers,
+		transport: newTransport(ModeRecursive, timeout, cfg.ForceTCP, cfg.OnQuery),
 	}, nil
 }
 
@@ -252,288 +204,29 @@ func (r *Resolver) Servers() []string { return slices.Clone(r.servers) }
 // Servers are tried in order until one answers; NXDOMAIN is final. The query to each server ends after the
 // configured timeout or at ctx's deadline, whichever comes first; cancelling ctx returns at once.
 func (r *Resolver) Resolve(ctx context.Context, name string, fam Family) (Result, error) {
-	fail := func(kind Kind, server string, err error) (Result, error) {
-		return Result{}, &Error{Kind: kind, Name: name, Server: server, Err: err}
+	c, cerr := newChase(name, fam)
+	if cerr != nil {
+		return Result{}, cerr
 	}
-	if fam != IPv4 && fam != IPv6 {
-		return fail(KindOther, "", fmt.Errorf("unknown address family %d; this is a bug in the caller", fam))
-	}
-	if name == "" {
-		return fail(KindOther, "", errors.New("empty name; check the mapping's endpoint"))
-	}
-	if _, ok := dns.IsDomainName(name); !ok {
-		return fail(KindOther, "", fmt.Errorf("%q is not a valid DNS name; check the endpoint", name))
-	}
-	qtype := fam.qtype()
-	current := strings.ToLower(dns.Fqdn(name))
-	chain := []string{current}
-	ttl := uint32(math.MaxUint32)
-
 	// Each pass follows the chain as far as the answer goes. A pass that ends on a CNAME target without its
 	// addresses asks again for that target; every such pass adds a name, so MaxChain bounds the passes too.
 	for {
-		resp, server, qerr := r.query(ctx, current, qtype)
+		resp, server, qerr := r.query(ctx, c.current(), c.qtype)
 		if qerr != nil {
-			qerr.Name = name
-			if len(chain) > 1 { // a second query, for the end of the chain, failed
-				qerr.Err = fmt.Errorf("%w (asking for %s%s)", qerr.Err, current, via(chain))
-			}
-			return Result{}, qerr
+			return Result{}, c.wrap(qerr)
 		}
-		advanced := false
-		for {
-			c := findCNAME(resp.Answer, current)
-			if c == nil {
-				break
-			}
-			target := strings.ToLower(dns.Fqdn(c.Target))
-			ttl = min(ttl, rrTTL(c))
-			if slices.Contains(chain, target) {
-				return fail(KindLoop, server, fmt.Errorf("CNAME loop %s (answer from %s)",
-					strings.Join(append(chain, target), " -> "), server))
-			}
-			if len(chain) == MaxChain {
-				return fail(KindChainTooLong, server, fmt.Errorf("CNAME chain longer than %d names: %s (answer from %s)",
-					MaxChain, strings.Join(append(chain, target), " -> "), server))
-			}
-			chain = append(chain, target)
-			current = target
-			advanced = true
+		advanced, ferr := c.follow(resp.Answer, server, anyName)
+		if ferr != nil {
+			return Result{}, ferr
 		}
 		if resp.Rcode == dns.RcodeNameError {
-			return fail(KindNXDOMAIN, server, fmt.Errorf("%s does not exist (NXDOMAIN from %s%s)",
-				current, server, via(chain)))
+			return Result{}, c.nxdomain(server)
 		}
-		var addrs []netip.Addr
-		for _, rr := range resp.Answer {
-			if rr.Header().Rrtype != qtype || !sameName(rr.Header().Name, current) {
-				continue
-			}
-			var ip net.IP
-			switch v := rr.(type) {
-			case *dns.A:
-				ip = v.A.To4()
-			case *dns.AAAA:
-				ip = v.AAAA.To16()
-			}
-			if a, ok := netip.AddrFromSlice(ip); ok {
-				addrs = append(addrs, a)
-				ttl = min(ttl, rrTTL(rr))
-			}
-		}
-		if len(addrs) > 0 {
-			slices.SortFunc(addrs, netip.Addr.Compare)
-			return Result{
-				Addrs:  slices.Compact(addrs),
-				TTL:    time.Duration(ttl) * time.Second,
-				Chain:  chain,
-				Server: server,
-			}, nil
+		if addrs := c.addrs(resp.Answer); len(addrs) > 0 {
+			return c.result(addrs, server, ModeRecursive), nil
 		}
 		if !advanced {
-			return fail(KindNoAddress, server, fmt.Errorf("no %s record for %s in the answer from %s%s",
-				dns.TypeToString[qtype], current, server, via(chain)))
+			return Result{}, c.noAddress(server)
 		}
 	}
-}
-
-// via describes the chain for error messages when there is one.
-func via(chain []string) string {
-	if len(chain) < 2 {
-		return ""
-	}
-	return ", via " + strings.Join(chain, " -> ")
-}
-
-func findCNAME(answer []dns.RR, owner string) *dns.CNAME {
-	for _, rr := range answer {
-		if c, ok := rr.(*dns.CNAME); ok && sameName(c.Hdr.Name, owner) {
-			return c
-		}
-	}
-	return nil
-}
-
-func sameName(a, b string) bool { return strings.EqualFold(dns.Fqdn(a), dns.Fqdn(b)) }
-
-// rrTTL reads a TTL; RFC 2181 §8 says values with the top bit set mean 0.
-func rrTTL(rr dns.RR) uint32 {
-	if t := rr.Header().Ttl; t <= math.MaxInt32 {
-		return t
-	}
-	return 0
-}
-
-// attempt is one server's failure to give a usable answer.
-type attempt struct {
-	server string
-	kind   Kind
-	desc   string
-}
-
-// rank orders failures by how much they tell the operator: a server that answered beats one that did not.
-func rank(k Kind) int {
-	switch k {
-	case KindSERVFAIL:
-		return 4
-	case KindREFUSED:
-		return 3
-	case KindTimeout:
-		return 2
-	}
-	return 1
-}
-
-// query asks each server in turn for (name, qtype) and returns the first NOERROR or NXDOMAIN answer.
-func (r *Resolver) query(ctx context.Context, name string, qtype uint16) (*dns.Msg, string, *Error) {
-	var fails []attempt
-	for _, server := range r.servers {
-		if err := ctxDone(ctx); err != nil {
-			return nil, "", r.ctxError(err, server)
-		}
-		resp, err := r.exchange(ctx, server, name, qtype)
-		if err != nil {
-			if cerr := ctxDone(ctx); cerr != nil {
-				return nil, "", r.ctxError(cerr, server)
-			}
-			if isTimeout(err) {
-				fails = append(fails, attempt{server, KindTimeout, fmt.Sprintf("no answer from %s within %s", server, r.timeout)})
-			} else {
-				fails = append(fails, attempt{server, KindOther, fmt.Sprintf("%s: %v", server, err)})
-			}
-			continue
-		}
-		switch resp.Rcode {
-		case dns.RcodeSuccess, dns.RcodeNameError:
-			return resp, server, nil
-		case dns.RcodeServerFailure:
-			fails = append(fails, attempt{server, KindSERVFAIL, server + " answered SERVFAIL"})
-		case dns.RcodeRefused:
-			fails = append(fails, attempt{server, KindREFUSED, server + " answered REFUSED"})
-		default:
-			fails = append(fails, attempt{server, KindOther, fmt.Sprintf("%s answered %s", server, rcodeName(resp.Rcode))})
-		}
-	}
-	return nil, "", r.summarize(fails)
-}
-
-// summarize turns every server's failure into one error whose Kind is the most informative failure.
-func (r *Resolver) summarize(fails []attempt) *Error {
-	if len(fails) == 0 { // only a Resolver not made by New has no servers
-		return &Error{Kind: KindOther, Err: errors.New("no DNS servers to ask; build the Resolver with resolver.New")}
-	}
-	best := fails[0]
-	allTimeout := true
-	descs := make([]string, len(fails))
-	servers := make([]string, len(fails))
-	for i, f := range fails {
-		if rank(f.kind) > rank(best.kind) {
-			best = f
-		}
-		allTimeout = allTimeout && f.kind == KindTimeout
-		descs[i], servers[i] = f.desc, f.server
-	}
-	if allTimeout {
-		return &Error{Kind: KindTimeout, Server: best.server,
-			Err: fmt.Errorf("no answer from %s within %s (timeout)", strings.Join(servers, ", "), r.timeout)}
-	}
-	msg := strings.Join(descs, ", ")
-	if best.kind == KindOther {
-		msg += "; check dns.servers and network access"
-	}
-	return &Error{Kind: best.kind, Server: best.server, Err: errors.New(msg)}
-}
-
-// ctxDone is ctx.Err(), but also reports a deadline that has passed before ctx's timer marked it: the read that
-// timed out at ctx's deadline can return first, and the next server would then be asked with no time left.
-func ctxDone(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
-		return context.DeadlineExceeded
-	}
-	return nil
-}
-
-// ctxError reports that the caller's context ended the resolution: a deadline counts as a timeout.
-func (r *Resolver) ctxError(err error, server string) *Error {
-	if errors.Is(err, context.DeadlineExceeded) {
-		return &Error{Kind: KindTimeout, Server: server,
-			Err: fmt.Errorf("no answer from %s before the caller's deadline (timeout): %w", server, err)}
-	}
-	return &Error{Kind: KindOther, Server: server, Err: fmt.Errorf("stopped while asking %s: %w", server, err)}
-}
-
-func rcodeName(rcode int) string {
-	if s, ok := dns.RcodeToString[rcode]; ok {
-		return s
-	}
-	return "rcode " + strconv.Itoa(rcode)
-}
-
-func isTimeout(err error) bool {
-	var ne net.Error
-	return (errors.As(err, &ne) && ne.Timeout()) ||
-		errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.DeadlineExceeded)
-}
-
-// exchange asks one server over UDP and, when the answer is truncated, again over TCP (RFC 7766).
-func (r *Resolver) exchange(ctx context.Context, server, name string, qtype uint16) (*dns.Msg, error) {
-	m := new(dns.Msg)
-	m.SetQuestion(name, qtype) // sets RD: we want the server to recurse for us
-	m.SetEdns0(udpSize, false)
-	if !r.forceTCP {
-		resp, err := r.exchangeOnce(ctx, r.udp, server, m)
-		switch {
-		case resp != nil && resp.Truncated:
-			// Ask again over TCP. A server that cut the UDP answer mid-record gives a parse error with it.
-		case err != nil:
-			return nil, err
-		default:
-			return resp, nil
-		}
-		m.Id = dns.Id()
-	}
-	resp, err := r.exchangeOnce(ctx, r.tcp, server, m)
-	if err != nil {
-		return nil, err
-	}
-	if resp.Truncated {
-		// Not even TCP carried the whole answer (over 64 KiB). Acting on part of it could deregister the
-		// addresses that were cut off: the desired state is unknown (I1).
-		return nil, errors.New("the answer is truncated even over TCP (larger than 64 KiB); ipsync does not act on part of an answer")
-	}
-	return resp, nil
-}
-
-// exchangeOnce runs one query under min(timeout, ctx deadline). dns.Client only reads ctx's deadline, so a
-// cancelled ctx closes the connection to unblock the read at once.
-func (r *Resolver) exchangeOnce(ctx context.Context, c *dns.Client, server string, m *dns.Msg) (*dns.Msg, error) {
-	ctx, cancel := context.WithTimeout(ctx, r.timeout)
-	defer cancel()
-	conn, err := c.DialContext(ctx, server)
-	if err != nil {
-		return nil, err
-	}
-	defer conn.Close()
-	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
-	defer stop()
-	resp, _, err := c.ExchangeWithConnContext(ctx, m, conn)
-	if err != nil {
-		if ctx.Err() != nil && !isTimeout(err) {
-			err = fmt.Errorf("%w (%v)", ctx.Err(), err) // closed by AfterFunc: report why
-		}
-		if resp != nil && resp.Truncated && resp.Id == m.Id {
-			return resp, err // the caller retries over TCP
-		}
-		return nil, err
-	}
-	// Some servers leave the question out of an error answer (REFUSED); one that is there must be ours.
-	q := m.Question[0]
-	if len(resp.Question) > 0 && (!sameName(resp.Question[0].Name, q.Name) || resp.Question[0].Qtype != q.Qtype) {
-		return nil, fmt.Errorf("answer is for %s %s, not the question asked (%s %s)", resp.Question[0].Name,
-			dns.TypeToString[resp.Question[0].Qtype], q.Name, dns.TypeToString[q.Qtype])
-	}
-	return resp, nil
 }
