@@ -41,15 +41,24 @@ func (b *Buffer) Lines() []string {
 }
 
 // Eventually waits until ok returns true and fails the test when it has not within timeout; what names the
-// condition in that failure. It polls often at first and then less, up to every 100 ms, so that waits on a
-// slow condition (a child process, an HTTP scrape) do not load the machine.
+// condition in that failure.
 func Eventually(t testing.TB, timeout time.Duration, what string, ok func() bool) {
 	t.Helper()
+	if !Wait(timeout, ok) {
+		t.Fatalf("not within %s: %s", timeout, what)
+	}
+}
+
+// Wait waits until ok returns true and reports whether it did within timeout, for a test that says what it
+// last saw when it fails. It polls often at first and then less, up to every 100 ms, so that waits on a slow
+// condition (a child process, an HTTP scrape) do not load the machine.
+func Wait(timeout time.Duration, ok func() bool) bool {
 	deadline := time.Now().Add(timeout)
 	for pause := 10 * time.Millisecond; !ok(); pause = min(2*pause, 100*time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("not within %s: %s", timeout, what)
+			return false
 		}
 		time.Sleep(pause)
 	}
+	return true
 }

@@ -76,3 +76,16 @@ func TestEventually(t *testing.T) {
 		t.Fatalf("gave up after %s, before the timeout", waited)
 	}
 }
+
+func TestWait(t *testing.T) {
+	if !testutil.Wait(time.Second, func() bool { return true }) {
+		t.Fatal("Wait = false for a condition that holds")
+	}
+	start := time.Now()
+	if testutil.Wait(50*time.Millisecond, func() bool { return false }) {
+		t.Fatal("Wait = true for a condition that never holds")
+	}
+	if waited := time.Since(start); waited < 50*time.Millisecond {
+		t.Fatalf("gave up after %s, before the timeout", waited)
+	}
+}
