@@ -64,16 +64,7 @@ type benchWorld struct {
 
 func newBenchWorld(tb testing.TB, n int, opts elbv2fake.Options) *benchWorld {
 	tb.Helper()
-	fake, err := elbv2fake.New(opts)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { _ = fake.Close() })
-	dns, err := dnstest.New()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { _ = dns.Close() })
+	fake, dns := elbv2fake.Start(tb, opts), dnstest.Start(tb)
 	if err := fake.AddVPC(benchVPC, benchCIDR); err != nil {
 		tb.Fatal(err)
 	}

@@ -20,8 +20,8 @@ import (
 	"github.com/ipsync/ipsync/internal/engine"
 	"github.com/ipsync/ipsync/internal/resolver"
 	"github.com/ipsync/ipsync/internal/targets"
+	"github.com/ipsync/ipsync/internal/testutil"
 	"github.com/ipsync/ipsync/internal/testutil/awstest"
-	"github.com/ipsync/ipsync/internal/testutil/motoserver"
 )
 
 const (
@@ -102,54 +102,25 @@ type env struct {
 	logs   *observer.ObservedLogs // of the engine built last
 }
 
-type backendFunc func(t *testing.T) *env
-
 // backends runs fn against moto and against our fake, through the real SDK and AWS_ENDPOINT_URL.
 func backends(t *testing.T, fn func(t *testing.T, e *env)) {
-	for _, b := range []struct {
-		name string
-		new  backendFunc
-	}{{"moto", newMotoEnv}, {"fake", func(t *testing.T) *env { return newFakeEnv(t, elbv2fake.Options{}) }}} {
-		t.Run(b.name, func(t *testing.T) { fn(t, b.new(t)) })
-	}
-}
-
-func newMotoEnv(t *testing.T) *env {
-	url := motoserver.Start(t)
-	return newEnv(t, url, nil)
+	awstest.Backends(t, func(t *testing.T, ep awstest.Endpoint) { fn(t, newEnv(t, ep)) })
 }
 
 func newFakeEnv(t *testing.T, opts elbv2fake.Options) *env {
-	fake, err := elbv2fake.New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = fake.Close() })
-	return newEnv(t, fake.URL(), fake)
+	return newEnv(t, awstest.Fake(t, opts))
 }
 
-func newEnv(t *testing.T, endpointURL string, fake *elbv2fake.Server) *env {
+func newEnv(t *testing.T, ep awstest.Endpoint) *env {
 	t.Helper()
-	motoserver.SetAWSEnv(t, endpointURL)
-	dns, err := dnstest.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = dns.Close() })
+	dns := dnstest.Start(t)
 	res, err := resolver.New(resolver.Config{Servers: []string{dns.Addr()}, Timeout: 300 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
-	factory, err := targets.NewFactory(context.Background(), targets.FactoryOptions{MaxAttempts: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
 	group := awstest.NewTargetGroup(t, port)
-	direct, err := factory.For(context.Background(), group.ARN, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &env{t: t, dns: dns, res: res, fake: fake, group: group, rec: &recorder{TargetGroup: direct},
+	direct := awstest.Client(t, group.ARN)
+	return &env{t: t, dns: dns, res: res, fake: ep.Fake, group: group, rec: &recorder{TargetGroup: direct},
 		direct: direct, clock: &clock{t: time.Unix(1_700_000_000, 0)}}
 }
 
@@ -684,11 +655,8 @@ func TestFollowEndsWhenTargetGoes(t *testing.T) {
 
 	waitFor := func(what string, cond func([]elbv2fake.TargetState) bool) {
 		t.Helper()
-		for deadline := time.Now().Add(10 * time.Second); !cond(e.fake.Targets(e.group.ARN)); {
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s: %v", what, e.fake.Targets(e.group.ARN))
-			}
-			time.Sleep(20 * time.Millisecond)
+		if !testutil.Wait(10*time.Second, func() bool { return cond(e.fake.Targets(e.group.ARN)) }) {
+			t.Fatalf("timed out waiting for %s: %v", what, e.fake.Targets(e.group.ARN))
 		}
 	}
 	e.dns.SetA(endpoint, 1, ipB.String())

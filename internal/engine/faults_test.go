@@ -32,6 +32,7 @@ import (
 	"github.com/ipsync/ipsync/internal/metrics"
 	"github.com/ipsync/ipsync/internal/resolver"
 	"github.com/ipsync/ipsync/internal/targets"
+	"github.com/ipsync/ipsync/internal/testutil"
 )
 
 var ipC = netip.MustParseAddr("10.0.3.30")
@@ -413,11 +414,7 @@ func TestDNSAnswersThatStillWork(t *testing.T) {
 func deadServer(t *testing.T, how string) string {
 	t.Helper()
 	if how == "no answer" {
-		d, err := dnstest.New()
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = d.Close() })
+		d := dnstest.Start(t)
 		d.SetFault(dnstest.FaultDrop)
 		return d.Addr()
 	}
@@ -504,26 +501,15 @@ func TestTTLExtremes(t *testing.T) {
 			go func() { defer close(done); eng.Run(ctx) }()
 			defer func() { cancel(); <-done }()
 
-			eventually(t, 5*time.Second, "A registered", func() bool { return slices.Equal(f.liveAddrs(), []netip.Addr{ipA}) })
+			testutil.Eventually(t, 5*time.Second, "A registered", func() bool { return slices.Equal(f.liveAddrs(), []netip.Addr{ipA}) })
 			q0 := f.dns.Queries()
 			time.Sleep(2 * time.Second)
 			if q := f.dns.Queries() - q0; q < tc.minPolls || q > tc.polls {
 				t.Errorf("%d DNS queries in 2 s, want %d-%d", q, tc.minPolls, tc.polls)
 			}
 			f.dns.SetA(endpoint, tc.ttl, ipB.String())
-			eventually(t, 5*time.Second, "the failover followed", func() bool { return slices.Equal(f.liveAddrs(), []netip.Addr{ipB}) })
+			testutil.Eventually(t, 5*time.Second, "the failover followed", func() bool { return slices.Equal(f.liveAddrs(), []netip.Addr{ipB}) })
 		})
-	}
-}
-
-func eventually(t *testing.T, d time.Duration, what string, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s", what, d)
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
 
@@ -806,7 +792,7 @@ func TestHardErrorKeepsTheLoop(t *testing.T) {
 	go func() { defer close(done); eng.Run(ctx) }()
 	defer func() { cancel(); <-done }()
 
-	eventually(t, 5*time.Second, "the other mapping converged", func() bool { return len(f.fake.Targets(other)) == 1 })
+	testutil.Eventually(t, 5*time.Second, "the other mapping converged", func() bool { return len(f.fake.Targets(other)) == 1 })
 	time.Sleep(2 * time.Second)
 	denied403 := 0
 	for _, c := range f.fake.Calls() {
@@ -822,8 +808,8 @@ func TestHardErrorKeepsTheLoop(t *testing.T) {
 		t.Fatalf("Ready() = %v: want only orders, as needing a change", err)
 	}
 	denied.Store(false) // the IAM policy is fixed
-	eventually(t, 3*time.Second, "the fix picked up", func() bool { return len(f.fake.Targets(f.group.ARN)) == 1 })
-	eventually(t, 2*time.Second, "ready", func() bool { return eng.Ready() == nil })
+	testutil.Eventually(t, 3*time.Second, "the fix picked up", func() bool { return len(f.fake.Targets(f.group.ARN)) == 1 })
+	testutil.Eventually(t, 2*time.Second, "ready", func() bool { return eng.Ready() == nil })
 }
 
 // TestTargetGroupDeleted: the group is deleted while ipsync runs. No retry brings it back: every pass fails
