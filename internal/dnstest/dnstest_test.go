@@ -14,20 +14,6 @@ import (
 	"github.com/ipsync/ipsync/internal/dnstest"
 )
 
-func newServer(t *testing.T) *dnstest.Server {
-	t.Helper()
-	s, err := dnstest.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := s.Close(); err != nil {
-			t.Error(err)
-		}
-	})
-	return s
-}
-
 // ask sends one query without EDNS0 (so UDP answers are limited to 512 bytes).
 func ask(t *testing.T, s *dnstest.Server, network, name string, qtype uint16) (*dns.Msg, error) {
 	t.Helper()
@@ -57,7 +43,7 @@ func answer(m *dns.Msg) string {
 }
 
 func TestAnswers(t *testing.T) {
-	s := newServer(t)
+	s := dnstest.Start(t)
 	s.SetCNAME("Cluster.Example.com", 300, "proxy.example.com.")
 	s.SetCNAME("proxy.example.com", 5, "db.example.com")
 	s.SetA("db.example.com", 60, "10.0.0.1", "10.0.0.2")
@@ -112,7 +98,7 @@ func TestAnswers(t *testing.T) {
 }
 
 func TestZoneChanges(t *testing.T) {
-	s := newServer(t)
+	s := dnstest.Start(t)
 	s.SetA("db.example.com", 5, "10.0.0.1")
 	s.SetCNAME("db.example.com", 5, "other.example.com") // replaces the A records
 	s.SetA("other.example.com", 5, "10.0.0.2")
@@ -131,7 +117,7 @@ func TestZoneChanges(t *testing.T) {
 }
 
 func TestSetRaw(t *testing.T) {
-	s := newServer(t)
+	s := dnstest.Start(t)
 	s.SetA("db.example.com", 5, "10.0.0.1")
 	if err := s.SetRaw("db.example.com", dns.TypeA, "db.example.com. 9 IN AAAA 2001:db8::1"); err != nil {
 		t.Fatal(err)
@@ -164,7 +150,7 @@ func TestFaults(t *testing.T) {
 		for _, tt := range tests {
 			t.Run(network+"/"+tt.fault.String(), func(t *testing.T) {
 				for _, scope := range []string{"global", "name"} {
-					s := newServer(t)
+					s := dnstest.Start(t)
 					s.SetA("db.example.com", 5, "10.0.0.1")
 					s.SetA("fine.example.com", 5, "10.0.0.2")
 					if scope == "global" {
@@ -202,7 +188,7 @@ func TestFaults(t *testing.T) {
 }
 
 func TestFaultCleared(t *testing.T) {
-	s := newServer(t)
+	s := dnstest.Start(t)
 	s.SetA("db.example.com", 5, "10.0.0.1")
 	s.SetFault(dnstest.FaultServFail)
 	s.SetNameFault("db.example.com", dnstest.FaultRefused)
@@ -217,7 +203,7 @@ func TestFaultCleared(t *testing.T) {
 }
 
 func TestFollowCNAME(t *testing.T) {
-	s := newServer(t)
+	s := dnstest.Start(t)
 	s.SetFollowCNAME(false)
 	s.SetCNAME("a.example.com", 5, "b.example.com")
 	s.SetA("b.example.com", 5, "10.0.0.1")
@@ -231,7 +217,7 @@ func TestFollowCNAME(t *testing.T) {
 }
 
 func TestLargeAnswerTruncatedOverUDP(t *testing.T) {
-	s := newServer(t)
+	s := dnstest.Start(t)
 	ips := make([]string, 60) // 60 A records > 512 bytes
 	for i := range ips {
 		ips[i] = net.IPv4(10, 0, 1, byte(i+1)).String()
@@ -246,7 +232,7 @@ func TestLargeAnswerTruncatedOverUDP(t *testing.T) {
 }
 
 func TestCounters(t *testing.T) {
-	s := newServer(t)
+	s := dnstest.Start(t)
 	s.SetFault(dnstest.FaultDrop)
 	_, _ = ask(t, s, "udp", "a.example.com", dns.TypeA)
 	s.SetFault(dnstest.FaultNone)
@@ -295,7 +281,7 @@ func TestCloseIsPrompt(t *testing.T) {
 }
 
 func TestAFlapping(t *testing.T) {
-	s := newServer(t)
+	s := dnstest.Start(t)
 	s.SetAFlapping("db.example.com", 5, []string{"10.0.0.1"}, []string{"10.0.0.2", "10.0.0.3"})
 	want := []string{
 		"db.example.com. 5 IN A 10.0.0.1",
@@ -320,7 +306,7 @@ func TestAFlapping(t *testing.T) {
 }
 
 func TestObserver(t *testing.T) {
-	s := newServer(t)
+	s := dnstest.Start(t)
 	s.SetA("db.example.com", 5, "10.0.0.1", "10.0.0.2")
 	var (
 		mu  sync.Mutex

@@ -47,16 +47,6 @@ func (c *clock) Advance(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
-func start(t *testing.T, opts elbv2fake.Options) *elbv2fake.Server {
-	t.Helper()
-	s, err := elbv2fake.New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	return s
-}
-
 // sdkConfig is how ipsync's factory builds its clients: static credentials, a region, the endpoint override,
 // and the standard retryer (without backoff sleeps, to keep tests fast).
 func sdkConfig(s *elbv2fake.Server, maxAttempts int) aws.Config {
@@ -80,7 +70,7 @@ func elbClient(s *elbv2fake.Server, maxAttempts int) *elbv2.Client {
 // setup makes a server with VPC 10.0.0.0/16 and a TCP:5432 ip target group created through the SDK.
 func setup(t *testing.T, opts elbv2fake.Options) (*elbv2fake.Server, *elbv2.Client, string) {
 	t.Helper()
-	s := start(t, opts)
+	s := elbv2fake.Start(t, opts)
 	if err := s.AddVPC("vpc-0123456789abcdef0", "10.0.0.0/16"); err != nil {
 		t.Fatal(err)
 	}
@@ -365,7 +355,7 @@ func TestTargetGroupNotFound(t *testing.T) {
 }
 
 func TestDescribeVpcs(t *testing.T) {
-	s := start(t, elbv2fake.Options{})
+	s := elbv2fake.Start(t, elbv2fake.Options{})
 	if err := s.AddVPC("vpc-1", "10.0.0.0/16", "100.64.0.0/16", "2600:1f18:1234:5600::/56"); err != nil {
 		t.Fatal(err)
 	}
@@ -407,7 +397,7 @@ func TestDescribeVpcs(t *testing.T) {
 }
 
 func TestAssumeRole(t *testing.T) {
-	s := start(t, elbv2fake.Options{})
+	s := elbv2fake.Start(t, elbv2fake.Options{})
 	cfg := sdkConfig(s, 1)
 	const role = "arn:aws:iam::210987654321:role/ipsync-cross-account"
 	out, err := sts.NewFromConfig(cfg).AssumeRole(context.Background(), &sts.AssumeRoleInput{
@@ -656,7 +646,7 @@ func TestSetHealthAndSeeding(t *testing.T) {
 }
 
 func TestLatencyAndClose(t *testing.T) {
-	s := start(t, elbv2fake.Options{Latency: 30 * time.Millisecond})
+	s := elbv2fake.Start(t, elbv2fake.Options{Latency: 30 * time.Millisecond})
 	c := elbClient(s, 1)
 	begin := time.Now()
 	if _, err := c.DescribeTargetGroups(context.Background(), &elbv2.DescribeTargetGroupsInput{}); err != nil {
@@ -689,7 +679,7 @@ func TestLatencyAndClose(t *testing.T) {
 }
 
 func TestUnknownActionAndUnsigned(t *testing.T) {
-	s := start(t, elbv2fake.Options{})
+	s := elbv2fake.Start(t, elbv2fake.Options{})
 	cfg := sdkConfig(s, 1)
 	cfg.Credentials = aws.AnonymousCredentials{}
 	_, err := elbv2.NewFromConfig(cfg).DescribeTargetGroups(context.Background(), &elbv2.DescribeTargetGroupsInput{})
