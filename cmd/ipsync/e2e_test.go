@@ -78,7 +78,7 @@ func newFakeWorld(t *testing.T, opts elbv2fake.Options) *world {
 func newWorldAt(t *testing.T, ep awstest.Endpoint) *world {
 	t.Helper()
 	group := awstest.NewTargetGroup(t, 5432)
-	return &world{t: t, dns: dnstest.Start(t), fake: ep.Fake, group: group, direct: awstest.Client(t, group.ARN)}
+	return &world{t: t, dns: dnstest.Start(t), fake: ep.Fake, group: group, direct: awstest.Client(t, group.ARN, targets.FactoryOptions{})}
 }
 
 func (w *world) config(extra string) string {
@@ -362,16 +362,8 @@ func TestValidateRemoteAndStatus(t *testing.T) {
 
 	p := startDaemon(t, w.config(""))
 	hc := []string{"IPSYNC_LISTEN=" + p.listen}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		code, out := run(t, hc, "healthcheck")
-		if code == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("healthcheck never passed: %s", out)
-		}
-		time.Sleep(200 * time.Millisecond)
+	if !testutil.Wait(10*time.Second, func() bool { code, out = run(t, hc, "healthcheck"); return code == 0 }) {
+		t.Fatalf("healthcheck never passed: %s", out)
 	}
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	<-p.done

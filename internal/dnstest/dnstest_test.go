@@ -12,6 +12,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/ipsync/ipsync/internal/dnstest"
+	"github.com/ipsync/ipsync/internal/testutil"
 )
 
 // ask sends one query without EDNS0 (so UDP answers are limited to 512 bytes).
@@ -260,11 +261,7 @@ func TestCloseIsPrompt(t *testing.T) {
 	if err := conn.WriteMsg(m); err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(2 * time.Second); s.Queries() == 0; time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("query never reached the server")
-		}
-	}
+	testutil.Eventually(t, 2*time.Second, "the query reaches the server", func() bool { return s.Queries() != 0 })
 	start := time.Now()
 	if err := s.Close(); err != nil {
 		t.Errorf("Close: %v", err)

@@ -25,6 +25,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/ipsync/ipsync/internal/elbv2fake"
+	"github.com/ipsync/ipsync/internal/testutil"
 )
 
 // clock is a fake Options.Now.
@@ -514,10 +515,7 @@ func TestFaultDelayPastDeadline(t *testing.T) {
 		t.Errorf("took %v", d)
 	}
 	// The handler notices the client left and records it; the change was not made.
-	deadline := time.Now().Add(5 * time.Second)
-	for s.Calls()[len(s.Calls())-1].Code != elbv2fake.CodeClientGone && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
+	testutil.Wait(5*time.Second, func() bool { return s.Calls()[len(s.Calls())-1].Code == elbv2fake.CodeClientGone })
 	if got := s.Calls()[len(s.Calls())-1]; got.Code != elbv2fake.CodeClientGone {
 		t.Errorf("last call %+v, want code %s", got, elbv2fake.CodeClientGone)
 	}

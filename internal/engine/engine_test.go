@@ -119,9 +119,17 @@ func newEnv(t *testing.T, ep awstest.Endpoint) *env {
 		t.Fatal(err)
 	}
 	group := awstest.NewTargetGroup(t, port)
-	direct := awstest.Client(t, group.ARN)
+	direct := awstest.Client(t, group.ARN, targets.FactoryOptions{})
 	return &env{t: t, dns: dns, res: res, fake: ep.Fake, group: group, rec: &recorder{TargetGroup: direct},
 		direct: direct, clock: &clock{t: time.Unix(1_700_000_000, 0)}}
+}
+
+// runEngine runs eng as the daemon does until the test ends; the cleanup waits for the passes in flight.
+func runEngine(t testing.TB, eng *engine.Engine) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); eng.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
 }
 
 // mapping is the default mapping of these tests.
@@ -521,18 +529,11 @@ func TestMappingsIndependent(t *testing.T) {
 	stuck.Name, stuck.Endpoint, stuck.TargetGroupARN = "stuck", "stuck.rds.test", second.ARN
 	eng := engineWithRealClock(e, e.mapping(), stuck)
 
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); eng.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	runEngine(t, eng)
 
-	deadline := time.Now().Add(10 * time.Second)
-	for len(e.fake.Targets(e.group.ARN)) == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the healthy mapping never converged while the other one's DNS was down")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testutil.Eventually(t, 10*time.Second, "the healthy mapping converges while the other one's DNS is down", func() bool {
+		return len(e.fake.Targets(e.group.ARN)) != 0
+	})
 	if n := len(e.fake.Targets(second.ARN)); n != 0 {
 		t.Fatalf("I1: the stuck mapping changed its group: %d targets", n)
 	}
@@ -648,10 +649,7 @@ func TestFollowEndsWhenTargetGoes(t *testing.T) {
 		Resolver: e.res,
 		Clients:  func(context.Context, string, string) (engine.TargetGroup, error) { return e.rec, nil },
 	}, engine.Options{FollowInterval: 100 * time.Millisecond})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); eng.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	runEngine(t, eng)
 
 	waitFor := func(what string, cond func([]elbv2fake.TargetState) bool) {
 		t.Helper()
@@ -729,16 +727,9 @@ func TestDaemonSteadyStateCostsNothing(t *testing.T) {
 		Resolver: e.res,
 		Clients:  func(context.Context, string, string) (engine.TargetGroup, error) { return e.rec, nil },
 	}, engine.Options{})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); eng.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	runEngine(t, eng)
 
-	for deadline := time.Now().Add(10 * time.Second); len(e.fake.Targets(e.group.ARN)) == 0; time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("never converged")
-		}
-	}
+	testutil.Eventually(t, 10*time.Second, "converged", func() bool { return len(e.fake.Targets(e.group.ARN)) != 0 })
 	time.Sleep(1500 * time.Millisecond) // the new target's health is followed until healthy (the fake: at once)
 	muts, health := len(e.rec.Mutations()), len(e.rec.Calls("Health"))
 	const window = 4 * time.Second

@@ -33,6 +33,7 @@ import (
 	"github.com/ipsync/ipsync/internal/resolver"
 	"github.com/ipsync/ipsync/internal/targets"
 	"github.com/ipsync/ipsync/internal/testutil"
+	"github.com/ipsync/ipsync/internal/testutil/awstest"
 )
 
 var ipC = netip.MustParseAddr("10.0.3.30")
@@ -63,19 +64,10 @@ func newFaultEnv(t *testing.T, o faultOpts) *faultEnv {
 	e := newFakeEnv(t, o.fake)
 	reg := prometheus.NewRegistry()
 	met := metrics.New(reg, metrics.BuildInfo{})
-	factory, err := targets.NewFactory(context.Background(), targets.FactoryOptions{
+	e.rec = &recorder{TargetGroup: awstest.Client(t, e.group.ARN, targets.FactoryOptions{
 		APIOptions:  []func(*middleware.Stack) error{met.AWSMiddleware()},
-		MaxAttempts: 2,
 		CallTimeout: cmp.Or(o.callTimeout, 3*time.Second),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	client, err := factory.For(context.Background(), e.group.ARN, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.rec = &recorder{TargetGroup: client}
+	})}
 	return &faultEnv{env: e, reg: reg, met: met}
 }
 
@@ -496,10 +488,7 @@ func TestTTLExtremes(t *testing.T) {
 				Clients:  func(context.Context, string, string) (engine.TargetGroup, error) { return f.rec, nil },
 				Metrics:  f.met,
 			}, engine.Options{})
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan struct{})
-			go func() { defer close(done); eng.Run(ctx) }()
-			defer func() { cancel(); <-done }()
+			runEngine(t, eng)
 
 			testutil.Eventually(t, 5*time.Second, "A registered", func() bool { return slices.Equal(f.liveAddrs(), []netip.Addr{ipA}) })
 			q0 := f.dns.Queries()
@@ -787,10 +776,7 @@ func TestHardErrorKeepsTheLoop(t *testing.T) {
 		Clients:  func(context.Context, string, string) (engine.TargetGroup, error) { return f.rec, nil },
 		Metrics:  f.met,
 	}, engine.Options{})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); eng.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	runEngine(t, eng)
 
 	testutil.Eventually(t, 5*time.Second, "the other mapping converged", func() bool { return len(f.fake.Targets(other)) == 1 })
 	time.Sleep(2 * time.Second)

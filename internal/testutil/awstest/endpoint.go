@@ -1,6 +1,7 @@
 package awstest
 
 import (
+	"cmp"
 	"context"
 	"testing"
 
@@ -39,12 +40,13 @@ func Backends(t *testing.T, fn func(t *testing.T, ep Endpoint)) {
 	t.Run("fake", func(t *testing.T) { fn(t, Fake(t, elbv2fake.Options{})) })
 }
 
-// Client is the production client for the target group arn, built by targets.NewFactory from the standard
-// configuration with two attempts per call (enough to see a retry, few enough to keep a failing test short).
-// Tests use it to seed and read a group behind the engine's back, or as the engine's seam.
-func Client(t testing.TB, arn string) *targets.Client {
+// Client is the production client for the target group arn, built by targets.NewFactory with opts from the
+// standard configuration. opts.MaxAttempts defaults to 2 here: enough to see a retry, few enough to keep a
+// failing test short. Tests use it to seed and read a group behind the engine's back, or as the engine's seam.
+func Client(t testing.TB, arn string, opts targets.FactoryOptions) *targets.Client {
 	t.Helper()
-	factory, err := targets.NewFactory(context.Background(), targets.FactoryOptions{MaxAttempts: 2})
+	opts.MaxAttempts = cmp.Or(opts.MaxAttempts, 2)
+	factory, err := targets.NewFactory(context.Background(), opts)
 	if err != nil {
 		t.Fatalf("targets factory: %v", err)
 	}
