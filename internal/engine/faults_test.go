@@ -93,6 +93,19 @@ func (f *faultEnv) engine(mutate func(*config.Config), syncs ...config.Sync) *en
 	}, engine.Options{})
 }
 
+// wallClockEngine builds an engine over syncs with metrics that polls within poll on wall time, for tests that
+// run it as the daemon does.
+func (f *faultEnv) wallClockEngine(poll config.Poll, syncs ...config.Sync) *engine.Engine {
+	cfg := config.Defaults()
+	cfg.Syncs = syncs
+	cfg.Poll = poll
+	return engine.New(cfg, engine.Deps{
+		Resolver: f.res,
+		Clients:  func(context.Context, string, string) (engine.TargetGroup, error) { return f.rec, nil },
+		Metrics:  f.met,
+	}, engine.Options{})
+}
+
 // serve makes DNS answer addrs for the endpoint (TTL 5 s) and records them as desired.
 func (f *faultEnv) serve(addrs ...netip.Addr) {
 	if !slices.Equal(addrs, f.desired) {
@@ -480,14 +493,7 @@ func TestTTLExtremes(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFaultEnv(t, faultOpts{})
 			f.dns.SetA(endpoint, tc.ttl, ipA.String())
-			cfg := config.Defaults()
-			cfg.Syncs = []config.Sync{f.mapping()}
-			cfg.Poll = config.Poll{Min: 100 * time.Millisecond, Max: 500 * time.Millisecond}
-			eng := engine.New(cfg, engine.Deps{
-				Resolver: f.res,
-				Clients:  func(context.Context, string, string) (engine.TargetGroup, error) { return f.rec, nil },
-				Metrics:  f.met,
-			}, engine.Options{})
+			eng := f.wallClockEngine(config.Poll{Min: 100 * time.Millisecond, Max: 500 * time.Millisecond}, f.mapping())
 			runEngine(t, eng)
 
 			testutil.Eventually(t, 5*time.Second, "A registered", func() bool { return slices.Equal(f.liveAddrs(), []netip.Addr{ipA}) })
@@ -768,14 +774,7 @@ func TestHardErrorKeepsTheLoop(t *testing.T) {
 		}
 		return nil
 	})
-	cfg := config.Defaults()
-	cfg.Syncs = []config.Sync{f.mapping(), second}
-	cfg.Poll = config.Poll{Min: 50 * time.Millisecond, Max: 500 * time.Millisecond}
-	eng := engine.New(cfg, engine.Deps{
-		Resolver: f.res,
-		Clients:  func(context.Context, string, string) (engine.TargetGroup, error) { return f.rec, nil },
-		Metrics:  f.met,
-	}, engine.Options{})
+	eng := f.wallClockEngine(config.Poll{Min: 50 * time.Millisecond, Max: 500 * time.Millisecond}, f.mapping(), second)
 	runEngine(t, eng)
 
 	testutil.Eventually(t, 5*time.Second, "the other mapping converged", func() bool { return len(f.fake.Targets(other)) == 1 })
