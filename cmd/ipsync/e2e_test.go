@@ -5,7 +5,6 @@ package main_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -18,7 +17,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -26,8 +24,8 @@ import (
 	"github.com/ipsync/ipsync/internal/dnstest"
 	"github.com/ipsync/ipsync/internal/elbv2fake"
 	"github.com/ipsync/ipsync/internal/targets"
+	"github.com/ipsync/ipsync/internal/testutil"
 	"github.com/ipsync/ipsync/internal/testutil/awstest"
-	"github.com/ipsync/ipsync/internal/testutil/motoserver"
 )
 
 const endpoint = "orders.c9abc.us-east-1.rds.test"
@@ -66,38 +64,21 @@ func newWorld(t *testing.T, useFake bool) *world {
 	if useFake {
 		return newFakeWorld(t, elbv2fake.Options{})
 	}
-	return newWorldAt(t, motoserver.Start(t), nil)
+	return newWorldAt(t, awstest.Moto(t))
 }
 
 // newFakeWorld is a world on our ELBv2 fake with options (latency, health-check and draining times).
 func newFakeWorld(t *testing.T, opts elbv2fake.Options) *world {
 	t.Helper()
-	fake, err := elbv2fake.New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = fake.Close() })
-	return newWorldAt(t, fake.URL(), fake)
+	return newWorldAt(t, awstest.Fake(t, opts))
 }
 
-// newWorldAt builds the world around an AWS endpoint at url (fake is nil for moto).
-func newWorldAt(t *testing.T, url string, fake *elbv2fake.Server) *world {
+// newWorldAt builds the world around an AWS endpoint; the child processes inherit its AWS_ENDPOINT_URL and
+// dummy credentials.
+func newWorldAt(t *testing.T, ep awstest.Endpoint) *world {
 	t.Helper()
-	motoserver.SetAWSEnv(t, url) // the child process inherits AWS_ENDPOINT_URL and dummy credentials
-	dns, err := dnstest.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = dns.Close() })
-	w := &world{t: t, dns: dns, fake: fake, group: awstest.NewTargetGroup(t, 5432)}
-	f, err := targets.NewFactory(context.Background(), targets.FactoryOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if w.direct, err = f.For(context.Background(), w.group.ARN, ""); err != nil {
-		t.Fatal(err)
-	}
-	return w
+	group := awstest.NewTargetGroup(t, 5432)
+	return &world{t: t, dns: dnstest.Start(t), fake: ep.Fake, group: group, direct: awstest.Client(t, group.ARN, targets.FactoryOptions{})}
 }
 
 func (w *world) config(extra string) string {
@@ -137,38 +118,19 @@ func (w *world) waitLive(timeout time.Duration, want ...string) {
 		wantAddrs = append(wantAddrs, netip.MustParseAddr(s))
 	}
 	slices.SortFunc(wantAddrs, netip.Addr.Compare)
-	deadline := time.Now().Add(timeout)
-	for {
-		got := w.live()
-		if slices.Equal(got, wantAddrs) {
-			return
-		}
-		if time.Now().After(deadline) {
-			w.t.Fatalf("after %s the target group holds %v, want %v", timeout, got, wantAddrs)
-		}
-		time.Sleep(100 * time.Millisecond)
+	var got []netip.Addr
+	if !testutil.Wait(timeout, func() bool { got = w.live(); return slices.Equal(got, wantAddrs) }) {
+		w.t.Fatalf("after %s the target group holds %v, want %v", timeout, got, wantAddrs)
 	}
 }
 
 // proc is a running ipsync process.
 type proc struct {
 	cmd    *exec.Cmd
-	out    *syncBuffer
+	out    *testutil.Buffer // nil when startDaemonTo got another writer
 	done   chan struct{}
 	listen string
 }
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 func freeAddr(t *testing.T) string {
 	t.Helper()
@@ -183,21 +145,15 @@ func freeAddr(t *testing.T) string {
 // startDaemon runs `ipsync run` with the configuration in IPSYNC_CONFIG, as an ECS task definition would.
 func startDaemon(t *testing.T, config string) *proc {
 	t.Helper()
-	p := &proc{out: &syncBuffer{}, done: make(chan struct{}), listen: freeAddr(t)}
-	p.cmd = exec.Command(binary, "run")
-	p.cmd.Env = append(os.Environ(), "IPSYNC_CONFIG="+config, "IPSYNC_LISTEN="+p.listen)
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = p.cmd.Wait(); close(p.done) }()
+	out := &testutil.Buffer{}
+	// Registered first, so it runs after startDaemonTo's cleanup has stopped the daemon.
 	t.Cleanup(func() {
-		_ = p.cmd.Process.Kill()
-		<-p.done
 		if t.Failed() {
-			t.Logf("ipsync output:\n%s", p.out.String())
+			t.Logf("ipsync output:\n%s", out.String())
 		}
 	})
+	p := startDaemonTo(t, config, out)
+	p.out = out
 	return p
 }
 
@@ -406,16 +362,8 @@ func TestValidateRemoteAndStatus(t *testing.T) {
 
 	p := startDaemon(t, w.config(""))
 	hc := []string{"IPSYNC_LISTEN=" + p.listen}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		code, out := run(t, hc, "healthcheck")
-		if code == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("healthcheck never passed: %s", out)
-		}
-		time.Sleep(200 * time.Millisecond)
+	if !testutil.Wait(10*time.Second, func() bool { code, out = run(t, hc, "healthcheck"); return code == 0 }) {
+		t.Fatalf("healthcheck never passed: %s", out)
 	}
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	<-p.done

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/ipsync/ipsync/internal/elbv2fake"
+	"github.com/ipsync/ipsync/internal/testutil"
 )
 
 // fakeLive is the group's non-draining addresses, read from the fake itself so that injected faults never hit
@@ -46,24 +47,13 @@ func addrs(ss ...string) []netip.Addr {
 	return out
 }
 
-// eventually waits until ok, polling every 50 ms, and fails the test after d.
-func eventually(t *testing.T, d time.Duration, what string, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %s: %s", d, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // waitFakeLive waits until the group holds exactly want.
 func waitFakeLive(t *testing.T, w *world, d time.Duration, want ...string) {
 	t.Helper()
-	eventually(t, d, fmt.Sprintf("the group holds %v (it holds %v)", want, fakeLive(w.fake, w.group.ARN)), func() bool {
-		return slices.Equal(fakeLive(w.fake, w.group.ARN), addrs(want...))
-	})
+	var got []netip.Addr
+	if !testutil.Wait(d, func() bool { got = fakeLive(w.fake, w.group.ARN); return slices.Equal(got, addrs(want...)) }) {
+		t.Fatalf("not within %s: the group holds %v, want %v", d, got, want)
+	}
 }
 
 // readyz returns the daemon's /readyz status and body.
@@ -143,7 +133,7 @@ func TestKillMidPassThenRestart(t *testing.T) {
 
 			second := startDaemon(t, cfg)
 			waitFakeLive(t, w, 15*time.Second, b)
-			eventually(t, 10*time.Second, "the restarted daemon is ready", func() bool { code, _ := second.readyz(t); return code == 200 })
+			testutil.Eventually(t, 10*time.Second, "the restarted daemon is ready", func() bool { code, _ := second.readyz(t); return code == 200 })
 
 			var regB time.Time
 			for _, c := range w.fake.MutatingCalls() {
@@ -186,7 +176,7 @@ func TestTwoDaemonsSameMapping(t *testing.T) {
 		waitFakeLive(t, w, 15*time.Second, ip)
 	}
 	for i, p := range daemons {
-		eventually(t, 10*time.Second, fmt.Sprintf("daemon %d in sync and ready", i+1), func() bool {
+		testutil.Eventually(t, 10*time.Second, fmt.Sprintf("daemon %d in sync and ready", i+1), func() bool {
 			code, _ := p.readyz(t)
 			return code == 200 && p.metric(t, "ipsync_in_sync", `sync="orders"`) == 1
 		})
@@ -272,7 +262,7 @@ func TestRefusedByEveryCommand(t *testing.T) {
 
 			p := startDaemon(t, cfg)
 			var body string
-			eventually(t, 10*time.Second, "/readyz 503 saying what to change", func() bool {
+			testutil.Eventually(t, 10*time.Second, "/readyz 503 saying what to change", func() bool {
 				var code int
 				code, body = p.readyz(t)
 				return code == http.StatusServiceUnavailable && strings.Contains(body, tc.want)
@@ -303,10 +293,11 @@ func TestRefusedByEveryCommand(t *testing.T) {
 	}
 }
 
-// startDaemonTo is startDaemon with the output going to out (a file, for long runs) and extra environment.
+// startDaemonTo runs `ipsync run` with the configuration in IPSYNC_CONFIG, the output going to out and extra
+// environment; the daemon is killed when the test ends.
 func startDaemonTo(t *testing.T, config string, out io.Writer, env ...string) *proc {
 	t.Helper()
-	p := &proc{out: &syncBuffer{}, done: make(chan struct{}), listen: freeAddr(t)}
+	p := &proc{done: make(chan struct{}), listen: freeAddr(t)}
 	p.cmd = exec.Command(binary, "run")
 	p.cmd.Env = append(append(os.Environ(), "IPSYNC_CONFIG="+config, "IPSYNC_LISTEN="+p.listen), env...)
 	p.cmd.Stdout, p.cmd.Stderr = out, out

@@ -33,8 +33,8 @@ import (
 
 	"github.com/ipsync/ipsync/internal/dnstest"
 	"github.com/ipsync/ipsync/internal/targets"
+	"github.com/ipsync/ipsync/internal/testutil"
 	"github.com/ipsync/ipsync/internal/testutil/awstest"
-	"github.com/ipsync/ipsync/internal/testutil/motoserver"
 )
 
 var updateOperations = flag.Bool("update", false, "rewrite testdata/aws-operations.txt from the AWS calls TestLambdaRuntimeAPI records")
@@ -259,7 +259,7 @@ func buildBootstrap(t *testing.T) string {
 
 type function struct {
 	cmd            *exec.Cmd
-	stdout, stderr *syncBuffer
+	stdout, stderr *testutil.Buffer
 	done           chan struct{}
 }
 
@@ -267,7 +267,7 @@ type function struct {
 // environment variables, and AWS_LAMBDA_RUNTIME_API.
 func startFunction(t *testing.T, bootstrap string, rt *runtimeAPI, env ...string) *function {
 	t.Helper()
-	f := &function{stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan struct{})}
+	f := &function{stdout: &testutil.Buffer{}, stderr: &testutil.Buffer{}, done: make(chan struct{})}
 	f.cmd = exec.Command(bootstrap)
 	f.cmd.Env = append(os.Environ(),
 		"AWS_LAMBDA_RUNTIME_API="+rt.addr(),
@@ -372,14 +372,8 @@ func TestLambdaRuntimeAPI(t *testing.T) {
 		t.Fatalf("invalid configuration: exit %d, %d calls to next, stderr:\n%s", code, rt0.nextCalls.Load(), bad.stderr.String())
 	}
 
-	moto := motoserver.Start(t)
-	motoserver.SetAWSEnv(t, moto)
-	rec := newAWSRecorder(t, moto)
-	dns, err := dnstest.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = dns.Close() })
+	rec := newAWSRecorder(t, awstest.Moto(t).URL)
+	dns := dnstest.Start(t)
 	orders, reports := awstest.NewTargetGroup(t, 5432), awstest.NewTargetGroup(t, 5432)
 	const reportsEndpoint = "reports-cluster.cluster-c9abc.us-east-1.rds.test"
 	dns.SetA(endpoint, 1, "10.0.1.10")

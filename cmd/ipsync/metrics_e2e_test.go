@@ -21,6 +21,7 @@ import (
 
 	"github.com/ipsync/ipsync/internal/dnstest"
 	"github.com/ipsync/ipsync/internal/elbv2fake"
+	"github.com/ipsync/ipsync/internal/testutil"
 )
 
 // scrape is one parsed /metrics answer plus its text.
@@ -107,17 +108,6 @@ func (s scrape) trimmed() string {
 	return strings.Join(out, "\n")
 }
 
-func waitFor(t *testing.T, timeout time.Duration, what string, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %s", timeout, what)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
 // TestDaemonScrapeAfterFailover runs the daemon through a start-up, a DNS blip, a throttled AWS call and a
 // failover, then checks that one scrape shows every SPEC §6 metric family with values that fit what happened.
 func TestDaemonScrapeAfterFailover(t *testing.T) {
@@ -127,14 +117,14 @@ func TestDaemonScrapeAfterFailover(t *testing.T) {
 	p := startDaemon(t, w.config(""))
 	metricsURL := "http://" + p.listen + "/metrics"
 
-	waitFor(t, 10*time.Second, "the daemon never registered A and saw it healthy", func() bool {
+	testutil.Eventually(t, 10*time.Second, "the daemon never registered A and saw it healthy", func() bool {
 		s, err := tryScrape(metricsURL)
 		return err == nil && s.get("ipsync_in_sync", "sync=orders") == 1 && s.get("ipsync_targets", "sync=orders", "state=healthy") == 1
 	})
 
 	// A DNS blip: a few failed resolutions, nothing changes.
 	w.dns.SetFault(dnstest.FaultServFail)
-	waitFor(t, 10*time.Second, "no SERVFAIL counted", func() bool {
+	testutil.Eventually(t, 10*time.Second, "no SERVFAIL counted", func() bool {
 		return scrapeURL(t, metricsURL).get("ipsync_dns_queries_total", "sync=orders", "result=servfail") >= 2
 	})
 	w.dns.SetFault(dnstest.FaultNone)
@@ -145,7 +135,7 @@ func TestDaemonScrapeAfterFailover(t *testing.T) {
 	w.dns.SetA(endpoint, 1, "10.0.2.20")
 	w.waitLive(15*time.Second, "10.0.2.20")
 	var s scrape
-	waitFor(t, 20*time.Second, "the new target never converged to healthy and in sync", func() bool {
+	testutil.Eventually(t, 20*time.Second, "the new target never converged to healthy and in sync", func() bool {
 		s = scrapeURL(t, metricsURL)
 		return s.get("ipsync_convergence_seconds", "sync=orders", "stage=healthy") == 1 && s.get("ipsync_in_sync", "sync=orders") == 1
 	})
@@ -253,7 +243,7 @@ func startPushgateway(t *testing.T) string {
 	}
 	addr := freeAddr(t)
 	cmd := exec.Command(bin, "--web.listen-address="+addr, "--persistence.file=")
-	out := &syncBuffer{}
+	out := &testutil.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -268,7 +258,7 @@ func startPushgateway(t *testing.T) string {
 		}
 	})
 	url := "http://" + addr
-	waitFor(t, 10*time.Second, "the Pushgateway never became ready", func() bool {
+	testutil.Eventually(t, 10*time.Second, "the Pushgateway never became ready", func() bool {
 		resp, err := http.Get(url + "/-/ready")
 		if err != nil {
 			return false

@@ -28,6 +28,7 @@ import (
 
 	"github.com/ipsync/ipsync/internal/dnstest"
 	"github.com/ipsync/ipsync/internal/elbv2fake"
+	"github.com/ipsync/ipsync/internal/testutil"
 )
 
 var soakFor = flag.Duration("soak", 2*time.Minute, "how long TestSoak injects failovers and faults")
@@ -152,7 +153,7 @@ poll: {min: 1s, max: 5s}
 	time.Sleep(2 * time.Second)
 	before := time.Now()
 	s.serve(last, nil)
-	eventually(t, soakConverge, fmt.Sprintf("convergence on %s after the faults stopped", last), func() bool {
+	testutil.Eventually(t, soakConverge, fmt.Sprintf("convergence on %s after the faults stopped", last), func() bool {
 		return slices.Equal(fakeLive(w.fake, s.arn), []netip.Addr{last})
 	})
 	finalConvergence := time.Since(before)

@@ -12,21 +12,8 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/ipsync/ipsync/internal/dnstest"
+	"github.com/ipsync/ipsync/internal/testutil"
 )
-
-func newServer(t *testing.T) *dnstest.Server {
-	t.Helper()
-	s, err := dnstest.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := s.Close(); err != nil {
-			t.Error(err)
-		}
-	})
-	return s
-}
 
 // ask sends one query without EDNS0 (so UDP answers are limited to 512 bytes).
 func ask(t *testing.T, s *dnstest.Server, network, name string, qtype uint16) (*dns.Msg, error) {
@@ -60,7 +47,7 @@ func section(rrs []dns.RR) string {
 }
 
 func TestAnswers(t *testing.T) {
-	s := newServer(t)
+	s := dnstest.Start(t)
 	s.SetCNAME("Cluster.Example.com", 300, "proxy.example.com.")
 	s.SetCNAME("proxy.example.com", 5, "db.example.com")
 	s.SetA("db.example.com", 60, "10.0.0.1", "10.0.0.2")
@@ -115,7 +102,7 @@ func TestAnswers(t *testing.T) {
 }
 
 func TestZoneChanges(t *testing.T) {
-	s := newServer(t)
+	s := dnstest.Start(t)
 	s.SetA("db.example.com", 5, "10.0.0.1")
 	s.SetCNAME("db.example.com", 5, "other.example.com") // replaces the A records
 	s.SetA("other.example.com", 5, "10.0.0.2")
@@ -134,7 +121,7 @@ func TestZoneChanges(t *testing.T) {
 }
 
 func TestSetRaw(t *testing.T) {
-	s := newServer(t)
+	s := dnstest.Start(t)
 	s.SetA("db.example.com", 5, "10.0.0.1")
 	if err := s.SetRaw("db.example.com", dns.TypeA, "db.example.com. 9 IN AAAA 2001:db8::1"); err != nil {
 		t.Fatal(err)
@@ -167,7 +154,7 @@ func TestFaults(t *testing.T) {
 		for _, tt := range tests {
 			t.Run(network+"/"+tt.fault.String(), func(t *testing.T) {
 				for _, scope := range []string{"global", "name"} {
-					s := newServer(t)
+					s := dnstest.Start(t)
 					s.SetA("db.example.com", 5, "10.0.0.1")
 					s.SetA("fine.example.com", 5, "10.0.0.2")
 					if scope == "global" {
@@ -205,7 +192,7 @@ func TestFaults(t *testing.T) {
 }
 
 func TestFaultCleared(t *testing.T) {
-	s := newServer(t)
+	s := dnstest.Start(t)
 	s.SetA("db.example.com", 5, "10.0.0.1")
 	s.SetFault(dnstest.FaultServFail)
 	s.SetNameFault("db.example.com", dnstest.FaultRefused)
@@ -220,7 +207,7 @@ func TestFaultCleared(t *testing.T) {
 }
 
 func TestFollowCNAME(t *testing.T) {
-	s := newServer(t)
+	s := dnstest.Start(t)
 	s.SetFollowCNAME(false)
 	s.SetCNAME("a.example.com", 5, "b.example.com")
 	s.SetA("b.example.com", 5, "10.0.0.1")
@@ -234,7 +221,7 @@ func TestFollowCNAME(t *testing.T) {
 }
 
 func TestLargeAnswerTruncatedOverUDP(t *testing.T) {
-	s := newServer(t)
+	s := dnstest.Start(t)
 	ips := make([]string, 60) // 60 A records > 512 bytes
 	for i := range ips {
 		ips[i] = net.IPv4(10, 0, 1, byte(i+1)).String()
@@ -249,7 +236,7 @@ func TestLargeAnswerTruncatedOverUDP(t *testing.T) {
 }
 
 func TestCounters(t *testing.T) {
-	s := newServer(t)
+	s := dnstest.Start(t)
 	s.SetFault(dnstest.FaultDrop)
 	_, _ = ask(t, s, "udp", "a.example.com", dns.TypeA)
 	s.SetFault(dnstest.FaultNone)
@@ -277,11 +264,7 @@ func TestCloseIsPrompt(t *testing.T) {
 	if err := conn.WriteMsg(m); err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(2 * time.Second); s.Queries() == 0; time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("query never reached the server")
-		}
-	}
+	testutil.Eventually(t, 2*time.Second, "the query reaches the server", func() bool { return s.Queries() != 0 })
 	start := time.Now()
 	if err := s.Close(); err != nil {
 		t.Errorf("Close: %v", err)
@@ -298,7 +281,7 @@ func TestCloseIsPrompt(t *testing.T) {
 }
 
 func TestAFlapping(t *testing.T) {
-	s := newServer(t)
+	s := dnstest.Start(t)
 	s.SetAFlapping("db.example.com", 5, []string{"10.0.0.1"}, []string{"10.0.0.2", "10.0.0.3"})
 	want := []string{
 		"db.example.com. 5 IN A 10.0.0.1",
@@ -323,7 +306,7 @@ func TestAFlapping(t *testing.T) {
 }
 
 func TestObserver(t *testing.T) {
-	s := newServer(t)
+	s := dnstest.Start(t)
 	s.SetA("db.example.com", 5, "10.0.0.1", "10.0.0.2")
 	var (
 		mu  sync.Mutex

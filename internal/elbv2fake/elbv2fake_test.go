@@ -25,6 +25,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/ipsync/ipsync/internal/elbv2fake"
+	"github.com/ipsync/ipsync/internal/testutil"
 )
 
 // clock is a fake Options.Now.
@@ -45,16 +46,6 @@ func (c *clock) Advance(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.t = c.t.Add(d)
-}
-
-func start(t *testing.T, opts elbv2fake.Options) *elbv2fake.Server {
-	t.Helper()
-	s, err := elbv2fake.New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	return s
 }
 
 // sdkConfig is how ipsync's factory builds its clients: static credentials, a region, the endpoint override,
@@ -80,7 +71,7 @@ func elbClient(s *elbv2fake.Server, maxAttempts int) *elbv2.Client {
 // setup makes a server with VPC 10.0.0.0/16 and a TCP:5432 ip target group created through the SDK.
 func setup(t *testing.T, opts elbv2fake.Options) (*elbv2fake.Server, *elbv2.Client, string) {
 	t.Helper()
-	s := start(t, opts)
+	s := elbv2fake.Start(t, opts)
 	if err := s.AddVPC("vpc-0123456789abcdef0", "10.0.0.0/16"); err != nil {
 		t.Fatal(err)
 	}
@@ -365,7 +356,7 @@ func TestTargetGroupNotFound(t *testing.T) {
 }
 
 func TestDescribeVpcs(t *testing.T) {
-	s := start(t, elbv2fake.Options{})
+	s := elbv2fake.Start(t, elbv2fake.Options{})
 	if err := s.AddVPC("vpc-1", "10.0.0.0/16", "100.64.0.0/16", "2600:1f18:1234:5600::/56"); err != nil {
 		t.Fatal(err)
 	}
@@ -407,7 +398,7 @@ func TestDescribeVpcs(t *testing.T) {
 }
 
 func TestAssumeRole(t *testing.T) {
-	s := start(t, elbv2fake.Options{})
+	s := elbv2fake.Start(t, elbv2fake.Options{})
 	cfg := sdkConfig(s, 1)
 	const role = "arn:aws:iam::210987654321:role/ipsync-cross-account"
 	out, err := sts.NewFromConfig(cfg).AssumeRole(context.Background(), &sts.AssumeRoleInput{
@@ -524,10 +515,7 @@ func TestFaultDelayPastDeadline(t *testing.T) {
 		t.Errorf("took %v", d)
 	}
 	// The handler notices the client left and records it; the change was not made.
-	deadline := time.Now().Add(5 * time.Second)
-	for s.Calls()[len(s.Calls())-1].Code != elbv2fake.CodeClientGone && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
+	testutil.Wait(5*time.Second, func() bool { return s.Calls()[len(s.Calls())-1].Code == elbv2fake.CodeClientGone })
 	if got := s.Calls()[len(s.Calls())-1]; got.Code != elbv2fake.CodeClientGone {
 		t.Errorf("last call %+v, want code %s", got, elbv2fake.CodeClientGone)
 	}
@@ -656,7 +644,7 @@ func TestSetHealthAndSeeding(t *testing.T) {
 }
 
 func TestLatencyAndClose(t *testing.T) {
-	s := start(t, elbv2fake.Options{Latency: 30 * time.Millisecond})
+	s := elbv2fake.Start(t, elbv2fake.Options{Latency: 30 * time.Millisecond})
 	c := elbClient(s, 1)
 	begin := time.Now()
 	if _, err := c.DescribeTargetGroups(context.Background(), &elbv2.DescribeTargetGroupsInput{}); err != nil {
@@ -689,7 +677,7 @@ func TestLatencyAndClose(t *testing.T) {
 }
 
 func TestUnknownActionAndUnsigned(t *testing.T) {
-	s := start(t, elbv2fake.Options{})
+	s := elbv2fake.Start(t, elbv2fake.Options{})
 	cfg := sdkConfig(s, 1)
 	cfg.Credentials = aws.AnonymousCredentials{}
 	_, err := elbv2.NewFromConfig(cfg).DescribeTargetGroups(context.Background(), &elbv2.DescribeTargetGroupsInput{})

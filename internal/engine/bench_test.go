@@ -38,6 +38,7 @@ import (
 	"github.com/ipsync/ipsync/internal/engine"
 	"github.com/ipsync/ipsync/internal/metrics"
 	"github.com/ipsync/ipsync/internal/resolver"
+	"github.com/ipsync/ipsync/internal/testutil"
 )
 
 const (
@@ -64,16 +65,7 @@ type benchWorld struct {
 
 func newBenchWorld(tb testing.TB, n int, opts elbv2fake.Options) *benchWorld {
 	tb.Helper()
-	fake, err := elbv2fake.New(opts)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { _ = fake.Close() })
-	dns, err := dnstest.New()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { _ = dns.Close() })
+	fake, dns := elbv2fake.Start(tb, opts), dnstest.Start(tb)
 	if err := fake.AddVPC(benchVPC, benchCIDR); err != nil {
 		tb.Fatal(err)
 	}
@@ -126,40 +118,19 @@ func (w *benchWorld) engine(tb testing.TB, opts engine.Options, now func() time.
 	}, opts)
 }
 
-// benchRunDaemon runs e.Run until the benchmark ends; Cleanup stops it and waits for the passes in flight.
-func benchRunDaemon(tb testing.TB, e *engine.Engine) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		e.Run(ctx)
-	}()
-	tb.Cleanup(func() {
-		cancel()
-		<-done
-	})
-}
-
-// benchWait polls cond every interval until it holds, or fails the benchmark with cond's last message.
-func benchWait(tb testing.TB, timeout, interval time.Duration, cond func() (bool, string)) {
+// benchWait waits until cond holds, or fails the benchmark with cond's last message.
+func benchWait(tb testing.TB, timeout time.Duration, cond func() (bool, string)) {
 	tb.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		ok, msg := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("not done after %s: %s", timeout, msg)
-		}
-		time.Sleep(interval)
+	var last string
+	if !testutil.Wait(timeout, func() (ok bool) { ok, last = cond(); return ok }) {
+		tb.Fatalf("not done after %s: %s", timeout, last)
 	}
 }
 
 // waitRegistered waits until each mapping's target group holds exactly its address of generation gen, live.
 func (w *benchWorld) waitRegistered(tb testing.TB, gen int, timeout time.Duration) {
 	tb.Helper()
-	benchWait(tb, timeout, 100*time.Millisecond, func() (bool, string) {
+	benchWait(tb, timeout, func() (bool, string) {
 		for i, arn := range w.arns {
 			var live []netip.Addr
 			for _, t := range w.fake.Targets(arn) {
@@ -237,7 +208,7 @@ func benchReportDurations(b *testing.B, what string, ds []time.Duration) {
 func BenchmarkFailoverConvergence(b *testing.B) {
 	const mappings = 100
 	w := newBenchWorld(b, mappings, elbv2fake.Options{Latency: benchLatency, HealthyAfter: 2 * time.Second, DrainFor: 5 * time.Second})
-	benchRunDaemon(b, w.engine(b, engine.Options{}, nil))
+	runEngine(b, w.engine(b, engine.Options{}, nil))
 	w.waitRegistered(b, 0, 30*time.Second)
 
 	var register, deregister []time.Duration
@@ -277,7 +248,7 @@ func (w *benchWorld) failoverRound(b *testing.B, gen int) (register, deregister 
 
 	register, deregister = make([]time.Duration, n), make([]time.Duration, n)
 	var all []elbv2fake.Call
-	benchWait(b, 60*time.Second, 100*time.Millisecond, func() (bool, string) {
+	benchWait(b, 60*time.Second, func() (bool, string) {
 		all = w.fake.Calls()
 		for i, arn := range w.arns {
 			reg, ok := w.firstEffect(all, benchRegister, arn, benchAddr(i, gen))
@@ -526,7 +497,7 @@ func benchMeasureProcess(b *testing.B, bin string, n int, settle, window time.Du
 
 	started := time.Now()
 	w.waitRegistered(b, 0, 120*time.Second)
-	benchWait(b, 30*time.Second, 200*time.Millisecond, func() (bool, string) {
+	benchWait(b, 30*time.Second, func() (bool, string) {
 		select {
 		case err := <-exited:
 			b.Fatalf("ipsync run exited early: %v\n%s", err, benchTail(logPath))

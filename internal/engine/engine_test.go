@@ -20,8 +20,8 @@ import (
 	"github.com/ipsync/ipsync/internal/engine"
 	"github.com/ipsync/ipsync/internal/resolver"
 	"github.com/ipsync/ipsync/internal/targets"
+	"github.com/ipsync/ipsync/internal/testutil"
 	"github.com/ipsync/ipsync/internal/testutil/awstest"
-	"github.com/ipsync/ipsync/internal/testutil/motoserver"
 )
 
 const (
@@ -102,55 +102,34 @@ type env struct {
 	logs   *observer.ObservedLogs // of the engine built last
 }
 
-type backendFunc func(t *testing.T) *env
-
 // backends runs fn against moto and against our fake, through the real SDK and AWS_ENDPOINT_URL.
 func backends(t *testing.T, fn func(t *testing.T, e *env)) {
-	for _, b := range []struct {
-		name string
-		new  backendFunc
-	}{{"moto", newMotoEnv}, {"fake", func(t *testing.T) *env { return newFakeEnv(t, elbv2fake.Options{}) }}} {
-		t.Run(b.name, func(t *testing.T) { fn(t, b.new(t)) })
-	}
-}
-
-func newMotoEnv(t *testing.T) *env {
-	url := motoserver.Start(t)
-	return newEnv(t, url, nil)
+	awstest.Backends(t, func(t *testing.T, ep awstest.Endpoint) { fn(t, newEnv(t, ep)) })
 }
 
 func newFakeEnv(t *testing.T, opts elbv2fake.Options) *env {
-	fake, err := elbv2fake.New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = fake.Close() })
-	return newEnv(t, fake.URL(), fake)
+	return newEnv(t, awstest.Fake(t, opts))
 }
 
-func newEnv(t *testing.T, endpointURL string, fake *elbv2fake.Server) *env {
+func newEnv(t *testing.T, ep awstest.Endpoint) *env {
 	t.Helper()
-	motoserver.SetAWSEnv(t, endpointURL)
-	dns, err := dnstest.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = dns.Close() })
+	dns := dnstest.Start(t)
 	res, err := resolver.New(resolver.Config{Servers: []string{dns.Addr()}, Timeout: 300 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
-	factory, err := targets.NewFactory(context.Background(), targets.FactoryOptions{MaxAttempts: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
 	group := awstest.NewTargetGroup(t, port)
-	direct, err := factory.For(context.Background(), group.ARN, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &env{t: t, dns: dns, res: res, fake: fake, group: group, rec: &recorder{TargetGroup: direct},
+	direct := awstest.Client(t, group.ARN, targets.FactoryOptions{})
+	return &env{t: t, dns: dns, res: res, fake: ep.Fake, group: group, rec: &recorder{TargetGroup: direct},
 		direct: direct, clock: &clock{t: time.Unix(1_700_000_000, 0)}}
+}
+
+// runEngine runs eng as the daemon does until the test ends; the cleanup waits for the passes in flight.
+func runEngine(t testing.TB, eng *engine.Engine) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); eng.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
 }
 
 // mapping is the default mapping of these tests.
@@ -550,18 +529,11 @@ func TestMappingsIndependent(t *testing.T) {
 	stuck.Name, stuck.Endpoint, stuck.TargetGroupARN = "stuck", "stuck.rds.test", second.ARN
 	eng := engineWithRealClock(e, e.mapping(), stuck)
 
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); eng.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	runEngine(t, eng)
 
-	deadline := time.Now().Add(10 * time.Second)
-	for len(e.fake.Targets(e.group.ARN)) == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the healthy mapping never converged while the other one's DNS was down")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testutil.Eventually(t, 10*time.Second, "the healthy mapping converges while the other one's DNS is down", func() bool {
+		return len(e.fake.Targets(e.group.ARN)) != 0
+	})
 	if n := len(e.fake.Targets(second.ARN)); n != 0 {
 		t.Fatalf("I1: the stuck mapping changed its group: %d targets", n)
 	}
@@ -677,18 +649,12 @@ func TestFollowEndsWhenTargetGoes(t *testing.T) {
 		Resolver: e.res,
 		Clients:  func(context.Context, string, string) (engine.TargetGroup, error) { return e.rec, nil },
 	}, engine.Options{FollowInterval: 100 * time.Millisecond})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); eng.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	runEngine(t, eng)
 
 	waitFor := func(what string, cond func([]elbv2fake.TargetState) bool) {
 		t.Helper()
-		for deadline := time.Now().Add(10 * time.Second); !cond(e.fake.Targets(e.group.ARN)); {
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s: %v", what, e.fake.Targets(e.group.ARN))
-			}
-			time.Sleep(20 * time.Millisecond)
+		if !testutil.Wait(10*time.Second, func() bool { return cond(e.fake.Targets(e.group.ARN)) }) {
+			t.Fatalf("timed out waiting for %s: %v", what, e.fake.Targets(e.group.ARN))
 		}
 	}
 	e.dns.SetA(endpoint, 1, ipB.String())
@@ -761,16 +727,9 @@ func TestDaemonSteadyStateCostsNothing(t *testing.T) {
 		Resolver: e.res,
 		Clients:  func(context.Context, string, string) (engine.TargetGroup, error) { return e.rec, nil },
 	}, engine.Options{})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); eng.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	runEngine(t, eng)
 
-	for deadline := time.Now().Add(10 * time.Second); len(e.fake.Targets(e.group.ARN)) == 0; time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("never converged")
-		}
-	}
+	testutil.Eventually(t, 10*time.Second, "converged", func() bool { return len(e.fake.Targets(e.group.ARN)) != 0 })
 	time.Sleep(1500 * time.Millisecond) // the new target's health is followed until healthy (the fake: at once)
 	muts, health := len(e.rec.Mutations()), len(e.rec.Calls("Health"))
 	const window = 4 * time.Second

@@ -32,6 +32,8 @@ import (
 	"github.com/ipsync/ipsync/internal/metrics"
 	"github.com/ipsync/ipsync/internal/resolver"
 	"github.com/ipsync/ipsync/internal/targets"
+	"github.com/ipsync/ipsync/internal/testutil"
+	"github.com/ipsync/ipsync/internal/testutil/awstest"
 )
 
 var ipC = netip.MustParseAddr("10.0.3.30")
@@ -62,19 +64,10 @@ func newFaultEnv(t *testing.T, o faultOpts) *faultEnv {
 	e := newFakeEnv(t, o.fake)
 	reg := prometheus.NewRegistry()
 	met := metrics.New(reg, metrics.BuildInfo{})
-	factory, err := targets.NewFactory(context.Background(), targets.FactoryOptions{
+	e.rec = &recorder{TargetGroup: awstest.Client(t, e.group.ARN, targets.FactoryOptions{
 		APIOptions:  []func(*middleware.Stack) error{met.AWSMiddleware()},
-		MaxAttempts: 2,
 		CallTimeout: cmp.Or(o.callTimeout, 3*time.Second),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	client, err := factory.For(context.Background(), e.group.ARN, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.rec = &recorder{TargetGroup: client}
+	})}
 	return &faultEnv{env: e, reg: reg, met: met}
 }
 
@@ -97,6 +90,19 @@ func (f *faultEnv) engine(mutate func(*config.Config), syncs ...config.Sync) *en
 		Metrics:  f.met,
 		Log:      zap.New(core),
 		Now:      f.clock.Now,
+	}, engine.Options{})
+}
+
+// wallClockEngine builds an engine over syncs with metrics that polls within poll on wall time, for tests that
+// run it as the daemon does.
+func (f *faultEnv) wallClockEngine(poll config.Poll, syncs ...config.Sync) *engine.Engine {
+	cfg := config.Defaults()
+	cfg.Syncs = syncs
+	cfg.Poll = poll
+	return engine.New(cfg, engine.Deps{
+		Resolver: f.res,
+		Clients:  func(context.Context, string, string) (engine.TargetGroup, error) { return f.rec, nil },
+		Metrics:  f.met,
 	}, engine.Options{})
 }
 
@@ -413,11 +419,7 @@ func TestDNSAnswersThatStillWork(t *testing.T) {
 func deadServer(t *testing.T, how string) string {
 	t.Helper()
 	if how == "no answer" {
-		d, err := dnstest.New()
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = d.Close() })
+		d := dnstest.Start(t)
 		d.SetFault(dnstest.FaultDrop)
 		return d.Addr()
 	}
@@ -491,39 +493,18 @@ func TestTTLExtremes(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFaultEnv(t, faultOpts{})
 			f.dns.SetA(endpoint, tc.ttl, ipA.String())
-			cfg := config.Defaults()
-			cfg.Syncs = []config.Sync{f.mapping()}
-			cfg.Poll = config.Poll{Min: 100 * time.Millisecond, Max: 500 * time.Millisecond}
-			eng := engine.New(cfg, engine.Deps{
-				Resolver: f.res,
-				Clients:  func(context.Context, string, string) (engine.TargetGroup, error) { return f.rec, nil },
-				Metrics:  f.met,
-			}, engine.Options{})
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan struct{})
-			go func() { defer close(done); eng.Run(ctx) }()
-			defer func() { cancel(); <-done }()
+			eng := f.wallClockEngine(config.Poll{Min: 100 * time.Millisecond, Max: 500 * time.Millisecond}, f.mapping())
+			runEngine(t, eng)
 
-			eventually(t, 5*time.Second, "A registered", func() bool { return slices.Equal(f.liveAddrs(), []netip.Addr{ipA}) })
+			testutil.Eventually(t, 5*time.Second, "A registered", func() bool { return slices.Equal(f.liveAddrs(), []netip.Addr{ipA}) })
 			q0 := f.dns.Queries()
 			time.Sleep(2 * time.Second)
 			if q := f.dns.Queries() - q0; q < tc.minPolls || q > tc.polls {
 				t.Errorf("%d DNS queries in 2 s, want %d-%d", q, tc.minPolls, tc.polls)
 			}
 			f.dns.SetA(endpoint, tc.ttl, ipB.String())
-			eventually(t, 5*time.Second, "the failover followed", func() bool { return slices.Equal(f.liveAddrs(), []netip.Addr{ipB}) })
+			testutil.Eventually(t, 5*time.Second, "the failover followed", func() bool { return slices.Equal(f.liveAddrs(), []netip.Addr{ipB}) })
 		})
-	}
-}
-
-func eventually(t *testing.T, d time.Duration, what string, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s", what, d)
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
 
@@ -793,20 +774,10 @@ func TestHardErrorKeepsTheLoop(t *testing.T) {
 		}
 		return nil
 	})
-	cfg := config.Defaults()
-	cfg.Syncs = []config.Sync{f.mapping(), second}
-	cfg.Poll = config.Poll{Min: 50 * time.Millisecond, Max: 500 * time.Millisecond}
-	eng := engine.New(cfg, engine.Deps{
-		Resolver: f.res,
-		Clients:  func(context.Context, string, string) (engine.TargetGroup, error) { return f.rec, nil },
-		Metrics:  f.met,
-	}, engine.Options{})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); eng.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	eng := f.wallClockEngine(config.Poll{Min: 50 * time.Millisecond, Max: 500 * time.Millisecond}, f.mapping(), second)
+	runEngine(t, eng)
 
-	eventually(t, 5*time.Second, "the other mapping converged", func() bool { return len(f.fake.Targets(other)) == 1 })
+	testutil.Eventually(t, 5*time.Second, "the other mapping converged", func() bool { return len(f.fake.Targets(other)) == 1 })
 	time.Sleep(2 * time.Second)
 	denied403 := 0
 	for _, c := range f.fake.Calls() {
@@ -822,8 +793,8 @@ func TestHardErrorKeepsTheLoop(t *testing.T) {
 		t.Fatalf("Ready() = %v: want only orders, as needing a change", err)
 	}
 	denied.Store(false) // the IAM policy is fixed
-	eventually(t, 3*time.Second, "the fix picked up", func() bool { return len(f.fake.Targets(f.group.ARN)) == 1 })
-	eventually(t, 2*time.Second, "ready", func() bool { return eng.Ready() == nil })
+	testutil.Eventually(t, 3*time.Second, "the fix picked up", func() bool { return len(f.fake.Targets(f.group.ARN)) == 1 })
+	testutil.Eventually(t, 2*time.Second, "ready", func() bool { return eng.Ready() == nil })
 }
 
 // TestTargetGroupDeleted: the group is deleted while ipsync runs. No retry brings it back: every pass fails

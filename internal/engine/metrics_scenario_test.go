@@ -24,6 +24,7 @@ import (
 	"github.com/ipsync/ipsync/internal/engine"
 	"github.com/ipsync/ipsync/internal/metrics"
 	"github.com/ipsync/ipsync/internal/targets"
+	"github.com/ipsync/ipsync/internal/testutil/awstest"
 )
 
 // metricsEnv is the engine test world plus metrics: a registry, the SDK metrics middleware on the engine's AWS
@@ -43,18 +44,10 @@ func newMetricsEnv(t *testing.T, opts elbv2fake.Options) *metricsEnv {
 	reg := prometheus.NewPedanticRegistry()
 	m := metrics.New(reg, metrics.BuildInfo{Version: "test", Commit: "test"})
 	// Two attempts: enough to show a retried throttle, with at most one SDK backoff (real time) per call.
-	factory, err := targets.NewFactory(context.Background(), targets.FactoryOptions{
+	e.rec = &recorder{TargetGroup: awstest.Client(t, e.group.ARN, targets.FactoryOptions{
 		MaxAttempts: 2,
 		APIOptions:  []func(*middleware.Stack) error{m.AWSMiddleware()},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	client, err := factory.For(context.Background(), e.group.ARN, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.rec = &recorder{TargetGroup: client}
+	})}
 	return &metricsEnv{env: e, reg: reg, m: m}
 }
 

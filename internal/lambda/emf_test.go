@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ipsync/ipsync/internal/lambda"
+	"github.com/ipsync/ipsync/internal/testutil"
 )
 
 // emfLine is the CloudWatch Embedded Metric Format specification's shape, decoded strictly enough to catch a
@@ -29,7 +30,7 @@ type emfLine struct {
 }
 
 func TestEMFLine(t *testing.T) {
-	var out syncBuf
+	var out testutil.Buffer
 	now := time.UnixMilli(1_700_000_000_123)
 	emf := lambda.NewEMF(&out, func() time.Time { return now })
 	err := emf.Put("orders", []lambda.Metric{
@@ -39,7 +40,7 @@ func TestEMFLine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lines := out.lines()
+	lines := out.Lines()
 	if len(lines) != 1 {
 		t.Fatalf("want one line, got %q", lines)
 	}
@@ -68,7 +69,7 @@ func TestEMFLine(t *testing.T) {
 
 // TestEMFConcurrentLinesStayWhole: CloudWatch reads one JSON object per line, so lines must never interleave.
 func TestEMFConcurrentLinesStayWhole(t *testing.T) {
-	var out syncBuf
+	var out testutil.Buffer
 	emf := lambda.NewEMF(&out, nil)
 	var wg sync.WaitGroup
 	for i := range 50 {
@@ -79,7 +80,7 @@ func TestEMFConcurrentLinesStayWhole(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	lines := out.lines()
+	lines := out.Lines()
 	if len(lines) != 50 {
 		t.Fatalf("%d lines, want 50", len(lines))
 	}

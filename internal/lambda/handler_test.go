@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,8 +19,8 @@ import (
 	"github.com/ipsync/ipsync/internal/lambda"
 	"github.com/ipsync/ipsync/internal/resolver"
 	"github.com/ipsync/ipsync/internal/targets"
+	"github.com/ipsync/ipsync/internal/testutil"
 	"github.com/ipsync/ipsync/internal/testutil/awstest"
-	"github.com/ipsync/ipsync/internal/testutil/motoserver"
 )
 
 // The event fixtures are shared with the end-to-end test of the built bootstrap.
@@ -41,41 +40,18 @@ const (
 	reportsEndpoint = "reports-cluster.cluster-c9abc.us-east-1.rds.test" // cluster endpoint: DB "reports-cluster"
 )
 
-// syncBuf is a concurrency-safe buffer for the EMF output.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
-func (s *syncBuf) lines() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return strings.Split(strings.TrimSpace(s.b.String()), "\n")
-}
-
 type world struct {
 	t               *testing.T
 	dns             *dnstest.Server
 	fake            *elbv2fake.Server
-	orders, reports string // target group ARNs
-	metrics         *syncBuf
+	orders, reports string           // target group ARNs
+	metrics         *testutil.Buffer // the EMF output
 	h               *lambda.Handler
 }
 
 func newWorld(t *testing.T, window time.Duration) *world {
-	fake, err := elbv2fake.New(elbv2fake.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = fake.Close() })
-	motoserver.SetAWSEnv(t, fake.URL())
-	dns, err := dnstest.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = dns.Close() })
-	w := &world{t: t, dns: dns, fake: fake, metrics: &syncBuf{},
+	fake, dns := awstest.Fake(t, elbv2fake.Options{}).Fake, dnstest.Start(t)
+	w := &world{t: t, dns: dns, fake: fake, metrics: &testutil.Buffer{},
 		orders: awstest.NewTargetGroup(t, 5432).ARN, reports: awstest.NewTargetGroup(t, 5432).ARN}
 	dns.SetA(ordersEndpoint, 1, "10.0.1.10")
 	dns.SetA("reports-1.c9abc.us-east-1.rds.test", 1, "10.0.5.50")
@@ -181,7 +157,7 @@ func TestScheduledEventOnePass(t *testing.T) {
 	if n := callsOf(w.fake, "DescribeTargetGroups", w.orders); n != 1 {
 		t.Fatalf("DescribeTargetGroups for orders %d times over two invocations: the engine must be reused", n)
 	}
-	if lines := w.metrics.lines(); len(lines) != 4 {
+	if lines := w.metrics.Lines(); len(lines) != 4 {
 		t.Fatalf("want one EMF line per mapping per invocation, got %d:\n%s", len(lines), strings.Join(lines, "\n"))
 	}
 }
@@ -264,7 +240,7 @@ func TestDirectDryRun(t *testing.T) {
 	if muts := w.fake.MutatingCalls(); len(muts) != 0 {
 		t.Fatalf("I8: a dry run made mutating calls: %v", muts)
 	}
-	if lines := w.metrics.lines(); len(lines) != 1 || lines[0] != "" {
+	if lines := w.metrics.Lines(); len(lines) != 1 || lines[0] != "" {
 		t.Fatalf("a dry run changes nothing and counts nothing; EMF lines: %q", lines)
 	}
 	// The same invocation for real, for all mappings.
@@ -325,7 +301,7 @@ func TestFailedPass(t *testing.T) {
 	if muts := w.fake.MutatingCalls(); len(muts) != 0 {
 		t.Fatalf("I1: mutating calls with DNS failing: %v", muts)
 	}
-	for _, l := range w.metrics.lines() {
+	for _, l := range w.metrics.Lines() {
 		if !strings.Contains(l, `"SyncErrors":1`) || strings.Contains(l, "InSync") {
 			t.Fatalf("EMF line for a failed pass: %s (want SyncErrors 1 and no InSync)", l)
 		}

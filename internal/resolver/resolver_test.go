@@ -24,20 +24,6 @@ var transports = []struct {
 	forceTCP bool
 }{{"udp", false}, {"tcp", true}}
 
-func newServer(t testing.TB) *dnstest.Server {
-	t.Helper()
-	s, err := dnstest.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := s.Close(); err != nil {
-			t.Error(err)
-		}
-	})
-	return s
-}
-
 func newResolver(t testing.TB, cfg resolver.Config) *resolver.Resolver {
 	t.Helper()
 	r, err := resolver.New(cfg)
@@ -175,7 +161,7 @@ func TestResolve(t *testing.T) {
 	for _, tr := range transports {
 		for _, tt := range tests {
 			t.Run(tr.name+"/"+tt.name, func(t *testing.T) {
-				s := newServer(t)
+				s := dnstest.Start(t)
 				tt.setup(t, s)
 				r := newResolver(t, resolver.Config{Servers: []string{s.Addr()}, ForceTCP: tr.forceTCP})
 				got, err := r.Resolve(context.Background(), tt.query, tt.fam)
@@ -313,7 +299,7 @@ func TestResolveErrors(t *testing.T) {
 	for _, tr := range transports {
 		for _, tt := range tests {
 			t.Run(tr.name+"/"+tt.name, func(t *testing.T) {
-				s := newServer(t)
+				s := dnstest.Start(t)
 				tt.setup(t, s)
 				r := newResolver(t, resolver.Config{Servers: []string{s.Addr()}, ForceTCP: tr.forceTCP})
 				got, err := r.Resolve(context.Background(), tt.query, tt.fam)
@@ -352,7 +338,7 @@ func TestResolveErrors(t *testing.T) {
 func TestResolvePartialChainAsksAgain(t *testing.T) {
 	for _, tr := range transports {
 		t.Run(tr.name, func(t *testing.T) {
-			s := newServer(t)
+			s := dnstest.Start(t)
 			s.SetFollowCNAME(false)
 			s.SetCNAME("cluster.example.com", 30, "proxy.example.com")
 			s.SetCNAME("proxy.example.com", 20, "instance.example.com")
@@ -388,7 +374,7 @@ func TestResolvePartialChainLimits(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := newServer(t)
+			s := dnstest.Start(t)
 			s.SetFollowCNAME(false)
 			tt.setup(s)
 			r := newResolver(t, resolver.Config{Servers: []string{s.Addr()}})
@@ -421,7 +407,7 @@ func TestResolveTruncatedFallsBackToTCP(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := newServer(t)
+			s := dnstest.Start(t)
 			tt.setup(s)
 			r := newResolver(t, resolver.Config{Servers: []string{s.Addr()}})
 			got, err := r.Resolve(context.Background(), "db.example.com", resolver.IPv4)
@@ -443,7 +429,7 @@ func TestResolveTriesNextServer(t *testing.T) {
 	for _, tr := range transports {
 		for _, f := range []dnstest.Fault{dnstest.FaultDrop, dnstest.FaultServFail, dnstest.FaultRefused} {
 			t.Run(tr.name+"/"+f.String(), func(t *testing.T) {
-				bad, good := newServer(t), newServer(t)
+				bad, good := dnstest.Start(t), dnstest.Start(t)
 				bad.SetA("db.example.com", 5, "10.0.0.1")
 				bad.SetFault(f)
 				good.SetA("db.example.com", 5, "10.0.0.2")
@@ -478,7 +464,7 @@ func TestResolveSkipsDeadServer(t *testing.T) {
 	if err := dead.Close(); err != nil {
 		t.Fatal(err)
 	}
-	good := newServer(t)
+	good := dnstest.Start(t)
 	good.SetA("db.example.com", 5, "10.0.0.2")
 	for _, tr := range transports {
 		t.Run(tr.name, func(t *testing.T) {
@@ -495,7 +481,7 @@ func TestResolveSkipsDeadServer(t *testing.T) {
 }
 
 func TestResolveNXDOMAINIsFinal(t *testing.T) {
-	first, second := newServer(t), newServer(t)
+	first, second := dnstest.Start(t), dnstest.Start(t)
 	second.SetA("db.example.com", 5, "10.0.0.2")
 	r := newResolver(t, resolver.Config{Servers: []string{first.Addr(), second.Addr()}})
 	_, err := r.Resolve(context.Background(), "db.example.com", resolver.IPv4)
@@ -524,7 +510,7 @@ func TestResolveAllServersFail(t *testing.T) {
 		t.Run(fmt.Sprint(tt.faults), func(t *testing.T) {
 			var servers []string
 			for _, f := range tt.faults {
-				s := newServer(t)
+				s := dnstest.Start(t)
 				s.SetA("db.example.com", 5, "10.0.0.1")
 				s.SetFault(f)
 				servers = append(servers, s.Addr())
@@ -549,7 +535,7 @@ func TestResolveAllServersFail(t *testing.T) {
 }
 
 func TestTimeoutMessage(t *testing.T) {
-	a, b := newServer(t), newServer(t)
+	a, b := dnstest.Start(t), dnstest.Start(t)
 	a.SetFault(dnstest.FaultDrop)
 	b.SetFault(dnstest.FaultDrop)
 	r := newResolver(t, resolver.Config{Servers: []string{a.Addr(), b.Addr()}, Timeout: 100 * time.Millisecond})
@@ -565,7 +551,7 @@ func TestResolveContext(t *testing.T) {
 	t.Run("cancel returns promptly", func(t *testing.T) {
 		for _, tr := range transports {
 			t.Run(tr.name, func(t *testing.T) {
-				s := newServer(t)
+				s := dnstest.Start(t)
 				s.SetFault(dnstest.FaultDrop)
 				r := newResolver(t, resolver.Config{Servers: []string{s.Addr(), s.Addr()}, Timeout: 10 * time.Second, ForceTCP: tr.forceTCP})
 				ctx, cancel := context.WithCancel(context.Background())
@@ -585,7 +571,7 @@ func TestResolveContext(t *testing.T) {
 		}
 	})
 	t.Run("already cancelled", func(t *testing.T) {
-		s := newServer(t)
+		s := dnstest.Start(t)
 		s.SetA("db.example.com", 5, "10.0.0.1")
 		r := newResolver(t, resolver.Config{Servers: []string{s.Addr()}})
 		ctx, cancel := context.WithCancel(context.Background())
@@ -596,7 +582,7 @@ func TestResolveContext(t *testing.T) {
 		}
 	})
 	t.Run("deadline shorter than timeout", func(t *testing.T) {
-		s1, s2 := newServer(t), newServer(t)
+		s1, s2 := dnstest.Start(t), dnstest.Start(t)
 		s1.SetFault(dnstest.FaultDrop)
 		s2.SetA("db.example.com", 5, "10.0.0.1")
 		r := newResolver(t, resolver.Config{Servers: []string{s1.Addr(), s2.Addr()}, Timeout: 10 * time.Second})
@@ -618,7 +604,7 @@ func TestResolveContext(t *testing.T) {
 
 // Simulated failover: the endpoint's records change between two passes and the second pass sees the change.
 func TestResolveSeesZoneChange(t *testing.T) {
-	s := newServer(t)
+	s := dnstest.Start(t)
 	s.SetCNAME("cluster.example.com", 5, "instance-a.example.com")
 	s.SetA("instance-a.example.com", 5, "10.0.0.1")
 	s.SetA("instance-b.example.com", 5, "10.0.1.1")
@@ -764,7 +750,7 @@ func TestKindOf(t *testing.T) {
 }
 
 func BenchmarkResolve(b *testing.B) {
-	s := newServer(b)
+	s := dnstest.Start(b)
 	s.SetA("db.example.com", 5, "10.0.0.1")
 	r := newResolver(b, resolver.Config{Servers: []string{s.Addr()}})
 	ctx := context.Background()
@@ -778,11 +764,7 @@ func BenchmarkResolve(b *testing.B) {
 // TestResolveAnswerTooBigForTCP: an answer that does not fit even in a TCP message is an error, never a partial
 // list of addresses (I1: acting on part of the answer could deregister the addresses that were cut off).
 func TestResolveAnswerTooBigForTCP(t *testing.T) {
-	srv, err := dnstest.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Close() })
+	srv := dnstest.Start(t)
 	ips := make([]string, 6000)
 	for i := range ips {
 		ips[i] = fmt.Sprintf("10.%d.%d.%d", i/65536, (i/256)%256, i%256)

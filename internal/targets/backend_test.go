@@ -22,7 +22,7 @@ import (
 	"github.com/aws/smithy-go/middleware"
 
 	"github.com/ipsync/ipsync/internal/targets"
-	"github.com/ipsync/ipsync/internal/testutil/motoserver"
+	"github.com/ipsync/ipsync/internal/testutil/awstest"
 )
 
 // The same behaviours run, through the real SDK and NewFactory, against every backend. A backend differs only
@@ -108,11 +108,9 @@ var behaviours = []struct {
 // ---- moto ----
 
 func newMotoBackend(t *testing.T) *backend {
-	url := motoserver.Start(t)
-	motoserver.SetAWSEnv(t, url)
 	return &backend{
 		name:       "moto",
-		url:        url,
+		url:        awstest.Moto(t).URL,
 		newGroup:   func(t *testing.T) fixture { return motoGroup(t) },
 		calls:      func() []call { return nil },
 		resetCalls: func() {},

@@ -9,23 +9,19 @@ import (
 	"time"
 
 	"github.com/ipsync/ipsync/internal/elbv2fake"
-	"github.com/ipsync/ipsync/internal/testutil/motoserver"
+	"github.com/ipsync/ipsync/internal/testutil/awstest"
 )
 
 // fakeMaxTargets is the fake's per-group limit; above ChunksOf100's 250 so only TooManyTargets reaches it.
 const fakeMaxTargets = 300
 
 func newFakeBackend(t *testing.T) *backend {
-	s, err := elbv2fake.New(elbv2fake.Options{DrainFor: time.Hour, MaxTargets: fakeMaxTargets})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	motoserver.SetAWSEnv(t, s.URL())
+	ep := awstest.Fake(t, elbv2fake.Options{DrainFor: time.Hour, MaxTargets: fakeMaxTargets})
+	s := ep.Fake
 	var vpcs atomic.Int64
 	return &backend{
 		name: "fake",
-		url:  s.URL(),
+		url:  ep.URL,
 		newGroup: func(t *testing.T) fixture {
 			t.Helper()
 			id := fmt.Sprintf("vpc-%017x", vpcs.Add(1))

@@ -1,5 +1,5 @@
-// Package awstest creates AWS fixtures (a VPC and an ip target group) through the real SDK against whatever
-// endpoint AWS_ENDPOINT_URL names — moto or elbv2fake — so that tests set up both backends the same way.
+// Package awstest starts an AWS endpoint for a test — moto or elbv2fake — and creates fixtures (a VPC and an ip
+// target group) in it through the real SDK and AWS_ENDPOINT_URL, so that tests set up both backends the same way.
 package awstest
 
 import (

@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ipsync/ipsync/internal/testutil"
 )
 
 // Binary is the program started; it must be on PATH (pip install 'moto[server]').
@@ -33,7 +35,7 @@ type Server struct {
 	URL    string // http://127.0.0.1:PORT
 	cmd    *exec.Cmd
 	exited chan struct{}
-	output *lockedBuffer
+	output *testutil.Buffer // for error messages
 }
 
 // Start launches moto_server for the test, kills it when the test ends and returns its URL. When moto_server
@@ -79,7 +81,7 @@ func launch(path string) (*Server, error) {
 	s := &Server{
 		URL:    "http://127.0.0.1:" + strconv.Itoa(port),
 		exited: make(chan struct{}),
-		output: &lockedBuffer{},
+		output: &testutil.Buffer{Max: 64 << 10}, // moto logs every request; keep the start-up part only
 	}
 	s.cmd = exec.Command(path, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
 	s.cmd.Stdout, s.cmd.Stderr = s.output, s.output
