@@ -10,7 +10,7 @@ import (
 )
 
 func TestAuthoritativeAnswers(t *testing.T) {
-	s := newServer(t)
+	s := dnstest.Start(t)
 	s.SetZone("example.", 60, "ns.example.")
 	s.SetA("ns.example.", 60, "192.0.2.1")
 	s.SetA("db.example.", 5, "10.0.0.1")
@@ -68,7 +68,7 @@ func TestAuthoritativeAnswers(t *testing.T) {
 }
 
 func TestAuthoritativeFaultNotAuthoritative(t *testing.T) {
-	s := newServer(t)
+	s := dnstest.Start(t)
 	s.SetZone("example.", 60, "ns.example.")
 	s.SetA("db.example.", 5, "10.0.0.1")
 	s.SetFault(dnstest.FaultNotAuthoritative)
@@ -79,7 +79,7 @@ func TestAuthoritativeFaultNotAuthoritative(t *testing.T) {
 }
 
 func TestRecursiveServerAnswersNS(t *testing.T) {
-	s := newServer(t)
+	s := dnstest.Start(t)
 	s.SetNS("example.", 60, "ns.example.")
 	resp := mustAsk(t, s, "udp", "example.", dns.TypeNS)
 	if resp.Authoritative || !resp.RecursionAvailable || answer(resp) != "example. 60 IN NS ns.example." {

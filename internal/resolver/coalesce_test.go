@@ -67,7 +67,7 @@ func TestCoalescerOneQueryPerNamePerInterval(t *testing.T) {
 }
 
 func TestCoalescerSharesErrorsAndKeepsFamiliesApart(t *testing.T) {
-	s := newServer(t)
+	s := dnstest.Start(t)
 	s.SetA("db.example.com", 5, "10.0.0.1")
 	s.SetAAAA("db.example.com", 5, "2001:db8::1")
 	s.SetNameFault("down.example.com", dnstest.FaultServFail)
@@ -90,7 +90,7 @@ func TestCoalescerSharesErrorsAndKeepsFamiliesApart(t *testing.T) {
 }
 
 func TestCoalescerCallerContext(t *testing.T) {
-	s := newServer(t)
+	s := dnstest.Start(t)
 	s.SetA("db.example.com", 5, "10.0.0.1")
 	release := make(chan struct{})
 	s.SetObserver(func(dnstest.Answer) { <-release }) // hold the answer
