@@ -1,6 +1,6 @@
 package main_test
 
-// The Lambda function end to end: the binary built as Lambda builds it (`bootstrap`, linux, -tags lambda.norpc,
+// The Lambda function end to end: the binary built as Lambda builds it (`bootstrap`, linux, -tags lambda.norpc,nodemo,
 // static), run as the Lambda service runs it — with AWS_LAMBDA_RUNTIME_API pointing at a test server that
 // implements the Runtime API — against the loopback DNS server and moto. Every AWS call the process makes goes
 // through a recording proxy; the operations it saw are the IAM actions ipsync needs (testdata/aws-operations.txt,
@@ -240,7 +240,7 @@ func operations(calls []awsCall) []string {
 func buildBootstrap(t *testing.T) string {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "bootstrap")
-	build := exec.Command("go", "build", "-tags", "lambda.norpc", "-trimpath", "-o", out, ".")
+	build := exec.Command("go", "build", "-tags", "lambda.norpc,nodemo", "-trimpath", "-o", out, ".")
 	build.Env = append(os.Environ(), "GOOS=linux", "GOARCH="+runtime.GOARCH, "CGO_ENABLED=0")
 	if b, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("building bootstrap: %v\n%s", err, b)
