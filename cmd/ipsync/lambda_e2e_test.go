@@ -236,7 +236,8 @@ func operations(calls []awsCall) []string {
 // ---- the function ----
 
 // buildBootstrap builds the binary the way `make lambda` does, for this machine's architecture so it can run
-// here (Lambda's is arm64; the code is the same), and checks that it is static as provided.al2023 needs.
+// here (Lambda's is arm64; the code is the same), and checks that it is static as provided.al2023 needs and
+// carries no demo.
 func buildBootstrap(t *testing.T) string {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "bootstrap")
@@ -253,6 +254,15 @@ func buildBootstrap(t *testing.T) string {
 	libs, _ := f.ImportedLibraries()
 	if f.Section(".interp") != nil || len(libs) > 0 {
 		t.Fatalf("bootstrap is dynamically linked (interpreter or libraries %v); build it with CGO_ENABLED=0", libs)
+	}
+	// nodemo leaves the demo and its test doubles out; the command says where to find it (a demo would run on).
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var stderr bytes.Buffer
+	demo := exec.CommandContext(ctx, out, "demo")
+	demo.Stderr = &stderr
+	if err := demo.Run(); demo.ProcessState.ExitCode() != 1 || !strings.Contains(stderr.String(), "go run ./cmd/ipsync demo") {
+		t.Fatalf("bootstrap demo: %v, stderr %q; want exit 1 pointing at go run ./cmd/ipsync demo", err, stderr.String())
 	}
 	return out
 }
