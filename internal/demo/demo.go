@@ -264,7 +264,7 @@ func newDemo(out io.Writer, opts Options) (*demo, error) {
 	if d.view, err = resolver.New(rcfg); err != nil {
 		return nil, fmt.Errorf("demo: resolver for the local DNS server: %w", err)
 	}
-	// By hand, not through the user's AWS environment: the demo must never reach a real account.
+	// The product's client, but not from the user's AWS environment: the demo must never reach a real account.
 	d.client = d.fake.Client(opts.Metrics.AWSMiddleware()) // nil-safe: a no-op without metrics
 	d.client.CallTimeout = callTimeout
 
