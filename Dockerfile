@@ -15,8 +15,9 @@ ARG TARGETOS=linux
 ARG TARGETARCH
 # Where the binary goes; only .ci/run changes it (the COPY below reads /out).
 ARG OUT=/out
+# -tags: lambda.norpc drops the Lambda library's unused RPC mode; nodemo leaves out `ipsync demo` and its test doubles.
 # ci:build - .ci/run runs the next line as it is (with these ARGs as environment) and checks the binary is static.
-RUN CGO_ENABLED=0 GOOS=${TARGETOS} GOARCH=${TARGETARCH} go build -tags lambda.norpc -trimpath -ldflags "-s -w -X github.com/ipsync/ipsync/internal/cli.version=${VERSION} -X github.com/ipsync/ipsync/internal/cli.commit=${COMMIT}" -o ${OUT}/ipsync ./cmd/ipsync
+RUN CGO_ENABLED=0 GOOS=${TARGETOS} GOARCH=${TARGETARCH} go build -tags lambda.norpc,nodemo -trimpath -ldflags "-s -w -X github.com/ipsync/ipsync/internal/cli.version=${VERSION} -X github.com/ipsync/ipsync/internal/cli.commit=${COMMIT}" -o ${OUT}/ipsync ./cmd/ipsync
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/ipsync /ipsync

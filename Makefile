@@ -4,8 +4,9 @@
 VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT      ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS     := -s -w -X github.com/ipsync/ipsync/internal/cli.version=$(VERSION) -X github.com/ipsync/ipsync/internal/cli.commit=$(COMMIT)
-# Static (CGO_ENABLED=0), reproducible paths, version stamped: the same flags as the Dockerfile's build.
-BUILDFLAGS  := -tags lambda.norpc -trimpath -ldflags "$(LDFLAGS)"
+# Static (CGO_ENABLED=0), reproducible paths, version stamped, without the demo and its test doubles (nodemo):
+# the same flags as the Dockerfile's build.
+BUILDFLAGS  := -tags lambda.norpc,nodemo -trimpath -ldflags "$(LDFLAGS)"
 IMAGE       ?= ipsync:$(VERSION)
 PLATFORM    ?= linux/amd64
 LAMBDA_ARCH ?= arm64

@@ -598,7 +598,7 @@ func TestDockerfile(t *testing.T) {
 	if !strings.HasSuffix(hc, `CMD ["/ipsync", "healthcheck"]`) {
 		t.Errorf("HEALTHCHECK %q: want the exec form of ipsync healthcheck (no shell in the image)", hc)
 	}
-	for _, w := range []string{"RUN CGO_ENABLED=0 ", " -trimpath ", "-X github.com/ipsync/ipsync/internal/cli.version=${VERSION}",
+	for _, w := range []string{"RUN CGO_ENABLED=0 ", " -tags lambda.norpc,nodemo ", " -trimpath ", "-X github.com/ipsync/ipsync/internal/cli.version=${VERSION}",
 		"-X github.com/ipsync/ipsync/internal/cli.commit=${COMMIT}", "./cmd/ipsync"} {
 		if !strings.Contains(build, w) {
 			t.Errorf("the build line after '# ci:build' (%q) has no %q", build, w)

@@ -1,6 +1,6 @@
 package main_test
 
-// The Lambda function end to end: the binary built as Lambda builds it (`bootstrap`, linux, -tags lambda.norpc,
+// The Lambda function end to end: the binary built as Lambda builds it (`bootstrap`, linux, -tags lambda.norpc,nodemo,
 // static), run as the Lambda service runs it — with AWS_LAMBDA_RUNTIME_API pointing at a test server that
 // implements the Runtime API — against the loopback DNS server and moto. Every AWS call the process makes goes
 // through a recording proxy; the operations it saw are the IAM actions ipsync needs (testdata/aws-operations.txt,
@@ -236,11 +236,12 @@ func operations(calls []awsCall) []string {
 // ---- the function ----
 
 // buildBootstrap builds the binary the way `make lambda` does, for this machine's architecture so it can run
-// here (Lambda's is arm64; the code is the same), and checks that it is static as provided.al2023 needs.
+// here (Lambda's is arm64; the code is the same), and checks that it is static as provided.al2023 needs and
+// carries no demo.
 func buildBootstrap(t *testing.T) string {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "bootstrap")
-	build := exec.Command("go", "build", "-tags", "lambda.norpc", "-trimpath", "-o", out, ".")
+	build := exec.Command("go", "build", "-tags", "lambda.norpc,nodemo", "-trimpath", "-o", out, ".")
 	build.Env = append(os.Environ(), "GOOS=linux", "GOARCH="+runtime.GOARCH, "CGO_ENABLED=0")
 	if b, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("building bootstrap: %v\n%s", err, b)
@@ -253,6 +254,15 @@ func buildBootstrap(t *testing.T) string {
 	libs, _ := f.ImportedLibraries()
 	if f.Section(".interp") != nil || len(libs) > 0 {
 		t.Fatalf("bootstrap is dynamically linked (interpreter or libraries %v); build it with CGO_ENABLED=0", libs)
+	}
+	// nodemo leaves the demo and its test doubles out; the command says where to find it (a demo would run on).
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var stderr bytes.Buffer
+	demo := exec.CommandContext(ctx, out, "demo")
+	demo.Stderr = &stderr
+	if err := demo.Run(); demo.ProcessState.ExitCode() != 1 || !strings.Contains(stderr.String(), "go run ./cmd/ipsync demo") {
+		t.Fatalf("bootstrap demo: %v, stderr %q; want exit 1 pointing at go run ./cmd/ipsync demo", err, stderr.String())
 	}
 	return out
 }

@@ -1,5 +1,5 @@
-// Package cli is ipsync's command line (SPEC §4): it parses flags and environment, builds the engine and its
-// collaborators, and turns results into output and exit codes. main calls Run and nothing else.
+// Package cli is ipsync's command line: it parses flags and environment, builds the engine and its collaborators,
+// and turns results into output and exit codes. main calls Main and nothing else.
 package cli
 
 import (
@@ -47,7 +47,7 @@ func commands() []command {
 		{"sync", "one pass over every mapping, then exit (--dry-run, --detailed-exitcode)", runSync},
 		{"status", "resolved addresses and registered targets with health, per mapping", runStatus},
 		{"validate", "check the configuration (--remote: also each target group)", runValidate},
-		{"demo", "the whole system on this machine, no AWS account needed", runDemo},
+		demoCommand,
 		{"healthcheck", "exit 0 when the local daemon is ready (container health check)", runHealthcheck},
 		{"version", "version, commit, Go version", runVersion},
 	}
@@ -84,7 +84,7 @@ func usage(w io.Writer) {
 	for _, c := range commands() {
 		fmt.Fprintf(w, "  %-12s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintln(w, "\nTry it with no AWS account: ipsync demo. Flags of a command: ipsync <command> -h")
+	fmt.Fprintln(w, "\n"+tryDemo+" Flags of a command: ipsync <command> -h")
 }
 
 // newFlagSet makes a command's flag set whose errors and help go to stderr.
@@ -152,7 +152,7 @@ func buildInfo() versionInfo {
 func Main(signals context.Context) int {
 	env := Env{Args: os.Args[1:], Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.LookupEnv, Signals: signals}
 	if inLambda(env) {
-		return runLambda(env) // SPEC §4: the same binary, run by the Lambda runtime as bootstrap
+		return runLambda(env) // the same binary, run by the Lambda runtime as bootstrap
 	}
 	return Run(env)
 }

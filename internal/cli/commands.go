@@ -3,14 +3,12 @@ package cli
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/netip"
-	"os"
 	"strings"
 	"time"
 
@@ -21,7 +19,6 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/ipsync/ipsync/internal/config"
-	"github.com/ipsync/ipsync/internal/demo"
 	"github.com/ipsync/ipsync/internal/engine"
 	"github.com/ipsync/ipsync/internal/metrics"
 	"github.com/ipsync/ipsync/internal/resolver"
@@ -303,33 +300,6 @@ func runHealthcheck(env Env, args []string) int {
 	}
 	fmt.Fprintln(env.Stdout, strings.TrimSpace(string(body)))
 	return exitOK
-}
-
-func runDemo(env Env, args []string) int {
-	fs := newFlagSet(env, "demo", "Run ipsync against a local DNS server and a local ELBv2 endpoint, with a failover every few seconds. No AWS account needed; Ctrl-C to stop.")
-	opts := demo.Options{}
-	fs.DurationVar(&opts.TTL, "ttl", 2*time.Second, "DNS TTL of the demo endpoints")
-	fs.DurationVar(&opts.FailoverEvery, "failover-every", 10*time.Second, "time between simulated failovers")
-	fs.DurationVar(&opts.Duration, "duration", 0, "stop after this long (0: until Ctrl-C)")
-	plain := fs.Bool("plain", false, "print one line per event instead of a live view (default when stdout is not a terminal)")
-	if code := parse(env, fs, args); code >= 0 {
-		return code
-	}
-	opts.Live = !*plain && isTerminal(env.Stdout)
-	if err := demo.Run(env.Signals, env.Stdout, opts); err != nil && !errors.Is(err, context.Canceled) {
-		fmt.Fprintf(env.Stderr, "ipsync demo: %v\n", err)
-		return exitError
-	}
-	return exitOK
-}
-
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
 // printReports writes pass reports for people or as JSON.

@@ -1,4 +1,4 @@
-// Package demo is the body of `ipsync demo` (SPEC §4): the whole system on this machine with no AWS account.
+// Package demo is the body of `ipsync demo`: the whole system on this machine with no AWS account.
 //
 // A local DNS server (dnstest) plays two databases, a local ELBv2 endpoint (elbv2fake) plays their NLB target
 // groups, and the real sync engine keeps one equal to the other while the demo fails the databases over in turn.
@@ -264,7 +264,7 @@ func newDemo(out io.Writer, opts Options) (*demo, error) {
 	if d.view, err = resolver.New(rcfg); err != nil {
 		return nil, fmt.Errorf("demo: resolver for the local DNS server: %w", err)
 	}
-	// By hand, not through the user's AWS environment: the demo must never reach a real account.
+	// The product's client, but not from the user's AWS environment: the demo must never reach a real account.
 	d.client = d.fake.Client(opts.Metrics.AWSMiddleware()) // nil-safe: a no-op without metrics
 	d.client.CallTimeout = callTimeout
 
@@ -476,11 +476,4 @@ func (d *demo) close() {
 	if d.log != nil {
 		_ = d.log.Sync()
 	}
-}
-
-// IsTerminal reports whether w is a terminal whose size is known, i.e. whether the live view fits there; the
-// command uses it to choose Options.Live.
-func IsTerminal(w io.Writer) bool {
-	_, _, ok := termSize(w)
-	return ok
 }

@@ -12,8 +12,8 @@ import (
 	"github.com/ipsync/ipsync/internal/resolver"
 )
 
-// zone is the fake DNS zone of the demo's databases (SPEC §2: instance endpoints are A records; cluster
-// endpoints are CNAME -> instance endpoint -> A).
+// zone is the fake DNS zone of the demo's databases. As in RDS, instance endpoints are A records and cluster
+// endpoints are CNAME -> instance endpoint -> A.
 const zone = "demo.rds.local"
 
 // instance is where a database can run: one address in one subnet (and so one Availability Zone) of the VPC.

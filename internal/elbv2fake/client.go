@@ -1,26 +1,28 @@
 package elbv2fake
 
 import (
+	"context"
+	"fmt"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/ec2"
-	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	"github.com/aws/smithy-go/middleware"
 
 	"github.com/ipsync/ipsync/internal/targets"
 )
 
-// Client is what targets.Factory builds, made by hand and pointed at this server: the real SDK clients with the
-// standard retryer, static credentials and the given middleware. Nothing comes from the process's AWS
-// environment (profiles, AWS_ENDPOINT_URL, real credentials), so the demo and benchmarks never reach AWS.
+// Client is the Client the product's targets.Factory builds for this server's region (the same retryer, call
+// timeout and middleware, with the given apiOptions added), pointed at this server the way a user points ipsync
+// at an emulator: a base endpoint and static dummy credentials. Nothing comes from the process's AWS environment
+// (profiles, AWS_ENDPOINT_URL, real credentials), so the demo and benchmarks never reach AWS.
 func (s *Server) Client(apiOptions ...func(*middleware.Stack) error) *targets.Client {
-	cfg := aws.Config{
-		Region:       s.opts.Region,
-		Credentials:  credentials.NewStaticCredentialsProvider("fake", "fake", ""),
-		BaseEndpoint: aws.String(s.URL()),
-		Retryer:      func() aws.Retryer { return retry.NewStandard() },
-		APIOptions:   apiOptions,
+	cfg := aws.Config{Credentials: credentials.NewStaticCredentialsProvider("fake", "fake", "")}
+	f := targets.NewFactoryFromConfig(cfg, targets.FactoryOptions{EndpointURL: s.URL(), APIOptions: apiOptions})
+	// Any target group ARN in the server's region selects its client; For makes no call.
+	arn := fmt.Sprintf("arn:aws:elasticloadbalancing:%s:%s:targetgroup/any/0", s.opts.Region, s.opts.AccountID)
+	c, err := f.For(context.Background(), arn, "")
+	if err != nil {
+		panic(fmt.Sprintf("elbv2fake: a client for %s: %v", arn, err)) // the ARN is well-formed: a bug here
 	}
-	return targets.NewClient(elbv2.NewFromConfig(cfg), ec2.NewFromConfig(cfg))
+	return c
 }

@@ -3,6 +3,7 @@ package targets
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -46,25 +47,38 @@ type Factory struct {
 
 type clientKey struct{ region, roleARN string }
 
-// NewFactory loads the AWS configuration once and configures the SDK standard retryer; retries happen there
-// and nowhere else.
+// NewFactory loads the AWS configuration once from the SDK's standard sources, then builds the Factory with
+// NewFactoryFromConfig. The retryer is given to the loading too, so the clients built while loading (an assumed
+// role from a profile, SSO) retry as the rest.
 func NewFactory(ctx context.Context, opts FactoryOptions) (*Factory, error) {
-	attempts := opts.MaxAttempts
-	if attempts <= 0 {
-		attempts = DefaultMaxAttempts
-	}
-	cfg, err := config.LoadDefaultConfig(ctx, config.WithRetryer(func() aws.Retryer {
-		return retry.NewStandard(func(o *retry.StandardOptions) { o.MaxAttempts = attempts })
-	}))
+	cfg, err := config.LoadDefaultConfig(ctx, config.WithRetryer(opts.retryer()))
 	if err != nil {
 		return nil, fmt.Errorf("loading AWS configuration (environment, ~/.aws/config, ~/.aws/credentials): %w", err)
 	}
-	cfg.APIOptions = append(cfg.APIOptions, opts.APIOptions...)
+	return NewFactoryFromConfig(cfg, opts), nil
+}
+
+// NewFactoryFromConfig builds a Factory over cfg with the SDK standard retryer (retries happen there and nowhere
+// else), opts.APIOptions and the per-call timeout. The emulators use it with static credentials, so that nothing
+// comes from the process's AWS environment.
+func NewFactoryFromConfig(cfg aws.Config, opts FactoryOptions) *Factory {
+	cfg.Retryer = opts.retryer()
+	cfg.APIOptions = append(slices.Clip(cfg.APIOptions), opts.APIOptions...)
 	timeout := opts.CallTimeout
 	if timeout <= 0 {
 		timeout = DefaultCallTimeout
 	}
-	return &Factory{cfg: cfg, endpointURL: opts.EndpointURL, callTimeout: timeout, clients: map[clientKey]*Client{}}, nil
+	return &Factory{cfg: cfg, endpointURL: opts.EndpointURL, callTimeout: timeout, clients: map[clientKey]*Client{}}
+}
+
+func (opts FactoryOptions) retryer() func() aws.Retryer {
+	attempts := opts.MaxAttempts
+	if attempts <= 0 {
+		attempts = DefaultMaxAttempts
+	}
+	return func() aws.Retryer {
+		return retry.NewStandard(func(o *retry.StandardOptions) { o.MaxAttempts = attempts })
+	}
 }
 
 // For returns the Client for the target group's region, acting as roleARN when it is not "". Clients are
