@@ -407,7 +407,7 @@ func BenchmarkIdleProcess(b *testing.B) {
 	}
 }
 
-// benchBuildBinary builds ./cmd/ipsync as the Makefile and Dockerfile do (static, lambda.norpc, stripped), or
+// benchBuildBinary builds ./cmd/ipsync as the Makefile and Dockerfile do (static, lambda.norpc and nodemo, stripped), or
 // skips: the CLI may not compile while it is being written. The flags matter: without lambda.norpc, net/rpc's
 // reflection keeps every method of the EC2 client and the text segment grows from 14 MB to 50 MB.
 func benchBuildBinary(b *testing.B) string {
@@ -417,7 +417,7 @@ func benchBuildBinary(b *testing.B) string {
 		b.Fatal(err)
 	}
 	bin := filepath.Join(b.TempDir(), "ipsync")
-	cmd := exec.Command("go", "build", "-tags", "lambda.norpc", "-trimpath", "-ldflags", "-s -w", "-o", bin, "./cmd/ipsync")
+	cmd := exec.Command("go", "build", "-tags", "lambda.norpc,nodemo", "-trimpath", "-ldflags", "-s -w", "-o", bin, "./cmd/ipsync")
 	cmd.Dir, cmd.Env = root, append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		b.Skipf("ipsync binary does not build (%v), so only the in-process figures (BenchmarkHeap1000) exist:\n%s", err, out)
