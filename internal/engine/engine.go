@@ -21,6 +21,7 @@ import (
 
 	"github.com/ipsync/ipsync/internal/config"
 	"github.com/ipsync/ipsync/internal/metrics"
+	"github.com/ipsync/ipsync/internal/nlb"
 	"github.com/ipsync/ipsync/internal/plan"
 	"github.com/ipsync/ipsync/internal/resolver"
 	"github.com/ipsync/ipsync/internal/targets"
@@ -35,9 +36,9 @@ type Resolver interface {
 type TargetGroup interface {
 	Group(ctx context.Context, arn string) (targets.Group, error)
 	VPCCIDRs(ctx context.Context, vpcID string) ([]netip.Prefix, error)
-	Health(ctx context.Context, arn string) ([]targets.TargetHealth, error)
-	Register(ctx context.Context, arn string, ts []targets.Target) error
-	Deregister(ctx context.Context, arn string, ts []targets.Target) error
+	Health(ctx context.Context, arn string) ([]nlb.TargetHealth, error)
+	Register(ctx context.Context, arn string, ts []nlb.Target) error
+	Deregister(ctx context.Context, arn string, ts []nlb.Target) error
 }
 
 var _ TargetGroup = (*targets.Client)(nil)
@@ -151,23 +152,23 @@ func New(cfg *config.Config, deps Deps, opts Options) *Engine {
 
 // Report is what one pass did for one mapping.
 type Report struct {
-	Sync           string                 `json:"sync"`
-	Endpoint       string                 `json:"endpoint"`
-	TargetGroupARN string                 `json:"target_group_arn"`
-	Result         string                 `json:"result"` // unchanged | changed | error
-	DryRun         bool                   `json:"dry_run,omitempty"`
-	Addresses      []netip.Addr           `json:"addresses,omitempty"`
-	TTL            time.Duration          `json:"-"`
-	TTLSeconds     float64                `json:"ttl_seconds,omitempty"`
-	Chain          []string               `json:"chain,omitempty"`
-	Server         string                 `json:"dns_server,omitempty"`
-	Registered     []targets.Target       `json:"registered,omitempty"`   // with DryRun: would register
-	Deregistered   []targets.Target       `json:"deregistered,omitempty"` // with DryRun: would deregister
-	Waiting        []netip.Addr           `json:"waiting,omitempty"`      // stale, kept until deregister_after
-	Kept           []netip.Addr           `json:"kept,omitempty"`         // stale, not ipsync's (prune: false)
-	Targets        []targets.TargetHealth `json:"targets,omitempty"`
-	InSync         bool                   `json:"in_sync"`
-	Error          string                 `json:"error,omitempty"`
+	Sync           string             `json:"sync"`
+	Endpoint       string             `json:"endpoint"`
+	TargetGroupARN string             `json:"target_group_arn"`
+	Result         string             `json:"result"` // unchanged | changed | error
+	DryRun         bool               `json:"dry_run,omitempty"`
+	Addresses      []netip.Addr       `json:"addresses,omitempty"`
+	TTL            time.Duration      `json:"-"`
+	TTLSeconds     float64            `json:"ttl_seconds,omitempty"`
+	Chain          []string           `json:"chain,omitempty"`
+	Server         string             `json:"dns_server,omitempty"`
+	Registered     []nlb.Target       `json:"registered,omitempty"`   // with DryRun: would register
+	Deregistered   []nlb.Target       `json:"deregistered,omitempty"` // with DryRun: would deregister
+	Waiting        []netip.Addr       `json:"waiting,omitempty"`      // stale, kept until deregister_after
+	Kept           []netip.Addr       `json:"kept,omitempty"`         // stale, not ipsync's (prune: false)
+	Targets        []nlb.TargetHealth `json:"targets,omitempty"`
+	InSync         bool               `json:"in_sync"`
+	Error          string             `json:"error,omitempty"`
 	err            error
 }
 
@@ -340,16 +341,13 @@ type mapping struct {
 	family resolver.Family
 
 	mem         plan.Memory
-	current     []targets.TargetHealth // the target group as last read, updated with our own changes
-	describedAt time.Time              // zero: current is unknown
-	lastAddrs   []netip.Addr           // last successful resolution
-	changedAt   time.Time              // when the last address change was seen
+	current     []nlb.TargetHealth // the target group as last read, updated with our own changes
+	describedAt time.Time          // zero: current is unknown
+	lastAddrs   []netip.Addr       // last successful resolution
+	changedAt   time.Time          // when the last address change was seen
 	// awaitHealthy holds the addresses ipsync registered and is watching until healthy.
 	awaitHealthy map[netip.Addr]follow
 	nextResolve  time.Time
-	countedAt    time.Time     // when the last answer that counted as a resolution for I6 arrived
-	countGap     time.Duration // its TTL: a sooner answer does not count, unless it differs
-	countedAddrs []netip.Addr  // its addresses
 
 	mu          sync.Mutex
 	lastSuccess time.Time
@@ -476,25 +474,25 @@ func (m *mapping) describe(ctx context.Context) error {
 func (m *mapping) observeHealth() {
 	now := m.now()
 	for ip, f := range m.awaitHealthy {
-		healthy := slices.ContainsFunc(m.current, func(h targets.TargetHealth) bool {
+		healthy := slices.ContainsFunc(m.current, func(h nlb.TargetHealth) bool {
 			return h.IP == ip && h.Port == m.policy.Port && h.State == "healthy"
 		})
-		present := slices.ContainsFunc(m.current, func(h targets.TargetHealth) bool {
+		present := slices.ContainsFunc(m.current, func(h nlb.TargetHealth) bool {
 			return h.IP == ip && h.Port == m.policy.Port && !h.Draining()
 		})
 		switch {
 		case !present:
 			delete(m.awaitHealthy, ip) // removed, by us or behind our back: nothing to follow
 		case healthy && f.changedAt.IsZero():
-			m.log.Info("target healthy", zap.Stringers("targets", []targets.Target{{IP: ip, Port: m.policy.Port}}), zap.Duration("since_registration", now.Sub(f.registeredAt)))
+			m.log.Info("target healthy", zap.Stringers("targets", []nlb.Target{{IP: ip, Port: m.policy.Port}}), zap.Duration("since_registration", now.Sub(f.registeredAt)))
 			delete(m.awaitHealthy, ip)
 		case healthy:
 			m.e.deps.Metrics.Converged(m.cfg.Name, "healthy", now.Sub(f.changedAt))
-			m.log.Info("target healthy", zap.Stringers("targets", []targets.Target{{IP: ip, Port: m.policy.Port}}), zap.Duration("since_change", now.Sub(f.changedAt)))
+			m.log.Info("target healthy", zap.Stringers("targets", []nlb.Target{{IP: ip, Port: m.policy.Port}}), zap.Duration("since_change", now.Sub(f.changedAt)))
 			delete(m.awaitHealthy, ip)
 		case now.Sub(f.registeredAt) > m.e.opts.FollowFor:
 			m.log.Warn("target not healthy yet; no longer following it closely (check the target group's health check and the database's security group)",
-				zap.Stringers("targets", []targets.Target{{IP: ip, Port: m.policy.Port}}), zap.Duration("since_registration", now.Sub(f.registeredAt)))
+				zap.Stringers("targets", []nlb.Target{{IP: ip, Port: m.policy.Port}}), zap.Duration("since_registration", now.Sub(f.registeredAt)))
 			delete(m.awaitHealthy, ip)
 		}
 	}
@@ -513,18 +511,9 @@ func (m *mapping) ttl(res resolver.Result) time.Duration {
 	return min(max(res.TTL, m.e.cfg.Poll.Min), m.e.cfg.Poll.Max)
 }
 
-// observe records a successful answer in the planner's memory. It counts as a resolution for I6 when it differs
-// from the previous counted answer or comes at least that answer's TTL later: the same answer sooner than that (the Lambda watch's every
-// second, the check right before deregistering) may be the same cached answer again, and must not remove an old
-// address faster than deregister_after answers a TTL apart. They still reset an address that is back.
+// observe records a successful answer in the planner's memory; plan.Observe decides whether it counts for I6.
 func (m *mapping) observe(res resolver.Result, at time.Time) {
-	repeated := slices.Equal(res.Addrs, m.countedAddrs) // a different answer is new information, however soon
-	if repeated && !m.countedAt.IsZero() && at.Sub(m.countedAt) < m.countGap {
-		m.mem = plan.Reset(m.mem, res.Addrs)
-		return
-	}
-	m.mem = plan.Observe(m.mem, res.Addrs, m.current)
-	m.countedAt, m.countGap, m.countedAddrs = at, m.ttl(res), res.Addrs
+	m.mem = plan.Observe(m.mem, plan.Answer{Addrs: res.Addrs, At: at, TTL: m.ttl(res)}, m.current)
 }
 
 // resolve resolves the endpoint and counts the query. Durations are wall time, whatever clock schedules passes.
@@ -582,14 +571,14 @@ func (m *mapping) reconcile(ctx context.Context) (rep Report) {
 		}
 	}
 	m.observe(res, resolvedAt)
-	p := plan.Make(res.Addrs, nil, m.current, m.mem, m.policy)
+	p := plan.Make(res.Addrs, m.current, m.mem, m.policy)
 	if !p.Empty() && !fresh {
 		// Never change the target group from a cached view: read it again and plan on what is there now.
 		if err := m.describe(ctx); err != nil {
 			rep.err = err
 			return rep
 		}
-		p = plan.Make(res.Addrs, nil, m.current, m.mem, m.policy)
+		p = plan.Make(res.Addrs, m.current, m.mem, m.policy)
 	}
 	rep.Waiting, rep.Kept, rep.InSync = p.Waiting, p.Kept, p.InSync
 	if p.InSync {
@@ -642,13 +631,13 @@ func (m *mapping) apply(ctx context.Context, p plan.Plan, rep *Report) error {
 // deregisterStale resolves the endpoint once more, then deregisters the targets DNS still leaves out. The pass's
 // answer can be seconds old by now when AWS was slow or throttled, and an address DNS serves again meanwhile must
 // stay (I2 on the freshest answer). When that resolution fails, nothing is deregistered (I1).
-func (m *mapping) deregisterStale(ctx context.Context, ts []targets.Target, rep *Report) error {
+func (m *mapping) deregisterStale(ctx context.Context, ts []nlb.Target, rep *Report) error {
 	res, err := m.resolve(ctx)
 	if err != nil {
 		return fmt.Errorf("resolving %s again before deregistering %v: %w; nothing deregistered", m.cfg.Endpoint, ts, err)
 	}
 	m.observe(res, m.now()) // just after the pass's own resolution: resets an address that is back, counts no absence
-	var stale, back []targets.Target
+	var stale, back []nlb.Target
 	for _, t := range ts {
 		if slices.Contains(res.Addrs, t.IP) {
 			back = append(back, t)
@@ -669,7 +658,7 @@ func (m *mapping) deregisterStale(ctx context.Context, ts []targets.Target, rep 
 	return nil
 }
 
-func (m *mapping) register(ctx context.Context, ts []targets.Target) error {
+func (m *mapping) register(ctx context.Context, ts []nlb.Target) error {
 	m.log.Info("registering targets", zap.Stringers("targets", ts))
 	if err := m.client.Register(ctx, m.cfg.TargetGroupARN, ts); err != nil {
 		m.log.Error("registering targets failed; nothing will be deregistered this pass", zap.Stringers("targets", ts), zap.Error(err))
@@ -680,8 +669,8 @@ func (m *mapping) register(ctx context.Context, ts []targets.Target) error {
 	m.mem = plan.Registered(m.mem, ts)
 	m.e.deps.Metrics.Registered(m.cfg.Name, len(ts))
 	for _, t := range ts {
-		m.current = slices.DeleteFunc(m.current, func(h targets.TargetHealth) bool { return h.IP == t.IP && h.Port == t.Port })
-		m.current = append(m.current, targets.TargetHealth{Target: t, State: "initial"})
+		m.current = slices.DeleteFunc(m.current, func(h nlb.TargetHealth) bool { return h.IP == t.IP && h.Port == t.Port })
+		m.current = append(m.current, nlb.TargetHealth{Target: t, State: "initial"})
 		// Convergence is measured from a seen address change; a first registration at start-up has none, but
 		// its health is still followed.
 		if !m.changedAt.IsZero() {
@@ -692,7 +681,7 @@ func (m *mapping) register(ctx context.Context, ts []targets.Target) error {
 	return nil
 }
 
-func (m *mapping) deregister(ctx context.Context, ts []targets.Target) error {
+func (m *mapping) deregister(ctx context.Context, ts []nlb.Target) error {
 	m.log.Info("deregistering targets", zap.Stringers("targets", ts))
 	if err := m.client.Deregister(ctx, m.cfg.TargetGroupARN, ts); err != nil {
 		m.log.Error("deregistering targets failed; will retry next pass", zap.Stringers("targets", ts), zap.Error(err))
@@ -744,7 +733,7 @@ func (m *mapping) finish(rep *Report, start time.Time) {
 	}
 }
 
-func union(a, b []targets.Target) []targets.Target {
+func union(a, b []nlb.Target) []nlb.Target {
 	out := slices.Clone(a)
 	for _, t := range b {
 		if !slices.Contains(out, t) {

@@ -8,7 +8,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/ipsync/ipsync/internal/targets"
+	"github.com/ipsync/ipsync/internal/nlb"
 )
 
 // This file serves the Lambda handler: passes over some mappings, and the failover watch. Both reuse the
@@ -63,7 +63,7 @@ func (m *mapping) watch(ctx context.Context, end time.Time, interval time.Durati
 	var (
 		w          WatchReport
 		last       Report
-		reg, dereg []targets.Target
+		reg, dereg []nlb.Target
 		moved      bool // the watch registered or deregistered something
 	)
 	tick := time.NewTicker(interval)

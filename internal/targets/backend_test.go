@@ -21,6 +21,7 @@ import (
 	elbv2types "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 	"github.com/aws/smithy-go/middleware"
 
+	"github.com/ipsync/ipsync/internal/nlb"
 	"github.com/ipsync/ipsync/internal/targets"
 	"github.com/ipsync/ipsync/internal/testutil/motoserver"
 )
@@ -190,13 +191,13 @@ func newClient(t *testing.T, arnStr string, opts targets.FactoryOptions) *target
 	return c
 }
 
-func mustHealth(t *testing.T, c *targets.Client, arnStr string) []targets.TargetHealth {
+func mustHealth(t *testing.T, c *targets.Client, arnStr string) []nlb.TargetHealth {
 	t.Helper()
 	hs, err := c.Health(context.Background(), arnStr)
 	if err != nil {
 		t.Fatalf("Health: %v", err)
 	}
-	if !slices.IsSortedFunc(hs, func(a, b targets.TargetHealth) int {
+	if !slices.IsSortedFunc(hs, func(a, b nlb.TargetHealth) int {
 		if c := a.IP.Compare(b.IP); c != 0 {
 			return c
 		}
@@ -207,23 +208,23 @@ func mustHealth(t *testing.T, c *targets.Client, arnStr string) []targets.Target
 	return hs
 }
 
-func find(hs []targets.TargetHealth, ip string) (targets.TargetHealth, bool) {
+func find(hs []nlb.TargetHealth, ip string) (nlb.TargetHealth, bool) {
 	for _, h := range hs {
 		if h.IP == netip.MustParseAddr(ip) {
 			return h, true
 		}
 	}
-	return targets.TargetHealth{}, false
+	return nlb.TargetHealth{}, false
 }
 
 // registered: present and not draining (I5).
-func registered(hs []targets.TargetHealth, ip string) (targets.TargetHealth, bool) {
+func registered(hs []nlb.TargetHealth, ip string) (nlb.TargetHealth, bool) {
 	h, ok := find(hs, ip)
 	return h, ok && !h.Draining()
 }
 
-func tgt(ip string, port int32, az string) targets.Target {
-	return targets.Target{IP: netip.MustParseAddr(ip), Port: port, AvailabilityZone: az}
+func tgt(ip string, port int32, az string) nlb.Target {
+	return nlb.Target{IP: netip.MustParseAddr(ip), Port: port, AvailabilityZone: az}
 }
 
 // wireTargets returns the targets of each call to action, as sent: "ip:port/az" with "-" for an omitted field.
@@ -274,12 +275,12 @@ func testRegisterInVPC(t *testing.T, b *backend) {
 	c := newClient(t, f.ARN, targets.FactoryOptions{})
 	b.resetCalls()
 	// Port 0 is left out: the group's port applies. The secondary CIDR counts as inside the VPC.
-	ts := []targets.Target{tgt("10.0.1.10", tgPort, ""), tgt("10.0.1.11", 0, ""), tgt("100.64.0.5", 6543, "")}
+	ts := []nlb.Target{tgt("10.0.1.10", tgPort, ""), tgt("10.0.1.11", 0, ""), tgt("100.64.0.5", 6543, "")}
 	if err := c.Register(context.Background(), f.ARN, ts); err != nil {
 		t.Fatal(err)
 	}
 	hs := mustHealth(t, c, f.ARN)
-	for _, w := range []targets.Target{tgt("10.0.1.10", tgPort, ""), tgt("10.0.1.11", tgPort, ""), tgt("100.64.0.5", 6543, "")} {
+	for _, w := range []nlb.Target{tgt("10.0.1.10", tgPort, ""), tgt("10.0.1.11", tgPort, ""), tgt("100.64.0.5", 6543, "")} {
 		h, ok := registered(hs, w.IP.String())
 		if !ok {
 			t.Errorf("%s not registered; Health = %v", w.IP, hs)
@@ -307,7 +308,7 @@ func testRegisterInVPC(t *testing.T, b *backend) {
 func testRegisterOutsideVPC(t *testing.T, b *backend) {
 	f := b.newGroup(t)
 	c := newClient(t, f.ARN, targets.FactoryOptions{})
-	if err := c.Register(context.Background(), f.ARN, []targets.Target{tgt("192.0.2.10", tgPort, "all")}); err != nil {
+	if err := c.Register(context.Background(), f.ARN, []nlb.Target{tgt("192.0.2.10", tgPort, "all")}); err != nil {
 		t.Fatal(err)
 	}
 	hs := mustHealth(t, c, f.ARN)
@@ -326,7 +327,7 @@ func testRegisterOutsideVPC(t *testing.T, b *backend) {
 		t.Errorf("AZ %q, want all", h.AvailabilityZone)
 	}
 	// ELBv2 refuses an outside-VPC address without AZ all; the error must come back to the caller.
-	err := c.Register(context.Background(), f.ARN, []targets.Target{tgt("192.0.2.11", tgPort, "")})
+	err := c.Register(context.Background(), f.ARN, []nlb.Target{tgt("192.0.2.11", tgPort, "")})
 	if err == nil {
 		t.Errorf("registering 192.0.2.11 (outside the VPC) without AZ all succeeded; want an error")
 	} else if !strings.Contains(err.Error(), f.ARN) {
@@ -340,10 +341,10 @@ func testDeregisterEchoes(t *testing.T, b *backend) {
 	ctx := context.Background()
 	// A port other than the group's, so a deregistration without it would miss (I4).
 	keep := tgt("10.0.1.21", tgPort, "")
-	if err := c.Register(ctx, f.ARN, []targets.Target{tgt("10.0.1.20", 6543, ""), tgt("192.0.2.20", tgPort, "all"), keep}); err != nil {
+	if err := c.Register(ctx, f.ARN, []nlb.Target{tgt("10.0.1.20", 6543, ""), tgt("192.0.2.20", tgPort, "all"), keep}); err != nil {
 		t.Fatal(err)
 	}
-	var stale []targets.Target
+	var stale []nlb.Target
 	for _, h := range mustHealth(t, c, f.ARN) {
 		if h.IP != keep.IP {
 			stale = append(stale, h.Target) // exactly as reported
@@ -388,11 +389,11 @@ func testDeregisterWrongPort(t *testing.T, b *backend) {
 	f := b.newGroup(t)
 	c := newClient(t, f.ARN, targets.FactoryOptions{})
 	ctx := context.Background()
-	if err := c.Register(ctx, f.ARN, []targets.Target{tgt("10.0.1.30", tgPort, "")}); err != nil {
+	if err := c.Register(ctx, f.ARN, []nlb.Target{tgt("10.0.1.30", tgPort, "")}); err != nil {
 		t.Fatal(err)
 	}
 	// ELBv2 answers success and does nothing (SPEC §2); the target stays.
-	if err := c.Deregister(ctx, f.ARN, []targets.Target{tgt("10.0.1.30", 6543, "")}); err != nil {
+	if err := c.Deregister(ctx, f.ARN, []nlb.Target{tgt("10.0.1.30", 6543, "")}); err != nil {
 		t.Fatalf("Deregister with a port that is not registered: %v", err)
 	}
 	if _, ok := registered(mustHealth(t, c, f.ARN), "10.0.1.30"); !ok {
@@ -404,7 +405,7 @@ func testChunks(t *testing.T, b *backend) {
 	f := b.newGroup(t)
 	c := newClient(t, f.ARN, targets.FactoryOptions{})
 	ctx := context.Background()
-	var ts []targets.Target
+	var ts []nlb.Target
 	for i := range 250 {
 		ts = append(ts, tgt(fmt.Sprintf("10.0.%d.%d", 2+i/200, 1+i%200), tgPort, ""))
 	}
@@ -421,7 +422,7 @@ func testChunks(t *testing.T, b *backend) {
 			t.Fatalf("Health[%d] = %v, want %v", i, h.Target, ts[i])
 		}
 	}
-	var reported []targets.Target
+	var reported []nlb.Target
 	for _, h := range hs {
 		reported = append(reported, h.Target)
 	}
@@ -452,7 +453,7 @@ func testTooManyTargets(t *testing.T, b *backend) {
 	}
 	f := b.newGroup(t)
 	c := newClient(t, f.ARN, targets.FactoryOptions{})
-	var ts []targets.Target
+	var ts []nlb.Target
 	for i := range b.maxTargets + 1 {
 		ts = append(ts, tgt(netip.AddrFrom4([4]byte{10, 0, byte(2 + i/250), byte(1 + i%250)}).String(), tgPort, ""))
 	}
@@ -552,7 +553,7 @@ func testAPIOptions(t *testing.T, b *backend) {
 	if _, err := c.VPCCIDRs(ctx, f.VPCID); err != nil {
 		t.Fatal(err)
 	}
-	ts := []targets.Target{tgt("10.0.1.40", tgPort, "")}
+	ts := []nlb.Target{tgt("10.0.1.40", tgPort, "")}
 	if err := c.Register(ctx, f.ARN, ts); err != nil {
 		t.Fatal(err)
 	}

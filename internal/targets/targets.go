@@ -16,6 +16,8 @@ import (
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	elbv2types "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
+
+	"github.com/ipsync/ipsync/internal/nlb"
 )
 
 // DefaultCallTimeout bounds one API call, including the SDK's retries.
@@ -24,35 +26,6 @@ const DefaultCallTimeout = 10 * time.Second
 // MaxTargetsPerCall is how many targets one RegisterTargets/DeregisterTargets request carries; longer lists
 // are split into several calls.
 const MaxTargetsPerCall = 100
-
-// Target is one registration: IP, Port, AvailabilityZone ("" = not set; "all" for outside-VPC addresses).
-type Target struct {
-	IP               netip.Addr `json:"ip"`
-	Port             int32      `json:"port"`
-	AvailabilityZone string     `json:"availability_zone,omitempty"`
-}
-
-func (t Target) String() string {
-	s := netip.AddrPortFrom(t.IP, uint16(t.Port)).String()
-	if t.AvailabilityZone != "" {
-		s += "/" + t.AvailabilityZone
-	}
-	return s
-}
-
-// TargetHealth is one row of DescribeTargetHealth.
-type TargetHealth struct {
-	Target
-	State       string `json:"state"`            // initial healthy unhealthy unhealthy.draining unused draining unavailable
-	Reason      string `json:"reason,omitempty"` // e.g. Elb.RegistrationInProgress
-	Description string `json:"description,omitempty"`
-}
-
-// Draining reports whether the target is on its way out; such a target does not count as registered (I5).
-func (h TargetHealth) Draining() bool {
-	return h.State == string(elbv2types.TargetHealthStateEnumDraining) ||
-		h.State == string(elbv2types.TargetHealthStateEnumUnhealthyDraining)
-}
 
 // Group is what DescribeTargetGroups says about the target group.
 type Group struct {
@@ -189,7 +162,7 @@ func comparePrefix(a, b netip.Prefix) int {
 
 // Health returns every target of the group with its state, sorted by IP then port. Port and
 // AvailabilityZone are exactly what ELBv2 reported, so they can be echoed on deregistration (I4).
-func (c *Client) Health(ctx context.Context, arn string) ([]TargetHealth, error) {
+func (c *Client) Health(ctx context.Context, arn string) ([]nlb.TargetHealth, error) {
 	ctx, cancel := c.callCtx(ctx)
 	defer cancel()
 	// DescribeTargetHealth is not paginated: one call returns all targets.
@@ -197,7 +170,7 @@ func (c *Client) Health(ctx context.Context, arn string) ([]TargetHealth, error)
 	if err != nil {
 		return nil, wrapTG("describing target health of", arn, err)
 	}
-	hs := make([]TargetHealth, 0, len(out.TargetHealthDescriptions))
+	hs := make([]nlb.TargetHealth, 0, len(out.TargetHealthDescriptions))
 	for _, d := range out.TargetHealthDescriptions {
 		if d.Target == nil {
 			continue
@@ -207,7 +180,7 @@ func (c *Client) Health(ctx context.Context, arn string) ([]TargetHealth, error)
 		if err != nil {
 			return nil, fmt.Errorf("target group %s has target %q, which is not an IP address; ipsync needs a target group of type ip", arn, id)
 		}
-		h := TargetHealth{Target: Target{
+		h := nlb.TargetHealth{Target: nlb.Target{
 			IP:               ip,
 			Port:             aws.ToInt32(d.Target.Port),
 			AvailabilityZone: aws.ToString(d.Target.AvailabilityZone),
@@ -219,7 +192,7 @@ func (c *Client) Health(ctx context.Context, arn string) ([]TargetHealth, error)
 		}
 		hs = append(hs, h)
 	}
-	slices.SortFunc(hs, func(a, b TargetHealth) int {
+	slices.SortFunc(hs, func(a, b nlb.TargetHealth) int {
 		if c := a.IP.Compare(b.IP); c != 0 {
 			return c
 		}
@@ -234,7 +207,7 @@ func (c *Client) Health(ctx context.Context, arn string) ([]TargetHealth, error)
 // Register registers the targets, at most MaxTargetsPerCall per request. Port 0 and AvailabilityZone ""
 // are left out of the request (ELBv2 then uses the group's port / the VPC's zones). On error, earlier
 // chunks stay registered; the caller re-reads Health.
-func (c *Client) Register(ctx context.Context, arn string, ts []Target) error {
+func (c *Client) Register(ctx context.Context, arn string, ts []nlb.Target) error {
 	for i, chunk := range chunks(ts) {
 		err := c.call(ctx, func(ctx context.Context) error {
 			_, err := c.elb.RegisterTargets(ctx, &elbv2.RegisterTargetsInput{TargetGroupArn: aws.String(arn), Targets: descriptions(chunk)})
@@ -250,7 +223,7 @@ func (c *Client) Register(ctx context.Context, arn string, ts []Target) error {
 // Deregister deregisters the targets, at most MaxTargetsPerCall per request. Port and AvailabilityZone are
 // sent exactly as given — pass what Health reported: a deregistration naming another port silently does
 // nothing (I4). AvailabilityZone "" is left out of the request.
-func (c *Client) Deregister(ctx context.Context, arn string, ts []Target) error {
+func (c *Client) Deregister(ctx context.Context, arn string, ts []nlb.Target) error {
 	for i, chunk := range chunks(ts) {
 		err := c.call(ctx, func(ctx context.Context) error {
 			_, err := c.elb.DeregisterTargets(ctx, &elbv2.DeregisterTargetsInput{TargetGroupArn: aws.String(arn), Targets: descriptions(chunk)})
@@ -269,7 +242,9 @@ func (c *Client) call(ctx context.Context, fn func(context.Context) error) error
 	return fn(ctx)
 }
 
-func chunks(ts []Target) [][]Target { return slices.Collect(slices.Chunk(ts, MaxTargetsPerCall)) }
+func chunks(ts []nlb.Target) [][]nlb.Target {
+	return slices.Collect(slices.Chunk(ts, MaxTargetsPerCall))
+}
 
 func chunkOp(verb string, i, n, total int, prep string) string {
 	if total <= MaxTargetsPerCall {
@@ -279,7 +254,7 @@ func chunkOp(verb string, i, n, total int, prep string) string {
 	return fmt.Sprintf("%s targets %d-%d of %d %s", verb, first+1, first+n, total, prep)
 }
 
-func descriptions(ts []Target) []elbv2types.TargetDescription {
+func descriptions(ts []nlb.Target) []elbv2types.TargetDescription {
 	ds := make([]elbv2types.TargetDescription, len(ts))
 	for i, t := range ts {
 		ds[i].Id = aws.String(t.IP.String())

@@ -16,6 +16,7 @@ import (
 	elbv2types "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/ipsync/ipsync/internal/nlb"
 	"github.com/ipsync/ipsync/internal/targets"
 	"github.com/ipsync/ipsync/internal/testutil/motoserver"
 )
@@ -148,7 +149,7 @@ func TestDraining(t *testing.T) {
 		"initial": false, "healthy": false, "unhealthy": false, "unused": false, "unavailable": false,
 		"draining": true, "unhealthy.draining": true,
 	} {
-		if got := (targets.TargetHealth{State: state}).Draining(); got != want {
+		if got := (nlb.TargetHealth{State: state}).Draining(); got != want {
 			t.Errorf("Draining() for %q = %v, want %v", state, got, want)
 		}
 	}
@@ -226,15 +227,15 @@ func TestDeregisterEchoesHealthExactly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []targets.TargetHealth{
-		{Target: targets.Target{IP: netip.MustParseAddr("10.0.0.7"), Port: 5432}, State: "initial"},
-		{Target: targets.Target{IP: netip.MustParseAddr("10.0.0.7"), Port: 6543, AvailabilityZone: "us-east-1a"}, State: "draining", Reason: "Target.DeregistrationInProgress", Description: "d"},
-		{Target: targets.Target{IP: netip.MustParseAddr("192.0.2.7"), Port: 5432, AvailabilityZone: "all"}, State: "healthy"},
+	want := []nlb.TargetHealth{
+		{Target: nlb.Target{IP: netip.MustParseAddr("10.0.0.7"), Port: 5432}, State: "initial"},
+		{Target: nlb.Target{IP: netip.MustParseAddr("10.0.0.7"), Port: 6543, AvailabilityZone: "us-east-1a"}, State: "draining", Reason: "Target.DeregistrationInProgress", Description: "d"},
+		{Target: nlb.Target{IP: netip.MustParseAddr("192.0.2.7"), Port: 5432, AvailabilityZone: "all"}, State: "healthy"},
 	}
 	if !slices.Equal(hs, want) {
 		t.Fatalf("Health =\n %v\nwant\n %v", hs, want)
 	}
-	var ts []targets.Target
+	var ts []nlb.Target
 	for _, h := range hs {
 		ts = append(ts, h.Target)
 	}
@@ -251,9 +252,9 @@ func TestDeregisterEchoesHealthExactly(t *testing.T) {
 }
 
 func TestRegisterChunksAndStopsAtFirstError(t *testing.T) {
-	var ts []targets.Target
+	var ts []nlb.Target
 	for i := range 201 {
-		ts = append(ts, targets.Target{IP: netip.AddrFrom4([4]byte{10, 0, byte(i / 256), byte(i % 256)}), Port: 5432})
+		ts = append(ts, nlb.Target{IP: netip.AddrFrom4([4]byte{10, 0, byte(i / 256), byte(i % 256)}), Port: 5432})
 	}
 	stub := &stubELB{}
 	c := targets.NewClient(stub, noEC2{})
@@ -299,5 +300,16 @@ func TestHealthRejectsNonIPTargets(t *testing.T) {
 	_, err := targets.NewClient(stub, noEC2{}).Health(context.Background(), goodARN)
 	if err == nil || !strings.Contains(err.Error(), "type ip") {
 		t.Errorf("Health with an instance target: %v, want an error saying the group must be of type ip", err)
+	}
+}
+
+// TestStatesMatchTheSDK: package nlb spells the health states it acts on without importing the SDK; they must
+// stay the SDK's, or Draining would miss a draining target (I5).
+func TestStatesMatchTheSDK(t *testing.T) {
+	sdk := elbv2types.TargetHealthStateEnum("").Values()
+	for _, s := range []string{nlb.StateInitial, nlb.StateHealthy, nlb.StateDraining, nlb.StateUnhealthyDraining} {
+		if !slices.Contains(sdk, elbv2types.TargetHealthStateEnum(s)) {
+			t.Errorf("nlb state %q is not one of the SDK's %v", s, sdk)
+		}
 	}
 }
