@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/ipsync/ipsync/internal/awserr"
 	"github.com/ipsync/ipsync/internal/config"
 	"github.com/ipsync/ipsync/internal/plan"
 	"github.com/ipsync/ipsync/internal/resolver"
@@ -42,7 +43,7 @@ func CheckRemote(ctx context.Context, cfg *config.Config, res Resolver, clients 
 			defer func() { <-sem }()
 			summary, err := checkOne(ctx, s, res, clients)
 			if err != nil {
-				err = fmt.Errorf("%s -> %s: %w", s.Endpoint, s.TargetGroupARN, err)
+				err = classify(fmt.Errorf("%s -> %s: %w", s.Endpoint, s.TargetGroupARN, err))
 			}
 			out[i] = CheckResult{Sync: s.Name, Summary: summary, Err: err}
 		}()
@@ -58,7 +59,7 @@ func checkOne(ctx context.Context, s config.Sync, res Resolver, clients ClientFu
 	}
 	g, err := client.Group(ctx, s.TargetGroupARN)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("reading the target group: %w", err)
 	}
 	if err := CheckGroup(s, g); err != nil {
 		return "", err
@@ -139,43 +140,15 @@ func IsHard(err error) bool {
 	return errors.As(classify(err), &h)
 }
 
-// classify returns err as a *HardError when it is one or carries an AWS error code that no retry fixes, and
-// returns it unchanged otherwise.
+// classify returns err as a *HardError when it is one or carries an AWS error code that no retry fixes (package
+// awserr knows which, and what to change), and returns it unchanged otherwise.
 func classify(err error) error {
 	var h *HardError
 	if err == nil || errors.As(err, &h) {
 		return err
 	}
-	code := targets.ErrorCode(err)
-	if fix, hard := hardCode(code); hard {
+	if fix, hard := awserr.Hard(err); hard {
 		return &HardError{Err: err, Fix: fix}
 	}
 	return err
-}
-
-// hardCode says whether an AWS error code means no retry can help, and what to change. The targets package
-// already explains TargetGroupNotFound and AccessDenied in the error itself.
-func hardCode(code string) (fix string, hard bool) {
-	switch code {
-	case "TargetGroupNotFound":
-		return "", true
-	case "AccessDenied", "AccessDeniedException":
-		return "", true
-	case "UnauthorizedOperation":
-		return "grant the credentials (or role_arn) the permissions ipsync needs: elasticloadbalancing:DescribeTargetGroups, " +
-			"DescribeTargetHealth, RegisterTargets, DeregisterTargets and ec2:DescribeVpcs", true
-	case "ExpiredToken", "ExpiredTokenException":
-		return "the AWS credentials have expired: renew them (temporary keys in the environment expire; an ECS task role " +
-			"or role_arn renews itself)", true
-	case "RequestExpired":
-		return "AWS saw the request as expired: this host's clock is more than 5 minutes off; synchronise it (NTP)", true
-	case "InvalidClientTokenId", "UnrecognizedClientException", "SignatureDoesNotMatch", "AuthFailure":
-		return "AWS does not accept the credentials: check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE or the task role", true
-	case "InvalidTarget":
-		return "AWS refuses the endpoint's address as a target (an ip target must be a private address: the VPC's CIDRs, " +
-			"RFC 1918 or 100.64.0.0/10): check the endpoint and availability_zone", true
-	case "ValidationError":
-		return "AWS rejected the request as invalid: check port and availability_zone (an address outside the VPC needs auto or all)", true
-	}
-	return "", false
 }

@@ -19,6 +19,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/ipsync/ipsync/internal/awserr"
 	"github.com/ipsync/ipsync/internal/config"
 	"github.com/ipsync/ipsync/internal/metrics"
 	"github.com/ipsync/ipsync/internal/nlb"
@@ -415,7 +416,7 @@ func (m *mapping) init(ctx context.Context) error {
 	}
 	g, err := client.Group(ctx, m.cfg.TargetGroupARN)
 	if err != nil {
-		return err
+		return fmt.Errorf("reading target group %s: %w", m.cfg.TargetGroupARN, err)
 	}
 	if err := CheckGroup(m.cfg, g); err != nil {
 		return err
@@ -428,7 +429,7 @@ func (m *mapping) init(ctx context.Context) error {
 	}
 	if pol.AZ == plan.AZAuto || pol.AZ == plan.AZVPC { // vpc: to refuse an address outside the VPC (CheckAddrs)
 		if pol.VPCCIDRs, err = m.e.vpcCIDRs(ctx, client, g.VPCID); err != nil {
-			return fmt.Errorf("reading the CIDRs of %s for availability_zone %s: %w", g.VPCID, pol.AZ, err)
+			return fmt.Errorf("reading the CIDRs of VPC %s (the target group's) for availability_zone %s: %w", g.VPCID, pol.AZ, err)
 		}
 	}
 	fam, err := resolver.FamilyFor(g.IPAddressType)
@@ -605,7 +606,7 @@ func (m *mapping) apply(ctx context.Context, p plan.Plan, rep *Report) error {
 	}
 	if len(p.Register) > 0 {
 		err := m.register(ctx, p.Register)
-		if targets.IsTooManyTargets(err) && len(p.Deregister) > 0 {
+		if awserr.IsTooManyTargets(err) && len(p.Deregister) > 0 {
 			m.log.Warn("target group is full (TooManyTargets): deregistering stale targets before registering, an exception to register-first",
 				zap.Stringers("deregister", p.Deregister))
 			if err := m.deregisterStale(ctx, p.Deregister, rep); err != nil {
@@ -661,8 +662,7 @@ func (m *mapping) deregisterStale(ctx context.Context, ts []nlb.Target, rep *Rep
 func (m *mapping) register(ctx context.Context, ts []nlb.Target) error {
 	m.log.Info("registering targets", zap.Stringers("targets", ts))
 	if err := m.client.Register(ctx, m.cfg.TargetGroupARN, ts); err != nil {
-		m.log.Error("registering targets failed; nothing will be deregistered this pass", zap.Stringers("targets", ts), zap.Error(err))
-		return fmt.Errorf("registering %v in %s: %w", ts, m.cfg.TargetGroupARN, err)
+		return fmt.Errorf("registering %v in %s: %w", ts, m.cfg.TargetGroupARN, err) // finish logs it, once
 	}
 	now := m.now()
 	m.log.Info("registered targets", zap.Stringers("targets", ts))
@@ -684,7 +684,6 @@ func (m *mapping) register(ctx context.Context, ts []nlb.Target) error {
 func (m *mapping) deregister(ctx context.Context, ts []nlb.Target) error {
 	m.log.Info("deregistering targets", zap.Stringers("targets", ts))
 	if err := m.client.Deregister(ctx, m.cfg.TargetGroupARN, ts); err != nil {
-		m.log.Error("deregistering targets failed; will retry next pass", zap.Stringers("targets", ts), zap.Error(err))
 		return fmt.Errorf("deregistering %v from %s: %w", ts, m.cfg.TargetGroupARN, err)
 	}
 	m.log.Info("deregistered targets", zap.Stringers("targets", ts))

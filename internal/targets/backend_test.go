@@ -15,12 +15,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/arn"
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	elbv2types "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 	"github.com/aws/smithy-go/middleware"
 
+	"github.com/ipsync/ipsync/internal/awserr"
 	"github.com/ipsync/ipsync/internal/nlb"
 	"github.com/ipsync/ipsync/internal/targets"
 	"github.com/ipsync/ipsync/internal/testutil/motoserver"
@@ -330,8 +332,8 @@ func testRegisterOutsideVPC(t *testing.T, b *backend) {
 	err := c.Register(context.Background(), f.ARN, []nlb.Target{tgt("192.0.2.11", tgPort, "")})
 	if err == nil {
 		t.Errorf("registering 192.0.2.11 (outside the VPC) without AZ all succeeded; want an error")
-	} else if !strings.Contains(err.Error(), f.ARN) {
-		t.Errorf("error does not name the target group: %v", err)
+	} else if code := awserr.Code(err); code != "ValidationError" {
+		t.Errorf("error %v has code %q, want ValidationError (what awserr explains)", err, code)
 	}
 }
 
@@ -458,11 +460,8 @@ func testTooManyTargets(t *testing.T, b *backend) {
 		ts = append(ts, tgt(netip.AddrFrom4([4]byte{10, 0, byte(2 + i/250), byte(1 + i%250)}).String(), tgPort, ""))
 	}
 	err := c.Register(context.Background(), f.ARN, ts)
-	if !targets.IsTooManyTargets(err) {
+	if !awserr.IsTooManyTargets(err) {
 		t.Fatalf("registering %d targets into a group limited to %d: %v, want TooManyTargets", len(ts), b.maxTargets, err)
-	}
-	if !strings.Contains(err.Error(), f.ARN) {
-		t.Errorf("error does not name the target group: %v", err)
 	}
 }
 
@@ -494,14 +493,12 @@ func testNotFound(t *testing.T, b *backend) {
 	_, gerr := c.Group(context.Background(), missing)
 	_, herr := c.Health(context.Background(), missing)
 	for op, err := range map[string]error{"Group": gerr, "Health": herr} {
-		if !targets.IsNotFound(err) {
-			t.Errorf("%s: IsNotFound(%v) = false (code %q)", op, err, targets.ErrorCode(err))
-			continue
+		// The code is what awserr explains: a hard error that says to check target_group_arn.
+		if code := awserr.Code(err); code != "TargetGroupNotFound" {
+			t.Errorf("%s: code %q (%v), want TargetGroupNotFound", op, code, err)
 		}
-		for _, s := range []string{missing, "target_group_arn", "region"} {
-			if !strings.Contains(err.Error(), s) {
-				t.Errorf("%s error does not mention %q: %v", op, s, err)
-			}
+		if fix, hard := awserr.Hard(err); !hard || !strings.Contains(fix, "target_group_arn") {
+			t.Errorf("%s: awserr.Hard = %q, %v; want a hard error naming target_group_arn", op, fix, hard)
 		}
 	}
 }
@@ -604,7 +601,7 @@ func testRoleARN(t *testing.T, b *backend) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := c.Group(context.Background(), f.ARN); !targets.IsNotFound(err) {
+		if _, err := c.Group(context.Background(), f.ARN); awserr.Code(err) != "TargetGroupNotFound" {
 			t.Errorf("Group as %s (another account): %v, want TargetGroupNotFound", other, err)
 		}
 	}
@@ -667,8 +664,8 @@ func testRetry(t *testing.T, b *backend) {
 	c = newClient(t, f.ARN, targets.FactoryOptions{MaxAttempts: 2})
 	b.resetCalls()
 	_, err := c.Health(ctx, f.ARN)
-	if !targets.IsThrottle(err) || targets.ErrorCode(err) != "Throttling" {
-		t.Fatalf("Health when always throttled: err %v, want IsThrottle", err)
+	if _, throttle := retry.DefaultThrottleErrorCodes[awserr.Code(err)]; !throttle || awserr.Code(err) != "Throttling" {
+		t.Fatalf("Health when always throttled: err %v, want Throttling", err)
 	}
 	if n := countCalls(b, "DescribeTargetHealth"); n != 2 {
 		t.Errorf("DescribeTargetHealth sent %d times with MaxAttempts 2", n)

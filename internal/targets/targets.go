@@ -1,11 +1,16 @@
 // Package targets is ipsync's seam to ELBv2 and EC2: it reads a target group, its VPC's CIDRs and its
 // targets' health, and registers and deregisters IP targets. Every call runs under its own deadline; retries
 // are the SDK standard retryer's (configured once in Factory), never a loop here.
+//
+// An AWS error comes back as the SDK returned it (it names the operation and carries the AWS error code):
+// the caller adds which mapping and target group it was working on, and package awserr says what the code
+// means.
 package targets
 
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -78,7 +83,7 @@ func (c *Client) Group(ctx context.Context, arn string) (Group, error) {
 	defer cancel()
 	out, err := c.elb.DescribeTargetGroups(ctx, &elbv2.DescribeTargetGroupsInput{TargetGroupArns: []string{arn}})
 	if err != nil {
-		return Group{}, wrapTG("describing target group", arn, err)
+		return Group{}, err
 	}
 	for _, tg := range out.TargetGroups {
 		if aws.ToString(tg.TargetGroupArn) != arn {
@@ -94,7 +99,7 @@ func (c *Client) Group(ctx context.Context, arn string) (Group, error) {
 			Port:          aws.ToInt32(tg.Port),
 		}, nil
 	}
-	return Group{}, fmt.Errorf("describing target group %s: not in the answer (got %d target groups); check target_group_arn and the region/account", arn, len(out.TargetGroups))
+	return Group{}, fmt.Errorf("not in the DescribeTargetGroups answer (got %d target groups); check target_group_arn and the region/account", len(out.TargetGroups))
 }
 
 // VPCCIDRs returns every associated IPv4 and IPv6 CIDR block of the VPC, sorted.
@@ -103,7 +108,7 @@ func (c *Client) VPCCIDRs(ctx context.Context, vpcID string) ([]netip.Prefix, er
 	defer cancel()
 	out, err := c.ec2.DescribeVpcs(ctx, &ec2.DescribeVpcsInput{VpcIds: []string{vpcID}})
 	if err != nil {
-		return nil, fmt.Errorf("describing VPC %s (the target group's VPC; ec2:DescribeVpcs permission needed): %w", vpcID, err)
+		return nil, err
 	}
 	var prefixes []netip.Prefix
 	for _, vpc := range out.Vpcs {
@@ -116,7 +121,7 @@ func (c *Client) VPCCIDRs(ctx context.Context, vpcID string) ([]netip.Prefix, er
 			}
 			p, err := netip.ParsePrefix(aws.ToString(a.CidrBlock))
 			if err != nil {
-				return nil, fmt.Errorf("VPC %s: bad IPv4 CIDR block %q from DescribeVpcs: %w", vpcID, aws.ToString(a.CidrBlock), err)
+				return nil, fmt.Errorf("bad IPv4 CIDR block %q in the DescribeVpcs answer: %w", aws.ToString(a.CidrBlock), err)
 			}
 			prefixes = append(prefixes, p.Masked())
 		}
@@ -126,7 +131,7 @@ func (c *Client) VPCCIDRs(ctx context.Context, vpcID string) ([]netip.Prefix, er
 			}
 			p, err := netip.ParsePrefix(aws.ToString(a.Ipv6CidrBlock))
 			if err != nil {
-				return nil, fmt.Errorf("VPC %s: bad IPv6 CIDR block %q from DescribeVpcs: %w", vpcID, aws.ToString(a.Ipv6CidrBlock), err)
+				return nil, fmt.Errorf("bad IPv6 CIDR block %q in the DescribeVpcs answer: %w", aws.ToString(a.Ipv6CidrBlock), err)
 			}
 			prefixes = append(prefixes, p.Masked())
 		}
@@ -134,17 +139,17 @@ func (c *Client) VPCCIDRs(ctx context.Context, vpcID string) ([]netip.Prefix, er
 			// Only the primary block, without the association set (some emulators answer this way).
 			p, err := netip.ParsePrefix(aws.ToString(vpc.CidrBlock))
 			if err != nil {
-				return nil, fmt.Errorf("VPC %s: bad CIDR block %q from DescribeVpcs: %w", vpcID, aws.ToString(vpc.CidrBlock), err)
+				return nil, fmt.Errorf("bad CIDR block %q in the DescribeVpcs answer: %w", aws.ToString(vpc.CidrBlock), err)
 			}
 			prefixes = append(prefixes, p.Masked())
 		}
 		if len(prefixes) == 0 {
-			return nil, fmt.Errorf("VPC %s has no associated CIDR block", vpcID)
+			return nil, errors.New("the VPC has no associated CIDR block")
 		}
 		slices.SortFunc(prefixes, comparePrefix)
 		return slices.Compact(prefixes), nil
 	}
-	return nil, fmt.Errorf("describing VPC %s: not in the answer; check the target group's VPC and the region/account", vpcID)
+	return nil, errors.New("not in the DescribeVpcs answer; check the target group's VPC and the region/account")
 }
 
 // associated reports whether a CIDR association is in effect. A missing state (emulators) counts as
@@ -168,7 +173,7 @@ func (c *Client) Health(ctx context.Context, arn string) ([]nlb.TargetHealth, er
 	// DescribeTargetHealth is not paginated: one call returns all targets.
 	out, err := c.elb.DescribeTargetHealth(ctx, &elbv2.DescribeTargetHealthInput{TargetGroupArn: aws.String(arn)})
 	if err != nil {
-		return nil, wrapTG("describing target health of", arn, err)
+		return nil, err
 	}
 	hs := make([]nlb.TargetHealth, 0, len(out.TargetHealthDescriptions))
 	for _, d := range out.TargetHealthDescriptions {
@@ -178,7 +183,7 @@ func (c *Client) Health(ctx context.Context, arn string) ([]nlb.TargetHealth, er
 		id := aws.ToString(d.Target.Id)
 		ip, err := netip.ParseAddr(id)
 		if err != nil {
-			return nil, fmt.Errorf("target group %s has target %q, which is not an IP address; ipsync needs a target group of type ip", arn, id)
+			return nil, fmt.Errorf("target %q is not an IP address; ipsync needs a target group of type ip", id)
 		}
 		h := nlb.TargetHealth{Target: nlb.Target{
 			IP:               ip,
@@ -214,7 +219,7 @@ func (c *Client) Register(ctx context.Context, arn string, ts []nlb.Target) erro
 			return err
 		})
 		if err != nil {
-			return wrapTG(chunkOp("registering", i, len(chunk), len(ts), "in"), arn, err)
+			return chunkErr(i, len(chunk), len(ts), err)
 		}
 	}
 	return nil
@@ -230,7 +235,7 @@ func (c *Client) Deregister(ctx context.Context, arn string, ts []nlb.Target) er
 			return err
 		})
 		if err != nil {
-			return wrapTG(chunkOp("deregistering", i, len(chunk), len(ts), "from"), arn, err)
+			return chunkErr(i, len(chunk), len(ts), err)
 		}
 	}
 	return nil
@@ -246,12 +251,13 @@ func chunks(ts []nlb.Target) [][]nlb.Target {
 	return slices.Collect(slices.Chunk(ts, MaxTargetsPerCall))
 }
 
-func chunkOp(verb string, i, n, total int, prep string) string {
+// chunkErr says which chunk of a split call failed: the chunks before it went through.
+func chunkErr(i, n, total int, err error) error {
 	if total <= MaxTargetsPerCall {
-		return fmt.Sprintf("%s %d targets %s", verb, n, prep)
+		return err
 	}
 	first := i * MaxTargetsPerCall
-	return fmt.Sprintf("%s targets %d-%d of %d %s", verb, first+1, first+n, total, prep)
+	return fmt.Errorf("targets %d-%d of %d (the ones before went through): %w", first+1, first+n, total, err)
 }
 
 func descriptions(ts []nlb.Target) []elbv2types.TargetDescription {

