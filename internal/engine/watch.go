@@ -3,7 +3,6 @@ package engine
 import (
 	"context"
 	"slices"
-	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -124,23 +123,5 @@ func (e *Engine) selected(names []string) []*mapping {
 			out = append(out, m)
 		}
 	}
-	return out
-}
-
-// each runs fn for every mapping, at most Concurrency at once, and returns the results in the given order.
-func each[T any](e *Engine, ms []*mapping, fn func(*mapping) T) []T {
-	out := make([]T, len(ms))
-	sem := make(chan struct{}, e.opts.Concurrency)
-	var wg sync.WaitGroup
-	for i, m := range ms {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			out[i] = fn(m)
-		}()
-	}
-	wg.Wait()
 	return out
 }
