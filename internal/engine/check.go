@@ -1,12 +1,14 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
-	"sync"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/ipsync/ipsync/internal/config"
 	"github.com/ipsync/ipsync/internal/plan"
@@ -31,22 +33,19 @@ var nlbProtocols = []string{"TCP", "TLS", "UDP", "TCP_UDP"}
 // The daemon and `sync` refuse the same things with the same messages (CheckGroup, CheckAddrs).
 func CheckRemote(ctx context.Context, cfg *config.Config, res Resolver, clients ClientFunc) []CheckResult {
 	out := make([]CheckResult, len(cfg.Syncs))
-	sem := make(chan struct{}, 16)
-	var wg sync.WaitGroup
+	var g errgroup.Group
+	g.SetLimit(16)
 	for i, s := range cfg.Syncs {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
+		g.Go(func() error {
 			summary, err := checkOne(ctx, s, res, clients)
 			if err != nil {
 				err = classify(fmt.Errorf("%s -> %s: %w", s.Endpoint, s.TargetGroupARN, err))
 			}
 			out[i] = CheckResult{Sync: s.Name, Summary: summary, Err: err}
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
+	_ = g.Wait() // each result carries its own error
 	return out
 }
 
@@ -77,7 +76,7 @@ func checkOne(ctx context.Context, s config.Sync, res Resolver, clients ClientFu
 	if err := CheckAddrs(s, g, cidrs, r.Addrs); err != nil {
 		return "", err
 	}
-	port := cmpOr(s.Port, g.Port)
+	port := cmp.Or(s.Port, g.Port)
 	return fmt.Sprintf("target group %s (%s %s, port %d, %s) in %s; %s resolves to %s; targets will use port %d",
 		g.Name, g.TargetType, g.Protocol, g.Port, g.IPAddressType, g.VPCID, s.Endpoint, r.Addrs, port), nil
 }

@@ -15,10 +15,10 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/ipsync/ipsync/internal/config"
 	"github.com/ipsync/ipsync/internal/metrics"
@@ -43,7 +43,8 @@ type TargetGroup interface {
 
 var _ TargetGroup = (*targets.Client)(nil)
 
-// ClientFunc returns the target-group client for a mapping (per region and role).
+// ClientFunc returns the target-group client for a mapping: one per region and role, since mappings of the same
+// region and role share what one of them read of a VPC.
 type ClientFunc func(ctx context.Context, targetGroupARN, roleARN string) (TargetGroup, error)
 
 // FromFactory adapts a *targets.Factory.
@@ -86,9 +87,7 @@ type Engine struct {
 	deps     Deps
 	opts     Options
 	mappings []*mapping
-
-	vpcMu sync.Mutex
-	vpcs  map[vpcKey][]netip.Prefix // VPC CIDRs, read once per client and VPC (many mappings share a VPC)
+	vpcs     vpcCache
 }
 
 // New builds an engine for a validated configuration. It makes no network call.
@@ -219,17 +218,14 @@ func union(a, b []nlb.Target) []nlb.Target {
 // each runs fn for every mapping, at most Concurrency at once, and returns the results in the given order.
 func each[T any](e *Engine, ms []*mapping, fn func(*mapping) T) []T {
 	out := make([]T, len(ms))
-	sem := make(chan struct{}, e.opts.Concurrency)
-	var wg sync.WaitGroup
+	var g errgroup.Group
+	g.SetLimit(e.opts.Concurrency)
 	for i, m := range ms {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
+		g.Go(func() error {
 			out[i] = fn(m)
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
+	_ = g.Wait() // fn reports its failures in its result
 	return out
 }

@@ -1,17 +1,22 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/netip"
 	"slices"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
+	"golang.org/x/sync/singleflight"
 
+	"github.com/ipsync/ipsync/internal/config"
 	"github.com/ipsync/ipsync/internal/nlb"
 	"github.com/ipsync/ipsync/internal/plan"
 	"github.com/ipsync/ipsync/internal/resolver"
+	"github.com/ipsync/ipsync/internal/targets"
 )
 
 // This file is the mapping's view of its target group: what init learns once, the targets as last read, and
@@ -34,13 +39,16 @@ func (m *mapping) init(ctx context.Context) error {
 		return err
 	}
 	pol := plan.Policy{
-		Port:            cmpOr(m.cfg.Port, g.Port),
+		Port:            cmp.Or(m.cfg.Port, g.Port),
 		DeregisterAfter: m.cfg.DeregisterAfter,
 		Prune:           m.cfg.Prune,
 		AZ:              m.cfg.AvailabilityZone,
 	}
 	if pol.AZ == plan.AZAuto || pol.AZ == plan.AZVPC { // vpc: to refuse an address outside the VPC (CheckAddrs)
-		if pol.VPCCIDRs, err = m.e.vpcCIDRs(ctx, client, g.VPCID); err != nil {
+		pol.VPCCIDRs, err = m.e.vpcs.get(ctx, vpcKey(m.cfg, g.VPCID), func(ctx context.Context) ([]netip.Prefix, error) {
+			return client.VPCCIDRs(ctx, g.VPCID)
+		})
+		if err != nil {
 			return fmt.Errorf("reading the CIDRs of VPC %s (the target group's) for availability_zone %s: %w", g.VPCID, pol.AZ, err)
 		}
 	}
@@ -52,40 +60,54 @@ func (m *mapping) init(ctx context.Context) error {
 	return nil
 }
 
-func cmpOr(a, b int32) int32 {
-	if a != 0 {
-		return a
-	}
-	return b
+// vpcCache holds VPC CIDRs, read once per VPC as one client sees it: many mappings share a VPC. singleflight makes
+// mappings that start together wait for one DescribeVpcs instead of each sending their own. VPC CIDRs change
+// rarely; a hard error forgets them (a new secondary CIDR may be the fix), and so does a restart.
+type vpcCache struct {
+	mu    sync.Mutex
+	cidrs map[string][]netip.Prefix
+	reads singleflight.Group
 }
 
-// vpcKey names a VPC as one client sees it.
-type vpcKey struct {
-	client TargetGroup
-	vpcID  string
+// vpcKey names the mapping's VPC as its client sees it: one client serves one region and role (targets.Factory).
+func vpcKey(s config.Sync, vpcID string) string {
+	region, _ := targets.RegionFromARN(s.TargetGroupARN) // valid: the mapping has a client for it
+	return region + " " + s.RoleARN + " " + vpcID
 }
 
-// vpcCIDRs returns the VPC's CIDRs, from the cache when another mapping already read them. VPC CIDRs change
-// rarely; a restart picks up a change.
-func (e *Engine) vpcCIDRs(ctx context.Context, client TargetGroup, vpcID string) ([]netip.Prefix, error) {
-	key := vpcKey{client, vpcID}
-	e.vpcMu.Lock()
-	cidrs, ok := e.vpcs[key]
-	e.vpcMu.Unlock()
+// get returns the CIDRs under key, calling read once when no other mapping has read them yet.
+func (c *vpcCache) get(ctx context.Context, key string, read func(context.Context) ([]netip.Prefix, error)) ([]netip.Prefix, error) {
+	c.mu.Lock()
+	cidrs, ok := c.cidrs[key]
+	c.mu.Unlock()
 	if ok {
 		return cidrs, nil
 	}
-	cidrs, err := client.VPCCIDRs(ctx, vpcID)
+	v, err, _ := c.reads.Do(key, func() (any, error) {
+		cidrs, err := read(ctx)
+		if err != nil {
+			return nil, err
+		}
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.cidrs == nil {
+			c.cidrs = map[string][]netip.Prefix{}
+		}
+		c.cidrs[key] = cidrs
+		return cidrs, nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	e.vpcMu.Lock()
-	defer e.vpcMu.Unlock()
-	if e.vpcs == nil {
-		e.vpcs = map[vpcKey][]netip.Prefix{}
-	}
-	e.vpcs[key] = cidrs
-	return cidrs, nil
+	return v.([]netip.Prefix), nil
+}
+
+// forget drops the CIDRs under key, so that the next get reads them again.
+func (c *vpcCache) forget(key string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.cidrs, key)
+	c.reads.Forget(key)
 }
 
 // forgetGroup drops what init learned (the group, its VPC's CIDRs, the cached targets), so that the next pass
@@ -94,9 +116,7 @@ func (m *mapping) forgetGroup() {
 	if m.client == nil {
 		return
 	}
-	m.e.vpcMu.Lock()
-	delete(m.e.vpcs, vpcKey{m.client, m.group.VPCID})
-	m.e.vpcMu.Unlock()
+	m.e.vpcs.forget(vpcKey(m.cfg, m.group.VPCID))
 	m.client, m.describedAt = nil, time.Time{}
 }
 

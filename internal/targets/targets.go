@@ -110,46 +110,44 @@ func (c *Client) VPCCIDRs(ctx context.Context, vpcID string) ([]netip.Prefix, er
 	if err != nil {
 		return nil, err
 	}
-	var prefixes []netip.Prefix
 	for _, vpc := range out.Vpcs {
-		if aws.ToString(vpc.VpcId) != vpcID {
-			continue
+		if aws.ToString(vpc.VpcId) == vpcID {
+			return vpcPrefixes(vpc)
 		}
-		for _, a := range vpc.CidrBlockAssociationSet {
-			if !associated(a.CidrBlockState) {
-				continue
-			}
-			p, err := netip.ParsePrefix(aws.ToString(a.CidrBlock))
-			if err != nil {
-				return nil, fmt.Errorf("bad IPv4 CIDR block %q in the DescribeVpcs answer: %w", aws.ToString(a.CidrBlock), err)
-			}
-			prefixes = append(prefixes, p.Masked())
-		}
-		for _, a := range vpc.Ipv6CidrBlockAssociationSet {
-			if !associated(a.Ipv6CidrBlockState) {
-				continue
-			}
-			p, err := netip.ParsePrefix(aws.ToString(a.Ipv6CidrBlock))
-			if err != nil {
-				return nil, fmt.Errorf("bad IPv6 CIDR block %q in the DescribeVpcs answer: %w", aws.ToString(a.Ipv6CidrBlock), err)
-			}
-			prefixes = append(prefixes, p.Masked())
-		}
-		if len(prefixes) == 0 && vpc.CidrBlock != nil {
-			// Only the primary block, without the association set (some emulators answer this way).
-			p, err := netip.ParsePrefix(aws.ToString(vpc.CidrBlock))
-			if err != nil {
-				return nil, fmt.Errorf("bad CIDR block %q in the DescribeVpcs answer: %w", aws.ToString(vpc.CidrBlock), err)
-			}
-			prefixes = append(prefixes, p.Masked())
-		}
-		if len(prefixes) == 0 {
-			return nil, errors.New("the VPC has no associated CIDR block")
-		}
-		slices.SortFunc(prefixes, comparePrefix)
-		return slices.Compact(prefixes), nil
 	}
 	return nil, errors.New("not in the DescribeVpcs answer; check the target group's VPC and the region/account")
+}
+
+// vpcPrefixes returns the VPC's associated CIDR blocks, sorted, or only its primary block when the answer has no
+// association set (some emulators answer this way).
+func vpcPrefixes(vpc ec2types.Vpc) ([]netip.Prefix, error) {
+	var blocks []string
+	for _, a := range vpc.CidrBlockAssociationSet {
+		if associated(a.CidrBlockState) {
+			blocks = append(blocks, aws.ToString(a.CidrBlock))
+		}
+	}
+	for _, a := range vpc.Ipv6CidrBlockAssociationSet {
+		if associated(a.Ipv6CidrBlockState) {
+			blocks = append(blocks, aws.ToString(a.Ipv6CidrBlock))
+		}
+	}
+	if len(blocks) == 0 && vpc.CidrBlock != nil {
+		blocks = append(blocks, aws.ToString(vpc.CidrBlock))
+	}
+	if len(blocks) == 0 {
+		return nil, errors.New("the VPC has no associated CIDR block")
+	}
+	prefixes := make([]netip.Prefix, 0, len(blocks))
+	for _, b := range blocks {
+		p, err := netip.ParsePrefix(b)
+		if err != nil {
+			return nil, fmt.Errorf("bad CIDR block %q in the DescribeVpcs answer: %w", b, err)
+		}
+		prefixes = append(prefixes, p.Masked())
+	}
+	slices.SortFunc(prefixes, comparePrefix)
+	return slices.Compact(prefixes), nil
 }
 
 // associated reports whether a CIDR association is in effect. A missing state (emulators) counts as
