@@ -21,6 +21,7 @@ import (
 	"github.com/ipsync/ipsync/internal/config"
 	"github.com/ipsync/ipsync/internal/engine"
 	"github.com/ipsync/ipsync/internal/metrics"
+	"github.com/ipsync/ipsync/internal/nlb"
 	"github.com/ipsync/ipsync/internal/resolver"
 	"github.com/ipsync/ipsync/internal/targets"
 )
@@ -365,7 +366,7 @@ func joinAddrs(as []netip.Addr) string {
 	return strings.Join(s, ", ")
 }
 
-func joinTargets(ts []targets.Target) string {
+func joinTargets(ts []nlb.Target) string {
 	s := make([]string, len(ts))
 	for i, t := range ts {
 		s[i] = t.String()
@@ -373,7 +374,7 @@ func joinTargets(ts []targets.Target) string {
 	return strings.Join(s, ", ")
 }
 
-func joinHealth(hs []targets.TargetHealth) string {
+func joinHealth(hs []nlb.TargetHealth) string {
 	if len(hs) == 0 {
 		return "none"
 	}

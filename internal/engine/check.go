@@ -1,13 +1,14 @@
 package engine
 
 import (
+	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
-	"sync"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/ipsync/ipsync/internal/config"
 	"github.com/ipsync/ipsync/internal/plan"
@@ -32,22 +33,19 @@ var nlbProtocols = []string{"TCP", "TLS", "UDP", "TCP_UDP"}
 // The daemon and `sync` refuse the same things with the same messages (CheckGroup, CheckAddrs).
 func CheckRemote(ctx context.Context, cfg *config.Config, res Resolver, clients ClientFunc) []CheckResult {
 	out := make([]CheckResult, len(cfg.Syncs))
-	sem := make(chan struct{}, 16)
-	var wg sync.WaitGroup
+	var g errgroup.Group
+	g.SetLimit(16)
 	for i, s := range cfg.Syncs {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
+		g.Go(func() error {
 			summary, err := checkOne(ctx, s, res, clients)
 			if err != nil {
-				err = fmt.Errorf("%s -> %s: %w", s.Endpoint, s.TargetGroupARN, err)
+				err = classify(fmt.Errorf("%s -> %s: %w", s.Endpoint, s.TargetGroupARN, err))
 			}
 			out[i] = CheckResult{Sync: s.Name, Summary: summary, Err: err}
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
+	_ = g.Wait() // each result carries its own error
 	return out
 }
 
@@ -58,7 +56,7 @@ func checkOne(ctx context.Context, s config.Sync, res Resolver, clients ClientFu
 	}
 	g, err := client.Group(ctx, s.TargetGroupARN)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("reading the target group: %w", err)
 	}
 	if err := CheckGroup(s, g); err != nil {
 		return "", err
@@ -78,7 +76,7 @@ func checkOne(ctx context.Context, s config.Sync, res Resolver, clients ClientFu
 	if err := CheckAddrs(s, g, cidrs, r.Addrs); err != nil {
 		return "", err
 	}
-	port := cmpOr(s.Port, g.Port)
+	port := cmp.Or(s.Port, g.Port)
 	return fmt.Sprintf("target group %s (%s %s, port %d, %s) in %s; %s resolves to %s; targets will use port %d",
 		g.Name, g.TargetType, g.Protocol, g.Port, g.IPAddressType, g.VPCID, s.Endpoint, r.Addrs, port), nil
 }
@@ -112,70 +110,4 @@ func CheckAddrs(s config.Sync, g targets.Group, cidrs []netip.Prefix, addrs []ne
 		}
 	}
 	return nil
-}
-
-// HardError is an error no retry can fix: the configuration, the target group, the IAM policy or the credentials
-// must change first. The daemon keeps the mapping alive and tries again every poll.max, so a fix made in AWS is
-// picked up without a restart, but /readyz reports it at once and the log line is an error saying what to change.
-// Every other error is soft: DNS failures, throttling, 5xx, network errors and deadlines, TooManyTargets. Soft
-// errors are retried on the normal schedule and make /readyz fail only when they outlast its window.
-type HardError struct {
-	Err error
-	Fix string // what the user must change; "" when Err says it already
-}
-
-func (e *HardError) Error() string {
-	if e.Fix == "" {
-		return e.Err.Error()
-	}
-	return e.Err.Error() + "; " + e.Fix
-}
-
-func (e *HardError) Unwrap() error { return e.Err }
-
-// IsHard reports whether err is a *HardError or an AWS error that no retry fixes (see HardError).
-func IsHard(err error) bool {
-	var h *HardError
-	return errors.As(classify(err), &h)
-}
-
-// classify returns err as a *HardError when it is one or carries an AWS error code that no retry fixes, and
-// returns it unchanged otherwise.
-func classify(err error) error {
-	var h *HardError
-	if err == nil || errors.As(err, &h) {
-		return err
-	}
-	code := targets.ErrorCode(err)
-	if fix, hard := hardCode(code); hard {
-		return &HardError{Err: err, Fix: fix}
-	}
-	return err
-}
-
-// hardCode says whether an AWS error code means no retry can help, and what to change. The targets package
-// already explains TargetGroupNotFound and AccessDenied in the error itself.
-func hardCode(code string) (fix string, hard bool) {
-	switch code {
-	case "TargetGroupNotFound":
-		return "", true
-	case "AccessDenied", "AccessDeniedException":
-		return "", true
-	case "UnauthorizedOperation":
-		return "grant the credentials (or role_arn) the permissions ipsync needs: elasticloadbalancing:DescribeTargetGroups, " +
-			"DescribeTargetHealth, RegisterTargets, DeregisterTargets and ec2:DescribeVpcs", true
-	case "ExpiredToken", "ExpiredTokenException":
-		return "the AWS credentials have expired: renew them (temporary keys in the environment expire; an ECS task role " +
-			"or role_arn renews itself)", true
-	case "RequestExpired":
-		return "AWS saw the request as expired: this host's clock is more than 5 minutes off; synchronise it (NTP)", true
-	case "InvalidClientTokenId", "UnrecognizedClientException", "SignatureDoesNotMatch", "AuthFailure":
-		return "AWS does not accept the credentials: check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE or the task role", true
-	case "InvalidTarget":
-		return "AWS refuses the endpoint's address as a target (an ip target must be a private address: the VPC's CIDRs, " +
-			"RFC 1918 or 100.64.0.0/10): check the endpoint and availability_zone", true
-	case "ValidationError":
-		return "AWS rejected the request as invalid: check port and availability_zone (an address outside the VPC needs auto or all)", true
-	}
-	return "", false
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/ipsync/ipsync/internal/dnstest"
 	"github.com/ipsync/ipsync/internal/elbv2fake"
 	"github.com/ipsync/ipsync/internal/engine"
+	"github.com/ipsync/ipsync/internal/nlb"
 	"github.com/ipsync/ipsync/internal/resolver"
 	"github.com/ipsync/ipsync/internal/targets"
 	"github.com/ipsync/ipsync/internal/testutil"
@@ -57,17 +58,17 @@ type recorder struct {
 
 func (r *recorder) log(s string) { r.mu.Lock(); defer r.mu.Unlock(); r.calls = append(r.calls, s) }
 
-func (r *recorder) Health(ctx context.Context, arn string) ([]targets.TargetHealth, error) {
+func (r *recorder) Health(ctx context.Context, arn string) ([]nlb.TargetHealth, error) {
 	r.log("Health")
 	return r.TargetGroup.Health(ctx, arn)
 }
 
-func (r *recorder) Register(ctx context.Context, arn string, ts []targets.Target) error {
+func (r *recorder) Register(ctx context.Context, arn string, ts []nlb.Target) error {
 	r.log("Register " + fmt.Sprint(ts))
 	return r.TargetGroup.Register(ctx, arn, ts)
 }
 
-func (r *recorder) Deregister(ctx context.Context, arn string, ts []targets.Target) error {
+func (r *recorder) Deregister(ctx context.Context, arn string, ts []nlb.Target) error {
 	r.log("Deregister " + fmt.Sprint(ts))
 	return r.TargetGroup.Deregister(ctx, arn, ts)
 }
@@ -168,13 +169,13 @@ func (e *env) pass(eng *engine.Engine) engine.Report {
 }
 
 // live returns the group's non-draining targets as the backend reports them.
-func (e *env) live() []targets.Target {
+func (e *env) live() []nlb.Target {
 	e.t.Helper()
 	hs, err := e.direct.Health(context.Background(), e.group.ARN)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	var out []targets.Target
+	var out []nlb.Target
 	for _, h := range hs {
 		if !h.Draining() {
 			out = append(out, h.Target)
@@ -209,7 +210,7 @@ func TestFailover(t *testing.T) {
 		eng := e.engine(engine.Options{})
 
 		r := mustOK(t, e.pass(eng))
-		if r.Result != engine.ResultChanged || len(r.Registered) != 1 || r.Registered[0] != (targets.Target{IP: ipA, Port: port}) {
+		if r.Result != engine.ResultChanged || len(r.Registered) != 1 || r.Registered[0] != (nlb.Target{IP: ipA, Port: port}) {
 			t.Fatalf("empty group must get A on port %d: %+v", port, r)
 		}
 		e.wantLive(ipA)
@@ -360,7 +361,7 @@ func TestOutsideVPC(t *testing.T) {
 		e.dns.SetA(endpoint, 5, ipA.String())
 		mustOK(t, e.pass(eng))
 		r := mustOK(t, e.pass(eng))
-		want := targets.Target{IP: ipX, Port: port, AvailabilityZone: "all"}
+		want := nlb.Target{IP: ipX, Port: port, AvailabilityZone: "all"}
 		if e.fake == nil {
 			want.AvailabilityZone = "" // I4 echoes what was reported, and moto reports no zone
 		}
@@ -386,7 +387,7 @@ func TestOutsideVPC(t *testing.T) {
 func TestPruneFalse(t *testing.T) {
 	backends(t, func(t *testing.T, e *env) {
 		foreign := netip.MustParseAddr("10.0.9.9")
-		if err := e.direct.Register(context.Background(), e.group.ARN, []targets.Target{{IP: foreign, Port: port}}); err != nil {
+		if err := e.direct.Register(context.Background(), e.group.ARN, []nlb.Target{{IP: foreign, Port: port}}); err != nil {
 			t.Fatal(err)
 		}
 		e.dns.SetA(endpoint, 5, ipA.String())
@@ -598,7 +599,7 @@ func TestSettleOneShot(t *testing.T) {
 	for _, dry := range []bool{false, true} {
 		t.Run(fmt.Sprintf("dry=%v", dry), func(t *testing.T) {
 			e := newFakeEnv(t, elbv2fake.Options{})
-			if err := e.direct.Register(context.Background(), e.group.ARN, []targets.Target{{IP: ipA, Port: port}}); err != nil {
+			if err := e.direct.Register(context.Background(), e.group.ARN, []nlb.Target{{IP: ipA, Port: port}}); err != nil {
 				t.Fatal(err)
 			}
 			e.dns.SetA(endpoint, 1, ipB.String())
@@ -636,7 +637,7 @@ func TestSettleOneShot(t *testing.T) {
 // is no longer followed, so the daemon returns to reading the group once per resync_interval (I9).
 func TestFollowEndsWhenTargetGoes(t *testing.T) {
 	e := newFakeEnv(t, elbv2fake.Options{HealthyAfter: time.Hour})
-	if err := e.direct.Register(context.Background(), e.group.ARN, []targets.Target{{IP: ipA, Port: port}}); err != nil {
+	if err := e.direct.Register(context.Background(), e.group.ARN, []nlb.Target{{IP: ipA, Port: port}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.fake.SetHealth(e.group.ARN, ipA, port, "healthy"); err != nil {
@@ -710,7 +711,7 @@ func TestNewVPCCIDRAfterStart(t *testing.T) {
 	}
 	e.clock.Advance(config.DefaultPollMax)
 	r := mustOK(t, e.pass(eng))
-	if len(r.Registered) != 1 || r.Registered[0] != (targets.Target{IP: moved, Port: port}) {
+	if len(r.Registered) != 1 || r.Registered[0] != (nlb.Target{IP: moved, Port: port}) {
 		t.Fatalf("after reading the VPC again the address must be registered without a zone: %+v", r)
 	}
 }
@@ -750,7 +751,7 @@ func TestDaemonSteadyStateCostsNothing(t *testing.T) {
 // that a cache may simply have repeated.
 func TestQuickAnswersDoNotCountTwice(t *testing.T) {
 	e := newFakeEnv(t, elbv2fake.Options{})
-	if err := e.direct.Register(context.Background(), e.group.ARN, []targets.Target{{IP: ipA, Port: port}}); err != nil {
+	if err := e.direct.Register(context.Background(), e.group.ARN, []nlb.Target{{IP: ipA, Port: port}}); err != nil {
 		t.Fatal(err)
 	}
 	const ttl = 2 * time.Second

@@ -25,6 +25,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/ipsync/ipsync/internal/awserr"
 	"github.com/ipsync/ipsync/internal/config"
 	"github.com/ipsync/ipsync/internal/dnstest"
 	"github.com/ipsync/ipsync/internal/elbv2fake"
@@ -548,13 +549,13 @@ func TestAWSFaults(t *testing.T) {
 		{name: "503 on every call", fault: onActions(elbv2fake.ServiceUnavailable()),
 			op: describe, code: "ServiceUnavailable", want: "ServiceUnavailable", live: []netip.Addr{ipA}},
 		{name: "connection reset", fault: onActions(elbv2fake.ConnectionReset()),
-			op: describe, code: metrics.CodeNetworkError, want: "connection reset", live: []netip.Addr{ipA}},
+			op: describe, code: awserr.CodeNetworkError, want: "connection reset", live: []netip.Addr{ipA}},
 		// The registration is made but its answer is lost: ipsync must not take it for a success and deregister.
 		{name: "connection reset after the change", fault: onActions(elbv2fake.Fault{CloseConn: true, Applied: true}, reg),
-			op: reg, code: metrics.CodeNetworkError, want: "connection reset", live: []netip.Addr{ipB}, settles: true},
+			op: reg, code: awserr.CodeNetworkError, want: "connection reset", live: []netip.Addr{ipB}, settles: true},
 		{name: "latency beyond the call deadline", opts: faultOpts{callTimeout: 300 * time.Millisecond},
 			fault: onActions(elbv2fake.Fault{Delay: time.Second}),
-			op:    describe, code: metrics.CodeTimeout, want: "deadline exceeded", live: []netip.Addr{ipA}},
+			op:    describe, code: awserr.CodeTimeout, want: "deadline exceeded", live: []netip.Addr{ipA}},
 		{name: "TargetGroupNotFound", fault: onActions(notFound),
 			op: describe, code: "TargetGroupNotFound", want: "does not exist; check target_group_arn", hard: true, live: []netip.Addr{ipA}},
 		{name: "InvalidTarget", fault: onActions(elbv2fake.InvalidTarget(), reg),

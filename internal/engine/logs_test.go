@@ -4,11 +4,13 @@ package engine_test
 // names on every line.
 
 import (
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/ipsync/ipsync/internal/dnstest"
@@ -155,5 +157,35 @@ func TestFailedPassLogLine(t *testing.T) {
 		if fields[f] == nil {
 			t.Errorf("sync pass failed has no %s field", f)
 		}
+	}
+}
+
+// TestFailedRegistrationLoggedOnce: a refused registration is one log line, whose error names the targets and the
+// target group once and carries the AWS error (the engine wraps, the AWS adapter does not).
+func TestFailedRegistrationLoggedOnce(t *testing.T) {
+	e := newMetricsEnv(t, elbv2fake.Options{})
+	e.dns.SetA(endpoint, 5, ipA.String())
+	eng := e.metricsEngine(engine.Options{}, nil)
+	mustOK(t, e.pass(eng))
+	e.logs.TakeAll()
+
+	registerFails := onActions(elbv2fake.InternalFailure(), "RegisterTargets")
+	e.fake.SetFault(func(action string, _ url.Values) *elbv2fake.Fault { return registerFails(action) })
+	e.dns.SetA(endpoint, 5, ipB.String())
+	e.pass(eng)
+	var failures []string
+	for _, entry := range e.logs.All() {
+		if entry.Level >= zapcore.WarnLevel {
+			failures = append(failures, entry.Message)
+		}
+	}
+	if !slices.Equal(failures, []string{"sync pass failed"}) {
+		t.Fatalf("warning and error lines %q, want one \"sync pass failed\"", failures)
+	}
+	_, fields := line(t, e.logs, "sync pass failed")
+	msg, _ := fields["error"].(string)
+	if n := strings.Count(msg, e.group.ARN); n != 1 || !strings.Contains(msg, "registering ["+ipB.String()+":5432]") ||
+		!strings.Contains(msg, "InternalFailure") {
+		t.Errorf("error %q: want the targets, the target group once (named %d times) and the AWS error", msg, n)
 	}
 }

@@ -2,13 +2,13 @@ package engine
 
 import (
 	"context"
+	"net/netip"
 	"slices"
-	"sync"
 	"time"
 
 	"go.uber.org/zap"
 
-	"github.com/ipsync/ipsync/internal/targets"
+	"github.com/ipsync/ipsync/internal/nlb"
 )
 
 // This file serves the Lambda handler: passes over some mappings, and the failover watch. Both reuse the
@@ -46,7 +46,7 @@ type WatchReport struct {
 // Watch follows a failover: it resolves each named mapping every interval (default 1 s) and syncs it, until
 // its change has been seen and synced (WatchReport.Settled) or until window has passed or ctx is done. The
 // mappings are watched at once, each ending on its own. It serves the Lambda's RDS events, which may come
-// before the DNS record changes (SPEC §2). A watch starts no pass that would begin after the window; an engine
+// before the DNS record changes. A watch starts no pass that would begin after the window; an engine
 // with DryRun changes nothing, so its watches never settle and last the window.
 func (e *Engine) Watch(ctx context.Context, names []string, window, interval time.Duration) []WatchReport {
 	if interval <= 0 {
@@ -59,51 +59,59 @@ func (e *Engine) Watch(ctx context.Context, names []string, window, interval tim
 func (m *mapping) watch(ctx context.Context, end time.Time, interval time.Duration) WatchReport {
 	// The baseline is what this process last resolved (an execution environment lives across invocations);
 	// without one, the first pass of the watch sets it.
-	baseline := m.lastAddrs
-	var (
-		w          WatchReport
-		last       Report
-		reg, dereg []targets.Target
-		moved      bool // the watch registered or deregistered something
-	)
+	m.busy.Lock()
+	s := watchState{baseline: m.lastAddrs}
+	m.busy.Unlock()
+	var last Report
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	for {
 		last = m.reconcile(ctx)
-		w.Passes++
-		reg, dereg = append(reg, last.Registered...), append(dereg, last.Deregistered...)
-		if last.err != nil {
-			w.FailedPasses++
-		} else {
-			if baseline == nil {
-				baseline = last.Addresses
-			} else if !slices.Equal(baseline, last.Addresses) {
-				w.AddressChanged = true
-			}
-			// Registering or deregistering is catching up with a change, even one that happened before the
-			// watch had a baseline (a new execution environment, or an event that came late).
-			moved = moved || last.Changed()
-			if !m.e.opts.DryRun && (w.AddressChanged || moved) && len(last.Waiting) == 0 {
-				w.Settled = true
-				break
-			}
-		}
-		if !time.Now().Add(interval).Before(end) || !wait(ctx, tick.C) {
+		if s.see(last, m.e.opts.DryRun) || !time.Now().Add(interval).Before(end) || !wait(ctx, tick.C) {
 			break
 		}
 	}
+	w := s.WatchReport
 	m.log.Info("failover watch ended", zap.Int("passes", w.Passes), zap.Int("failed_passes", w.FailedPasses),
 		zap.Bool("address_changed", w.AddressChanged), zap.Bool("settled", w.Settled))
 
 	w.Report = last
-	w.Registered, w.Deregistered = reg, dereg
+	w.Registered, w.Deregistered = s.reg, s.dereg
 	if last.err == nil {
 		w.Result = ResultUnchanged
-		if len(reg) > 0 || len(dereg) > 0 {
+		if len(s.reg) > 0 || len(s.dereg) > 0 {
 			w.Result = ResultChanged
 		}
 	}
 	return w
+}
+
+// watchState is what a watch has seen so far.
+type watchState struct {
+	WatchReport
+	baseline   []netip.Addr
+	reg, dereg []nlb.Target // everything the watch registered and deregistered
+	moved      bool         // the watch registered or deregistered something
+}
+
+// see records one pass of the watch and reports whether the watch has settled.
+func (s *watchState) see(last Report, dryRun bool) bool {
+	s.Passes++
+	s.reg, s.dereg = append(s.reg, last.Registered...), append(s.dereg, last.Deregistered...)
+	if last.err != nil {
+		s.FailedPasses++
+		return false
+	}
+	if s.baseline == nil {
+		s.baseline = last.Addresses
+	} else if !slices.Equal(s.baseline, last.Addresses) {
+		s.AddressChanged = true
+	}
+	// Registering or deregistering is catching up with a change, even one that happened before the watch had a
+	// baseline (a new execution environment, or an event that came late).
+	s.moved = s.moved || last.Changed()
+	s.Settled = !dryRun && (s.AddressChanged || s.moved) && len(last.Waiting) == 0
+	return s.Settled
 }
 
 // wait waits for the next tick; false when ctx is done first.
@@ -124,23 +132,5 @@ func (e *Engine) selected(names []string) []*mapping {
 			out = append(out, m)
 		}
 	}
-	return out
-}
-
-// each runs fn for every mapping, at most Concurrency at once, and returns the results in the given order.
-func each[T any](e *Engine, ms []*mapping, fn func(*mapping) T) []T {
-	out := make([]T, len(ms))
-	sem := make(chan struct{}, e.opts.Concurrency)
-	var wg sync.WaitGroup
-	for i, m := range ms {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			out[i] = fn(m)
-		}()
-	}
-	wg.Wait()
 	return out
 }

@@ -12,7 +12,7 @@ import (
 	"github.com/ipsync/ipsync/internal/dnstest"
 	"github.com/ipsync/ipsync/internal/elbv2fake"
 	"github.com/ipsync/ipsync/internal/engine"
-	"github.com/ipsync/ipsync/internal/targets"
+	"github.com/ipsync/ipsync/internal/nlb"
 	"github.com/ipsync/ipsync/internal/testutil/awstest"
 )
 
@@ -80,7 +80,7 @@ func TestWatchFollowsLateDNSChange(t *testing.T) {
 	if n := queriesAtChange.Load() - queriesBefore; n < int64(changeAfter/interval)-3 {
 		t.Fatalf("%d DNS queries before the change: the watch must resolve every %v", n, interval)
 	}
-	if !slices.Equal(w.Registered, []targets.Target{{IP: ipB, Port: port}}) || !slices.Equal(w.Deregistered, []targets.Target{{IP: ipA, Port: port}}) {
+	if !slices.Equal(w.Registered, []nlb.Target{{IP: ipB, Port: port}}) || !slices.Equal(w.Deregistered, []nlb.Target{{IP: ipA, Port: port}}) {
 		t.Fatalf("registered %v, deregistered %v: want B in and A out", w.Registered, w.Deregistered)
 	}
 	e.wantLive(ipB)

@@ -2,21 +2,12 @@ package metrics
 
 import (
 	"context"
-	"errors"
-	"net"
 	"time"
 
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
-	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/middleware"
-)
 
-// Codes of ipsync_aws_api_calls_total besides the AWS error codes.
-const (
-	CodeOK           = "OK"
-	CodeTimeout      = "Timeout"
-	CodeNetworkError = "NetworkError"
-	CodeCanceled     = "Canceled"
+	"github.com/ipsync/ipsync/internal/awserr"
 )
 
 const awsMiddlewareID = "ipsync.metrics.AWSAPICalls"
@@ -50,7 +41,7 @@ func (a awsAttempt) HandleDeserialize(ctx context.Context, in middleware.Deseria
 	start := time.Now()
 	out, md, err := next.HandleDeserialize(ctx, in)
 	op := operationName(ctx)
-	a.m.awsCalls.WithLabelValues(op, awsCode(err)).Inc()
+	a.m.awsCalls.WithLabelValues(op, awserr.Label(err)).Inc()
 	a.m.awsDuration.WithLabelValues(op).Observe(time.Since(start).Seconds())
 	return out, md, err
 }
@@ -65,32 +56,4 @@ func operationName(ctx context.Context) string {
 		return op
 	}
 	return "unknown"
-}
-
-// awsCode maps one attempt's error to the code label. Deadline and cancellation are checked first because the
-// SDK wraps them in transport errors. An HTTP error whose body is not AWS XML (a proxy's 502 page) is already an
-// APIError "UnknownError" from the SDK. Anything else without an AWS answer (connection refused or reset, TLS,
-// an unreadable success body) is NetworkError, keeping the label's values a small closed set.
-func awsCode(err error) string {
-	if err == nil {
-		return CodeOK
-	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		return CodeTimeout
-	}
-	if errors.Is(err, context.Canceled) {
-		return CodeCanceled
-	}
-	var apiErr smithy.APIError
-	if errors.As(err, &apiErr) {
-		if code := apiErr.ErrorCode(); code != "" {
-			return code
-		}
-		return "UnknownError" // what the SDK itself calls an error answer without a code
-	}
-	var netErr net.Error
-	if errors.As(err, &netErr) && netErr.Timeout() {
-		return CodeTimeout
-	}
-	return CodeNetworkError
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/aws/smithy-go/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/ipsync/ipsync/internal/awserr"
 	"github.com/ipsync/ipsync/internal/metrics"
 )
 
@@ -113,7 +114,7 @@ func TestAWSMiddlewareErrorCodes(t *testing.T) {
 					conn.Close()
 				}
 			},
-			code: metrics.CodeNetworkError,
+			code: awserr.CodeNetworkError,
 		},
 		{
 			name: "deadline",
@@ -125,7 +126,7 @@ func TestAWSMiddlewareErrorCodes(t *testing.T) {
 				t.Cleanup(cancel)
 				return ctx
 			},
-			code: metrics.CodeTimeout,
+			code: awserr.CodeTimeout,
 		},
 		{
 			name: "canceled",
@@ -138,7 +139,7 @@ func TestAWSMiddlewareErrorCodes(t *testing.T) {
 				go func() { <-started; cancel() }()
 				return ctx
 			},
-			code: metrics.CodeCanceled,
+			code: awserr.CodeCanceled,
 		},
 		{
 			name: "api error other than throttling",

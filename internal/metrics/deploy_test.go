@@ -19,6 +19,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"gopkg.in/yaml.v3"
+
+	"github.com/ipsync/ipsync/internal/awserr"
 )
 
 const deployDir = "../../deploy"
@@ -38,7 +40,7 @@ func registryFamilies(t *testing.T) map[string]family {
 	reg := prometheus.NewPedanticRegistry()
 	m := New(reg, BuildInfo{})
 	m.Init("orders")
-	m.awsCalls.WithLabelValues("DescribeTargetHealth", CodeOK).Inc()
+	m.awsCalls.WithLabelValues("DescribeTargetHealth", awserr.CodeOK).Inc()
 	m.awsDuration.WithLabelValues("DescribeTargetHealth").Observe(0.01)
 	mfs, err := reg.Gather()
 	if err != nil {

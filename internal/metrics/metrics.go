@@ -1,4 +1,4 @@
-// Package metrics holds ipsync's Prometheus metrics (SPEC §6), the smithy-go middleware that counts AWS API
+// Package metrics holds ipsync's Prometheus metrics, the smithy-go middleware that counts AWS API
 // attempts, and the /metrics /healthz /readyz HTTP handler.
 //
 // Every collector lives on the prometheus.Registerer given to New; nothing is global. The `sync` label is the
@@ -115,7 +115,7 @@ func New(reg prometheus.Registerer, info BuildInfo) *Metrics {
 		awsDuration: newHistogramVec(reg, "aws_api_call_duration_seconds",
 			"Duration of one AWS API call attempt (one HTTP round trip).",
 			[]float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}, "operation"),
-		// Buckets dense around the TTL+1 s goal (§7: 2 s for reader endpoints, 6 s for instances) and
+		// Buckets dense around the goal of TTL + 1 s (2 s for reader endpoints, 6 s for instances) and
 		// sparse up to the minutes NLB health checks can take.
 		convergence: newHistogramVec(reg, "convergence_seconds",
 			"Time from an address change to its target being registered, and to it being healthy.",

@@ -1,11 +1,13 @@
 package plan
 
 import (
-	"errors"
+	"maps"
 	"net/netip"
+	"slices"
 	"testing"
+	"time"
 
-	"github.com/ipsync/ipsync/internal/targets"
+	"github.com/ipsync/ipsync/internal/nlb"
 )
 
 // The fuzzer draws every input from a small universe so that collisions (same IP on two ports, a desired address
@@ -37,38 +39,46 @@ func (b *byteReader) pick(n int) int { return int(b.next()) % n }
 
 type fuzzCase struct {
 	desired []netip.Addr
-	err     error
-	current []targets.TargetHealth
+	current []nlb.TargetHealth
 	mem     Memory
 	pol     Policy
+	// at and ttl are the answer's arrival and TTL, for Observe; mem.counted is the last counted answer (or none).
+	at  time.Time
+	ttl time.Duration
+}
+
+// fuzzEpoch is when the last counted answer arrived; the new answer comes up to 12 s later.
+var fuzzEpoch = time.Unix(1_700_000_000, 0)
+
+// addrsOf returns the fuzz addresses selected by mask, sorted like a resolver's answer.
+func addrsOf(mask byte) []netip.Addr {
+	var out []netip.Addr
+	for i, ip := range fuzzIPs {
+		if mask&(1<<i) != 0 {
+			out = append(out, ip)
+		}
+	}
+	return out
 }
 
 func decodeCase(data []byte) fuzzCase {
 	r := byteReader(data)
 	var c fuzzCase
-	mask := r.next()
-	for i, ip := range fuzzIPs {
-		if mask&(1<<i) != 0 {
-			c.desired = append(c.desired, ip)
-		}
-	}
-	if r.next()%4 == 0 {
-		c.err = errors.New("resolution failed")
-	}
+	c.desired = addrsOf(r.next())
 	for range r.pick(9) {
-		c.current = append(c.current, targets.TargetHealth{
-			Target: targets.Target{IP: fuzzIPs[r.pick(len(fuzzIPs))], Port: fuzzPorts[r.pick(2)], AvailabilityZone: fuzzZones[r.pick(3)]},
+		c.current = append(c.current, nlb.TargetHealth{
+			Target: nlb.Target{IP: fuzzIPs[r.pick(len(fuzzIPs))], Port: fuzzPorts[r.pick(2)], AvailabilityZone: fuzzZones[r.pick(3)]},
 			State:  fuzzStates[r.pick(len(fuzzStates))],
 		})
 	}
-	c.mem = Memory{Absent: map[netip.Addr]int{}, Owned: map[targets.Target]bool{}}
+	c.mem = Memory{Absent: map[netip.Addr]int{}, Owned: map[nlb.Target]bool{}}
 	for _, ip := range fuzzIPs {
 		if n := r.pick(5); n > 0 {
 			c.mem.Absent[ip] = n - 1
 		}
 		owns := r.next() // per port: the same IP on another port may not be ipsync's
 		for i, port := range fuzzPorts {
-			c.mem.Owned[targets.Target{IP: ip, Port: port}] = owns&(1<<i) != 0
+			c.mem.Owned[nlb.Target{IP: ip, Port: port}] = owns&(1<<i) != 0
 		}
 	}
 	flags := r.next()
@@ -79,21 +89,72 @@ func decodeCase(data []byte) fuzzCase {
 		AZ:              fuzzAZ[r.pick(3)],
 		VPCCIDRs:        []netip.Prefix{netip.MustParsePrefix("10.0.0.0/16")},
 	}
+	// The last counted answer: none, the same addresses as this one (a repeat), or any (often another).
+	switch lastTTL := time.Duration(1+r.pick(10)) * time.Second; r.pick(3) {
+	case 1:
+		c.mem.counted = Answer{Addrs: c.desired, At: fuzzEpoch, TTL: lastTTL}
+	case 2:
+		c.mem.counted = Answer{Addrs: addrsOf(r.next()), At: fuzzEpoch, TTL: lastTTL}
+	}
+	c.at = fuzzEpoch.Add(time.Duration(r.pick(13)) * time.Second)
+	c.ttl = time.Duration(1+r.pick(10)) * time.Second
 	return c
 }
 
-// checkInvariants asserts SPEC §3 I1, I2 and I4-I7 for one plan, and that applying it (register first, then
+// checkObserve asserts what counts as a resolution for I6: an answer counts only when there is no counted
+// answer yet, when it differs from the last counted one, or when it comes at least that answer's TTL later.
+// A counted answer raises the absence of every registered address it lacks by exactly one; an answer that does
+// not count raises none. Either way a desired address has no absence left, and Observe leaves its input alone.
+func checkObserve(t *testing.T, c fuzzCase) {
+	t.Helper()
+	last := c.mem.counted
+	ans := Answer{Addrs: c.desired, At: c.at, TTL: c.ttl}
+	shouldCount := last.At.IsZero() || !slices.Equal(ans.Addrs, last.Addrs) || !ans.At.Before(last.At.Add(last.TTL))
+	absentBefore := maps.Clone(c.mem.Absent)
+	next := Observe(c.mem, ans, c.current)
+	if !maps.Equal(c.mem.Absent, absentBefore) {
+		t.Fatalf("Observe modified its memory")
+	}
+	want, reg := toSet(c.desired), registered(c.current)
+	for ip := range want {
+		if next.Absent[ip] != 0 {
+			t.Fatalf("I6: desired %v has absence count %d after Observe", ip, next.Absent[ip])
+		}
+	}
+	for _, ip := range fuzzIPs {
+		before, after := c.mem.Absent[ip], next.Absent[ip]
+		switch {
+		case want[ip]:
+		case shouldCount && reg[ip] && after != before+1:
+			t.Fatalf("I6: a counted answer without registered %v moved its absence %d -> %d, want +1", ip, before, after)
+		case shouldCount && !reg[ip] && after != 0:
+			t.Fatalf("%v is not registered: its absence must be forgotten, got %d", ip, after)
+		case !shouldCount && after != before:
+			t.Fatalf("I6: an answer %v after the counted one (TTL %v, same addresses) changed the absence of %v: %d -> %d",
+				c.at.Sub(last.At), last.TTL, ip, before, after)
+		}
+	}
+	wantCounted := last
+	if shouldCount {
+		wantCounted = ans
+	}
+	if !next.counted.At.Equal(wantCounted.At) || next.counted.TTL != wantCounted.TTL || !slices.Equal(next.counted.Addrs, wantCounted.Addrs) {
+		t.Fatalf("last counted answer is %+v, want %+v", next.counted, wantCounted)
+	}
+}
+
+// checkInvariants asserts I1, I2 and I4-I7 for one plan, and that applying it (register first, then
 // deregister, I3) never leaves a desired address without a live target.
 func checkInvariants(t *testing.T, c fuzzCase, p Plan) {
 	t.Helper()
-	if c.err != nil || len(c.desired) == 0 {
-		if !p.Empty() || !p.Unknown {
-			t.Fatalf("I1: unknown desired state must change nothing, got %+v", p)
+	if len(c.desired) == 0 {
+		if !p.Empty() || p.InSync {
+			t.Fatalf("I1: an unknown desired state must change nothing and not be in sync, got %+v", p)
 		}
 		return
 	}
 	want := toSet(c.desired)
-	live := map[targets.Target]bool{} // non-draining targets as reported, with their zone
+	live := map[nlb.Target]bool{} // non-draining targets as reported, with their zone
 	liveOnPort := map[netip.Addr]bool{}
 	for _, h := range c.current {
 		if !h.Draining() {
@@ -113,7 +174,7 @@ func checkInvariants(t *testing.T, c fuzzCase, p Plan) {
 		if c.mem.Absent[d.IP] < c.pol.DeregisterAfter {
 			t.Fatalf("I6: deregisters %v after %d absences, needs %d", d.IP, c.mem.Absent[d.IP], c.pol.DeregisterAfter)
 		}
-		if !c.pol.Prune && !c.mem.Owned[targets.Target{IP: d.IP, Port: d.Port}] {
+		if !c.pol.Prune && !c.mem.Owned[nlb.Target{IP: d.IP, Port: d.Port}] {
 			t.Fatalf("I7: deregisters %v, which ipsync did not register, with prune off", d.IP)
 		}
 	}
@@ -132,7 +193,7 @@ func checkInvariants(t *testing.T, c fuzzCase, p Plan) {
 	}
 	for ip := range want {
 		if !liveOnPort[ip] && !registering[ip] {
-			t.Fatalf("I5/§1: desired %v has no live target and is not registered", ip)
+			t.Fatalf("I5: desired %v has no live target and is not registered", ip)
 		}
 	}
 	if p.InSync != (p.Empty() && len(p.Waiting) == 0) {
@@ -148,20 +209,12 @@ func FuzzMake(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c := decodeCase(data)
 		memBefore := len(c.mem.Absent)
-		p := Make(c.desired, c.err, c.current, c.mem, c.pol)
+		p := Make(c.desired, c.current, c.mem, c.pol)
 		checkInvariants(t, c, p)
 		if len(c.mem.Absent) != memBefore {
 			t.Fatalf("Make modified its memory")
 		}
-		// Observe must never make an address that is desired deregistrable on the next pass.
-		if c.err == nil {
-			next := Observe(c.mem, c.desired, c.current)
-			for _, ip := range c.desired {
-				if next.Absent[ip] != 0 {
-					t.Fatalf("I6: desired %v has absence count %d after Observe", ip, next.Absent[ip])
-				}
-			}
-		}
+		checkObserve(t, c)
 	})
 }
 
@@ -170,7 +223,7 @@ func FuzzMake(f *testing.F) {
 func TestFuzzSeeded(t *testing.T) {
 	seed := uint64(0x9e3779b97f4a7c15)
 	for range 20000 {
-		data := make([]byte, 48)
+		data := make([]byte, 64)
 		for j := range data {
 			seed ^= seed << 13
 			seed ^= seed >> 7
@@ -178,6 +231,7 @@ func TestFuzzSeeded(t *testing.T) {
 			data[j] = byte(seed)
 		}
 		c := decodeCase(data)
-		checkInvariants(t, c, Make(c.desired, c.err, c.current, c.mem, c.pol))
+		checkInvariants(t, c, Make(c.desired, c.current, c.mem, c.pol))
+		checkObserve(t, c)
 	}
 }

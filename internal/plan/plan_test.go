@@ -1,12 +1,12 @@
 package plan
 
 import (
-	"errors"
 	"net/netip"
 	"reflect"
 	"testing"
+	"time"
 
-	"github.com/ipsync/ipsync/internal/targets"
+	"github.com/ipsync/ipsync/internal/nlb"
 )
 
 var (
@@ -17,18 +17,25 @@ var (
 	vpc = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/16")}
 )
 
-func th(ip netip.Addr, port int32, az, state string) targets.TargetHealth {
-	return targets.TargetHealth{Target: targets.Target{IP: ip, Port: port, AvailabilityZone: az}, State: state}
+func th(ip netip.Addr, port int32, az, state string) nlb.TargetHealth {
+	return nlb.TargetHealth{Target: nlb.Target{IP: ip, Port: port, AvailabilityZone: az}, State: state}
 }
 
-func tg(ip netip.Addr, port int32, az string) targets.Target {
-	return targets.Target{IP: ip, Port: port, AvailabilityZone: az}
+func tg(ip netip.Addr, port int32, az string) nlb.Target {
+	return nlb.Target{IP: ip, Port: port, AvailabilityZone: az}
 }
 
 func addrs(a ...netip.Addr) []netip.Addr { return a }
 
+// t0 is when the first answer of a test arrives; answers stand for ttl.
+var t0 = time.Unix(1_700_000_000, 0)
+
+const ttl = 5 * time.Second
+
+func answer(at time.Time, a ...netip.Addr) Answer { return Answer{Addrs: a, At: at, TTL: ttl} }
+
 func absent(n int, ips ...netip.Addr) Memory {
-	m := Memory{Absent: map[netip.Addr]int{}, Owned: map[targets.Target]bool{}}
+	m := Memory{Absent: map[netip.Addr]int{}, Owned: map[nlb.Target]bool{}}
 	for _, ip := range ips {
 		m.Absent[ip] = n
 	}
@@ -38,7 +45,7 @@ func absent(n int, ips ...netip.Addr) Memory {
 // owned marks ips as registered by ipsync on port 5432.
 func owned(m Memory, ips ...netip.Addr) Memory {
 	for _, ip := range ips {
-		m.Owned[targets.Target{IP: ip, Port: 5432}] = true
+		m.Owned[nlb.Target{IP: ip, Port: 5432}] = true
 	}
 	return m
 }
@@ -56,8 +63,7 @@ func TestMake(t *testing.T) {
 	tests := []struct {
 		name    string
 		desired []netip.Addr
-		err     error
-		current []targets.TargetHealth
+		current []nlb.TargetHealth
 		mem     Memory
 		pol     Policy
 		want    Plan
@@ -66,19 +72,19 @@ func TestMake(t *testing.T) {
 			name:    "empty target group gets the address",
 			desired: addrs(ipA),
 			pol:     defaultPolicy,
-			want:    Plan{Register: []targets.Target{tg(ipA, 5432, "")}},
+			want:    Plan{Register: []nlb.Target{tg(ipA, 5432, "")}},
 		},
 		{
 			name:    "steady state changes nothing (I9)",
 			desired: addrs(ipA),
-			current: []targets.TargetHealth{th(ipA, 5432, "us-east-1a", "healthy")},
+			current: []nlb.TargetHealth{th(ipA, 5432, "us-east-1a", "healthy")},
 			pol:     defaultPolicy,
 			want:    Plan{InSync: true},
 		},
 		{
 			name:    "unhealthy, initial, unused and unavailable targets count as registered",
 			desired: addrs(ipA, ipB, ipC, ipX),
-			current: []targets.TargetHealth{
+			current: []nlb.TargetHealth{
 				th(ipA, 5432, "", "unhealthy"), th(ipB, 5432, "", "initial"),
 				th(ipC, 5432, "", "unused"), th(ipX, 5432, "all", "unavailable"),
 			},
@@ -86,71 +92,63 @@ func TestMake(t *testing.T) {
 			want: Plan{InSync: true},
 		},
 		{
-			name:    "I1: a resolution error changes nothing, even with stale targets",
-			err:     errors.New("SERVFAIL"),
-			current: []targets.TargetHealth{th(ipA, 5432, "", "healthy")},
-			mem:     absent(5, ipA),
-			pol:     defaultPolicy,
-			want:    Plan{Unknown: true},
-		},
-		{
 			name:    "I1: an empty answer is unknown, not 'deregister everything'",
 			desired: nil,
-			current: []targets.TargetHealth{th(ipA, 5432, "", "healthy")},
+			current: []nlb.TargetHealth{th(ipA, 5432, "", "healthy")},
 			mem:     absent(5, ipA),
 			pol:     defaultPolicy,
-			want:    Plan{Unknown: true},
+			want:    Plan{},
 		},
 		{
 			name:    "I6: failover registers the new address at once and waits before removing the old",
 			desired: addrs(ipB),
-			current: []targets.TargetHealth{th(ipA, 5432, "us-east-1a", "healthy")},
+			current: []nlb.TargetHealth{th(ipA, 5432, "us-east-1a", "healthy")},
 			mem:     absent(1, ipA),
 			pol:     defaultPolicy,
-			want:    Plan{Register: []targets.Target{tg(ipB, 5432, "")}, Waiting: addrs(ipA)},
+			want:    Plan{Register: []nlb.Target{tg(ipB, 5432, "")}, Waiting: addrs(ipA)},
 		},
 		{
 			name:    "I6+I4: stale after enough absences, deregistered with the reported port and zone",
 			desired: addrs(ipB),
-			current: []targets.TargetHealth{th(ipA, 5432, "us-east-1a", "healthy"), th(ipB, 5432, "us-east-1b", "initial")},
+			current: []nlb.TargetHealth{th(ipA, 5432, "us-east-1a", "healthy"), th(ipB, 5432, "us-east-1b", "initial")},
 			mem:     absent(2, ipA),
 			pol:     defaultPolicy,
-			want:    Plan{Deregister: []targets.Target{tg(ipA, 5432, "us-east-1a")}},
+			want:    Plan{Deregister: []nlb.Target{tg(ipA, 5432, "us-east-1a")}},
 		},
 		{
 			name:    "I4: a stale target on another port is deregistered on that port",
 			desired: addrs(ipB),
-			current: []targets.TargetHealth{th(ipB, 5432, "", "healthy"), th(ipA, 3306, "all", "healthy")},
+			current: []nlb.TargetHealth{th(ipB, 5432, "", "healthy"), th(ipA, 3306, "all", "healthy")},
 			mem:     absent(3, ipA),
 			pol:     defaultPolicy,
-			want:    Plan{Deregister: []targets.Target{tg(ipA, 3306, "all")}},
+			want:    Plan{Deregister: []nlb.Target{tg(ipA, 3306, "all")}},
 		},
 		{
 			name:    "I2: a desired address on another port is never deregistered",
 			desired: addrs(ipA),
-			current: []targets.TargetHealth{th(ipA, 3306, "", "healthy")},
+			current: []nlb.TargetHealth{th(ipA, 3306, "", "healthy")},
 			mem:     absent(9, ipA),
 			pol:     defaultPolicy,
-			want:    Plan{Register: []targets.Target{tg(ipA, 5432, "")}},
+			want:    Plan{Register: []nlb.Target{tg(ipA, 5432, "")}},
 		},
 		{
 			name:    "I5: a draining desired address is registered again",
 			desired: addrs(ipA),
-			current: []targets.TargetHealth{th(ipA, 5432, "us-east-1a", "draining")},
+			current: []nlb.TargetHealth{th(ipA, 5432, "us-east-1a", "draining")},
 			pol:     defaultPolicy,
-			want:    Plan{Register: []targets.Target{tg(ipA, 5432, "")}},
+			want:    Plan{Register: []nlb.Target{tg(ipA, 5432, "")}},
 		},
 		{
 			name:    "I5: unhealthy.draining does not count either",
 			desired: addrs(ipA),
-			current: []targets.TargetHealth{th(ipA, 5432, "", "unhealthy.draining")},
+			current: []nlb.TargetHealth{th(ipA, 5432, "", "unhealthy.draining")},
 			pol:     defaultPolicy,
-			want:    Plan{Register: []targets.Target{tg(ipA, 5432, "")}},
+			want:    Plan{Register: []nlb.Target{tg(ipA, 5432, "")}},
 		},
 		{
 			name:    "I5: a draining stale target is not deregistered again",
 			desired: addrs(ipB),
-			current: []targets.TargetHealth{th(ipB, 5432, "", "healthy"), th(ipA, 5432, "", "draining")},
+			current: []nlb.TargetHealth{th(ipB, 5432, "", "healthy"), th(ipA, 5432, "", "draining")},
 			mem:     absent(4, ipA),
 			pol:     defaultPolicy,
 			want:    Plan{InSync: true},
@@ -158,7 +156,7 @@ func TestMake(t *testing.T) {
 		{
 			name:    "I7: with prune off a target ipsync did not register is kept",
 			desired: addrs(ipB),
-			current: []targets.TargetHealth{th(ipB, 5432, "", "healthy"), th(ipC, 5432, "", "healthy")},
+			current: []nlb.TargetHealth{th(ipB, 5432, "", "healthy"), th(ipC, 5432, "", "healthy")},
 			mem:     absent(5, ipC),
 			pol:     noPrune,
 			want:    Plan{Kept: addrs(ipC), InSync: true},
@@ -166,51 +164,51 @@ func TestMake(t *testing.T) {
 		{
 			name:    "I7: with prune off a target ipsync registered is deregistered",
 			desired: addrs(ipB),
-			current: []targets.TargetHealth{th(ipB, 5432, "", "healthy"), th(ipA, 5432, "", "healthy")},
+			current: []nlb.TargetHealth{th(ipB, 5432, "", "healthy"), th(ipA, 5432, "", "healthy")},
 			mem:     owned(absent(2, ipA), ipA),
 			pol:     noPrune,
-			want:    Plan{Deregister: []targets.Target{tg(ipA, 5432, "")}},
+			want:    Plan{Deregister: []nlb.Target{tg(ipA, 5432, "")}},
 		},
 		{
 			name:    "I7: ownership is per target: the same IP on another port is not ipsync's",
 			desired: addrs(ipB),
-			current: []targets.TargetHealth{th(ipB, 5432, "", "healthy"), th(ipA, 5432, "", "healthy"), th(ipA, 9999, "", "healthy")},
+			current: []nlb.TargetHealth{th(ipB, 5432, "", "healthy"), th(ipA, 5432, "", "healthy"), th(ipA, 9999, "", "healthy")},
 			mem:     owned(absent(2, ipA), ipA),
 			pol:     noPrune,
-			want:    Plan{Deregister: []targets.Target{tg(ipA, 5432, "")}, Kept: addrs(ipA)},
+			want:    Plan{Deregister: []nlb.Target{tg(ipA, 5432, "")}, Kept: addrs(ipA)},
 		},
 		{
 			name:    "AZ auto: all outside the VPC, omitted inside",
 			desired: addrs(ipA, ipX),
 			pol:     defaultPolicy,
-			want:    Plan{Register: []targets.Target{tg(ipA, 5432, ""), tg(ipX, 5432, "all")}},
+			want:    Plan{Register: []nlb.Target{tg(ipA, 5432, ""), tg(ipX, 5432, "all")}},
 		},
 		{
 			name:    "AZ all: always all",
 			desired: addrs(ipA),
 			pol:     azAll,
-			want:    Plan{Register: []targets.Target{tg(ipA, 5432, "all")}},
+			want:    Plan{Register: []nlb.Target{tg(ipA, 5432, "all")}},
 		},
 		{
 			name:    "AZ vpc: never set",
 			desired: addrs(ipX),
 			pol:     azVPC,
-			want:    Plan{Register: []targets.Target{tg(ipX, 5432, "")}},
+			want:    Plan{Register: []nlb.Target{tg(ipX, 5432, "")}},
 		},
 		{
 			name:    "several addresses (reader-style answer) and a mix of everything",
 			desired: addrs(ipC, ipA),
-			current: []targets.TargetHealth{
+			current: []nlb.TargetHealth{
 				th(ipA, 5432, "", "healthy"), th(ipB, 5432, "", "healthy"), th(ipX, 5432, "all", "healthy"),
 			},
 			mem:  absent(2, ipB),
 			pol:  defaultPolicy,
-			want: Plan{Register: []targets.Target{tg(ipC, 5432, "")}, Deregister: []targets.Target{tg(ipB, 5432, "")}, Waiting: addrs(ipX)},
+			want: Plan{Register: []nlb.Target{tg(ipC, 5432, "")}, Deregister: []nlb.Target{tg(ipB, 5432, "")}, Waiting: addrs(ipX)},
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := Make(tt.desired, tt.err, tt.current, tt.mem, tt.pol)
+			got := Make(tt.desired, tt.current, tt.mem, tt.pol)
 			if !reflect.DeepEqual(normalize(got), normalize(tt.want)) {
 				t.Errorf("Make() =\n %+v\nwant\n %+v", got, tt.want)
 			}
@@ -240,14 +238,16 @@ func normalize(p Plan) Plan {
 func TestFailoverSequence(t *testing.T) {
 	pol := defaultPolicy
 	var mem Memory
-	current := []targets.TargetHealth{th(ipA, 5432, "us-east-1a", "healthy")}
+	current := []nlb.TargetHealth{th(ipA, 5432, "us-east-1a", "healthy")}
 
+	at := t0
 	pass := func(desired ...netip.Addr) Plan {
-		mem = Observe(mem, desired, current)
-		p := Make(desired, nil, current, mem, pol)
+		at = at.Add(ttl) // one resolution per TTL, as the daemon makes them
+		mem = Observe(mem, answer(at, desired...), current)
+		p := Make(desired, current, mem, pol)
 		// Apply the plan the way AWS would: new targets start initial, deregistered ones drain.
 		for _, r := range p.Register {
-			current = append(current, targets.TargetHealth{Target: r, State: "initial"})
+			current = append(current, nlb.TargetHealth{Target: r, State: "initial"})
 		}
 		mem = Registered(mem, p.Register)
 		for i := range current {
@@ -283,25 +283,25 @@ func TestFailoverSequence(t *testing.T) {
 // TestFlappingAnswerNeverDeregisters: a stale cache answering old, new, old, new resets the absence count each
 // time, so with deregister_after 2 neither address is ever removed while the answers flap.
 func TestFlappingAnswerNeverDeregisters(t *testing.T) {
-	current := []targets.TargetHealth{th(ipA, 5432, "", "healthy"), th(ipB, 5432, "", "healthy")}
+	current := []nlb.TargetHealth{th(ipA, 5432, "", "healthy"), th(ipB, 5432, "", "healthy")}
 	var mem Memory
 	for i := range 10 {
 		desired := addrs(ipA)
 		if i%2 == 1 {
 			desired = addrs(ipB)
 		}
-		mem = Observe(mem, desired, current)
-		if p := Make(desired, nil, current, mem, defaultPolicy); len(p.Deregister) != 0 {
+		mem = Observe(mem, answer(t0.Add(time.Duration(i)*ttl), desired...), current)
+		if p := Make(desired, current, mem, defaultPolicy); len(p.Deregister) != 0 {
 			t.Fatalf("pass %d deregistered %v while answers flap", i, p.Deregister)
 		}
 	}
 }
 
 func TestObserve(t *testing.T) {
-	current := []targets.TargetHealth{th(ipA, 5432, "", "healthy"), th(ipB, 5432, "", "draining")}
+	current := []nlb.TargetHealth{th(ipA, 5432, "", "healthy"), th(ipB, 5432, "", "draining")}
 	mem := owned(absent(1, ipA, ipC), ipA, ipC)
 
-	next := Observe(mem, addrs(ipB), current)
+	next := Observe(mem, answer(t0, ipB), current)
 	if next.Absent[ipA] != 2 {
 		t.Errorf("A absent again: count %d, want 2", next.Absent[ipA])
 	}
@@ -311,27 +311,48 @@ func TestObserve(t *testing.T) {
 	if _, ok := next.Absent[ipC]; ok {
 		t.Errorf("C is no longer registered: must be forgotten")
 	}
-	if !next.Owned[targets.Target{IP: ipA, Port: 5432}] || next.Owned[targets.Target{IP: ipC, Port: 5432}] {
+	if !next.Owned[nlb.Target{IP: ipA, Port: 5432}] || next.Owned[nlb.Target{IP: ipC, Port: 5432}] {
 		t.Errorf("ownership: got %v, want A kept and C (gone from the group) dropped", next.Owned)
 	}
 	if mem.Absent[ipA] != 1 {
 		t.Errorf("Observe modified its input")
 	}
-	if next = Observe(next, addrs(ipA), current); len(next.Absent) != 0 {
-		t.Errorf("A present again: absence must reset, got %v", next.Absent)
+	if next = Observe(next, answer(t0.Add(time.Second), ipA), current); len(next.Absent) != 0 {
+		t.Errorf("A present again, however soon: absence must reset, got %v", next.Absent)
 	}
 }
 
-func TestReset(t *testing.T) {
-	mem := owned(absent(1, ipA, ipB), ipA)
-	next := Reset(mem, addrs(ipB))
-	if next.Absent[ipA] != 1 {
-		t.Errorf("A still absent: count %d, want 1 (a repeated answer counts nothing)", next.Absent[ipA])
-	}
-	if _, ok := next.Absent[ipB]; ok {
-		t.Errorf("B is present again: its count must reset")
-	}
-	if !next.Owned[targets.Target{IP: ipA, Port: 5432}] || mem.Absent[ipB] != 1 {
-		t.Errorf("Reset lost ownership or modified its input")
+// TestObserveCounting: an answer counts for I6 only when it differs from the last counted one or comes at least
+// that answer's TTL later. Each case starts from A registered and absent once, after a counted answer [B] at t0
+// with a TTL of 5 s, and observes the answers in turn.
+func TestObserveCounting(t *testing.T) {
+	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
+	current := []nlb.TargetHealth{th(ipA, 5432, "", "healthy"), th(ipB, 5432, "", "healthy")}
+	for _, tc := range []struct {
+		name    string
+		answers []Answer
+		want    int // A's absence count after them
+	}{
+		{"the same answer sooner than the TTL does not count", []Answer{answer(at(1), ipB), answer(at(4), ipB)}, 1},
+		{"the same answer a TTL later counts", []Answer{answer(at(5), ipB)}, 2},
+		{"the gap runs from the last counted answer, not the last seen", []Answer{answer(at(3), ipB), answer(at(5), ipB)}, 2},
+		{"a different answer counts however soon", []Answer{answer(at(1), ipB, ipC)}, 2},
+		{"an answer that differs again counts again", []Answer{answer(at(1), ipB, ipC), answer(at(2), ipB)}, 3},
+		{"A back resets its count at once", []Answer{answer(at(5), ipB), answer(at(6), ipA, ipB), answer(at(7), ipB)}, 1},
+		{"the counted answer's TTL sets the gap, not the new one's", []Answer{{Addrs: addrs(ipB), At: at(4), TTL: time.Second}}, 1},
+		{"a Lambda watch resolving every second counts once per TTL", []Answer{
+			answer(at(1), ipB), answer(at(2), ipB), answer(at(3), ipB), answer(at(4), ipB), answer(at(5), ipB),
+			answer(at(6), ipB), answer(at(7), ipB), answer(at(8), ipB), answer(at(9), ipB), answer(at(10), ipB),
+		}, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mem := Observe(Memory{}, answer(t0, ipB), current) // the first answer counts: A absent once
+			for _, a := range tc.answers {
+				mem = Observe(mem, a, current)
+			}
+			if got := mem.Absent[ipA]; got != tc.want {
+				t.Errorf("A absent %d times, want %d", got, tc.want)
+			}
+		})
 	}
 }

@@ -15,12 +15,15 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/arn"
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	elbv2types "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 	"github.com/aws/smithy-go/middleware"
 
+	"github.com/ipsync/ipsync/internal/awserr"
+	"github.com/ipsync/ipsync/internal/nlb"
 	"github.com/ipsync/ipsync/internal/targets"
 	"github.com/ipsync/ipsync/internal/testutil/awstest"
 )
@@ -188,13 +191,13 @@ func newClient(t *testing.T, arnStr string, opts targets.FactoryOptions) *target
 	return c
 }
 
-func mustHealth(t *testing.T, c *targets.Client, arnStr string) []targets.TargetHealth {
+func mustHealth(t *testing.T, c *targets.Client, arnStr string) []nlb.TargetHealth {
 	t.Helper()
 	hs, err := c.Health(context.Background(), arnStr)
 	if err != nil {
 		t.Fatalf("Health: %v", err)
 	}
-	if !slices.IsSortedFunc(hs, func(a, b targets.TargetHealth) int {
+	if !slices.IsSortedFunc(hs, func(a, b nlb.TargetHealth) int {
 		if c := a.IP.Compare(b.IP); c != 0 {
 			return c
 		}
@@ -205,23 +208,23 @@ func mustHealth(t *testing.T, c *targets.Client, arnStr string) []targets.Target
 	return hs
 }
 
-func find(hs []targets.TargetHealth, ip string) (targets.TargetHealth, bool) {
+func find(hs []nlb.TargetHealth, ip string) (nlb.TargetHealth, bool) {
 	for _, h := range hs {
 		if h.IP == netip.MustParseAddr(ip) {
 			return h, true
 		}
 	}
-	return targets.TargetHealth{}, false
+	return nlb.TargetHealth{}, false
 }
 
 // registered: present and not draining (I5).
-func registered(hs []targets.TargetHealth, ip string) (targets.TargetHealth, bool) {
+func registered(hs []nlb.TargetHealth, ip string) (nlb.TargetHealth, bool) {
 	h, ok := find(hs, ip)
 	return h, ok && !h.Draining()
 }
 
-func tgt(ip string, port int32, az string) targets.Target {
-	return targets.Target{IP: netip.MustParseAddr(ip), Port: port, AvailabilityZone: az}
+func tgt(ip string, port int32, az string) nlb.Target {
+	return nlb.Target{IP: netip.MustParseAddr(ip), Port: port, AvailabilityZone: az}
 }
 
 // wireTargets returns the targets of each call to action, as sent: "ip:port/az" with "-" for an omitted field.
@@ -272,12 +275,12 @@ func testRegisterInVPC(t *testing.T, b *backend) {
 	c := newClient(t, f.ARN, targets.FactoryOptions{})
 	b.resetCalls()
 	// Port 0 is left out: the group's port applies. The secondary CIDR counts as inside the VPC.
-	ts := []targets.Target{tgt("10.0.1.10", tgPort, ""), tgt("10.0.1.11", 0, ""), tgt("100.64.0.5", 6543, "")}
+	ts := []nlb.Target{tgt("10.0.1.10", tgPort, ""), tgt("10.0.1.11", 0, ""), tgt("100.64.0.5", 6543, "")}
 	if err := c.Register(context.Background(), f.ARN, ts); err != nil {
 		t.Fatal(err)
 	}
 	hs := mustHealth(t, c, f.ARN)
-	for _, w := range []targets.Target{tgt("10.0.1.10", tgPort, ""), tgt("10.0.1.11", tgPort, ""), tgt("100.64.0.5", 6543, "")} {
+	for _, w := range []nlb.Target{tgt("10.0.1.10", tgPort, ""), tgt("10.0.1.11", tgPort, ""), tgt("100.64.0.5", 6543, "")} {
 		h, ok := registered(hs, w.IP.String())
 		if !ok {
 			t.Errorf("%s not registered; Health = %v", w.IP, hs)
@@ -305,7 +308,7 @@ func testRegisterInVPC(t *testing.T, b *backend) {
 func testRegisterOutsideVPC(t *testing.T, b *backend) {
 	f := b.newGroup(t)
 	c := newClient(t, f.ARN, targets.FactoryOptions{})
-	if err := c.Register(context.Background(), f.ARN, []targets.Target{tgt("192.0.2.10", tgPort, "all")}); err != nil {
+	if err := c.Register(context.Background(), f.ARN, []nlb.Target{tgt("192.0.2.10", tgPort, "all")}); err != nil {
 		t.Fatal(err)
 	}
 	hs := mustHealth(t, c, f.ARN)
@@ -324,11 +327,11 @@ func testRegisterOutsideVPC(t *testing.T, b *backend) {
 		t.Errorf("AZ %q, want all", h.AvailabilityZone)
 	}
 	// ELBv2 refuses an outside-VPC address without AZ all; the error must come back to the caller.
-	err := c.Register(context.Background(), f.ARN, []targets.Target{tgt("192.0.2.11", tgPort, "")})
+	err := c.Register(context.Background(), f.ARN, []nlb.Target{tgt("192.0.2.11", tgPort, "")})
 	if err == nil {
 		t.Errorf("registering 192.0.2.11 (outside the VPC) without AZ all succeeded; want an error")
-	} else if !strings.Contains(err.Error(), f.ARN) {
-		t.Errorf("error does not name the target group: %v", err)
+	} else if code := awserr.Code(err); code != "ValidationError" {
+		t.Errorf("error %v has code %q, want ValidationError (what awserr explains)", err, code)
 	}
 }
 
@@ -338,10 +341,10 @@ func testDeregisterEchoes(t *testing.T, b *backend) {
 	ctx := context.Background()
 	// A port other than the group's, so a deregistration without it would miss (I4).
 	keep := tgt("10.0.1.21", tgPort, "")
-	if err := c.Register(ctx, f.ARN, []targets.Target{tgt("10.0.1.20", 6543, ""), tgt("192.0.2.20", tgPort, "all"), keep}); err != nil {
+	if err := c.Register(ctx, f.ARN, []nlb.Target{tgt("10.0.1.20", 6543, ""), tgt("192.0.2.20", tgPort, "all"), keep}); err != nil {
 		t.Fatal(err)
 	}
-	var stale []targets.Target
+	var stale []nlb.Target
 	for _, h := range mustHealth(t, c, f.ARN) {
 		if h.IP != keep.IP {
 			stale = append(stale, h.Target) // exactly as reported
@@ -386,11 +389,11 @@ func testDeregisterWrongPort(t *testing.T, b *backend) {
 	f := b.newGroup(t)
 	c := newClient(t, f.ARN, targets.FactoryOptions{})
 	ctx := context.Background()
-	if err := c.Register(ctx, f.ARN, []targets.Target{tgt("10.0.1.30", tgPort, "")}); err != nil {
+	if err := c.Register(ctx, f.ARN, []nlb.Target{tgt("10.0.1.30", tgPort, "")}); err != nil {
 		t.Fatal(err)
 	}
 	// ELBv2 answers success and does nothing (SPEC §2); the target stays.
-	if err := c.Deregister(ctx, f.ARN, []targets.Target{tgt("10.0.1.30", 6543, "")}); err != nil {
+	if err := c.Deregister(ctx, f.ARN, []nlb.Target{tgt("10.0.1.30", 6543, "")}); err != nil {
 		t.Fatalf("Deregister with a port that is not registered: %v", err)
 	}
 	if _, ok := registered(mustHealth(t, c, f.ARN), "10.0.1.30"); !ok {
@@ -402,7 +405,7 @@ func testChunks(t *testing.T, b *backend) {
 	f := b.newGroup(t)
 	c := newClient(t, f.ARN, targets.FactoryOptions{})
 	ctx := context.Background()
-	var ts []targets.Target
+	var ts []nlb.Target
 	for i := range 250 {
 		ts = append(ts, tgt(fmt.Sprintf("10.0.%d.%d", 2+i/200, 1+i%200), tgPort, ""))
 	}
@@ -419,7 +422,7 @@ func testChunks(t *testing.T, b *backend) {
 			t.Fatalf("Health[%d] = %v, want %v", i, h.Target, ts[i])
 		}
 	}
-	var reported []targets.Target
+	var reported []nlb.Target
 	for _, h := range hs {
 		reported = append(reported, h.Target)
 	}
@@ -450,16 +453,13 @@ func testTooManyTargets(t *testing.T, b *backend) {
 	}
 	f := b.newGroup(t)
 	c := newClient(t, f.ARN, targets.FactoryOptions{})
-	var ts []targets.Target
+	var ts []nlb.Target
 	for i := range b.maxTargets + 1 {
 		ts = append(ts, tgt(netip.AddrFrom4([4]byte{10, 0, byte(2 + i/250), byte(1 + i%250)}).String(), tgPort, ""))
 	}
 	err := c.Register(context.Background(), f.ARN, ts)
-	if !targets.IsTooManyTargets(err) {
+	if !awserr.IsTooManyTargets(err) {
 		t.Fatalf("registering %d targets into a group limited to %d: %v, want TooManyTargets", len(ts), b.maxTargets, err)
-	}
-	if !strings.Contains(err.Error(), f.ARN) {
-		t.Errorf("error does not name the target group: %v", err)
 	}
 }
 
@@ -491,14 +491,12 @@ func testNotFound(t *testing.T, b *backend) {
 	_, gerr := c.Group(context.Background(), missing)
 	_, herr := c.Health(context.Background(), missing)
 	for op, err := range map[string]error{"Group": gerr, "Health": herr} {
-		if !targets.IsNotFound(err) {
-			t.Errorf("%s: IsNotFound(%v) = false (code %q)", op, err, targets.ErrorCode(err))
-			continue
+		// The code is what awserr explains: a hard error that says to check target_group_arn.
+		if code := awserr.Code(err); code != "TargetGroupNotFound" {
+			t.Errorf("%s: code %q (%v), want TargetGroupNotFound", op, code, err)
 		}
-		for _, s := range []string{missing, "target_group_arn", "region"} {
-			if !strings.Contains(err.Error(), s) {
-				t.Errorf("%s error does not mention %q: %v", op, s, err)
-			}
+		if fix, hard := awserr.Hard(err); !hard || !strings.Contains(fix, "target_group_arn") {
+			t.Errorf("%s: awserr.Hard = %q, %v; want a hard error naming target_group_arn", op, fix, hard)
 		}
 	}
 }
@@ -550,7 +548,7 @@ func testAPIOptions(t *testing.T, b *backend) {
 	if _, err := c.VPCCIDRs(ctx, f.VPCID); err != nil {
 		t.Fatal(err)
 	}
-	ts := []targets.Target{tgt("10.0.1.40", tgPort, "")}
+	ts := []nlb.Target{tgt("10.0.1.40", tgPort, "")}
 	if err := c.Register(ctx, f.ARN, ts); err != nil {
 		t.Fatal(err)
 	}
@@ -601,7 +599,7 @@ func testRoleARN(t *testing.T, b *backend) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := c.Group(context.Background(), f.ARN); !targets.IsNotFound(err) {
+		if _, err := c.Group(context.Background(), f.ARN); awserr.Code(err) != "TargetGroupNotFound" {
 			t.Errorf("Group as %s (another account): %v, want TargetGroupNotFound", other, err)
 		}
 	}
@@ -664,8 +662,8 @@ func testRetry(t *testing.T, b *backend) {
 	c = newClient(t, f.ARN, targets.FactoryOptions{MaxAttempts: 2})
 	b.resetCalls()
 	_, err := c.Health(ctx, f.ARN)
-	if !targets.IsThrottle(err) || targets.ErrorCode(err) != "Throttling" {
-		t.Fatalf("Health when always throttled: err %v, want IsThrottle", err)
+	if _, throttle := retry.DefaultThrottleErrorCodes[awserr.Code(err)]; !throttle || awserr.Code(err) != "Throttling" {
+		t.Fatalf("Health when always throttled: err %v, want Throttling", err)
 	}
 	if n := countCalls(b, "DescribeTargetHealth"); n != 2 {
 		t.Errorf("DescribeTargetHealth sent %d times with MaxAttempts 2", n)

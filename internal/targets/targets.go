@@ -1,11 +1,16 @@
 // Package targets is ipsync's seam to ELBv2 and EC2: it reads a target group, its VPC's CIDRs and its
 // targets' health, and registers and deregisters IP targets. Every call runs under its own deadline; retries
 // are the SDK standard retryer's (configured once in Factory), never a loop here.
+//
+// An AWS error comes back as the SDK returned it (it names the operation and carries the AWS error code):
+// the caller adds which mapping and target group it was working on, and package awserr says what the code
+// means.
 package targets
 
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -16,6 +21,8 @@ import (
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	elbv2types "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
+
+	"github.com/ipsync/ipsync/internal/nlb"
 )
 
 // DefaultCallTimeout bounds one API call, including the SDK's retries.
@@ -24,35 +31,6 @@ const DefaultCallTimeout = 10 * time.Second
 // MaxTargetsPerCall is how many targets one RegisterTargets/DeregisterTargets request carries; longer lists
 // are split into several calls.
 const MaxTargetsPerCall = 100
-
-// Target is one registration: IP, Port, AvailabilityZone ("" = not set; "all" for outside-VPC addresses).
-type Target struct {
-	IP               netip.Addr `json:"ip"`
-	Port             int32      `json:"port"`
-	AvailabilityZone string     `json:"availability_zone,omitempty"`
-}
-
-func (t Target) String() string {
-	s := netip.AddrPortFrom(t.IP, uint16(t.Port)).String()
-	if t.AvailabilityZone != "" {
-		s += "/" + t.AvailabilityZone
-	}
-	return s
-}
-
-// TargetHealth is one row of DescribeTargetHealth.
-type TargetHealth struct {
-	Target
-	State       string `json:"state"`            // initial healthy unhealthy unhealthy.draining unused draining unavailable
-	Reason      string `json:"reason,omitempty"` // e.g. Elb.RegistrationInProgress
-	Description string `json:"description,omitempty"`
-}
-
-// Draining reports whether the target is on its way out; such a target does not count as registered (I5).
-func (h TargetHealth) Draining() bool {
-	return h.State == string(elbv2types.TargetHealthStateEnumDraining) ||
-		h.State == string(elbv2types.TargetHealthStateEnumUnhealthyDraining)
-}
 
 // Group is what DescribeTargetGroups says about the target group.
 type Group struct {
@@ -105,7 +83,7 @@ func (c *Client) Group(ctx context.Context, arn string) (Group, error) {
 	defer cancel()
 	out, err := c.elb.DescribeTargetGroups(ctx, &elbv2.DescribeTargetGroupsInput{TargetGroupArns: []string{arn}})
 	if err != nil {
-		return Group{}, wrapTG("describing target group", arn, err)
+		return Group{}, err
 	}
 	for _, tg := range out.TargetGroups {
 		if aws.ToString(tg.TargetGroupArn) != arn {
@@ -121,7 +99,7 @@ func (c *Client) Group(ctx context.Context, arn string) (Group, error) {
 			Port:          aws.ToInt32(tg.Port),
 		}, nil
 	}
-	return Group{}, fmt.Errorf("describing target group %s: not in the answer (got %d target groups); check target_group_arn and the region/account", arn, len(out.TargetGroups))
+	return Group{}, fmt.Errorf("not in the DescribeTargetGroups answer (got %d target groups); check target_group_arn and the region/account", len(out.TargetGroups))
 }
 
 // VPCCIDRs returns every associated IPv4 and IPv6 CIDR block of the VPC, sorted.
@@ -130,48 +108,46 @@ func (c *Client) VPCCIDRs(ctx context.Context, vpcID string) ([]netip.Prefix, er
 	defer cancel()
 	out, err := c.ec2.DescribeVpcs(ctx, &ec2.DescribeVpcsInput{VpcIds: []string{vpcID}})
 	if err != nil {
-		return nil, fmt.Errorf("describing VPC %s (the target group's VPC; ec2:DescribeVpcs permission needed): %w", vpcID, err)
+		return nil, err
 	}
-	var prefixes []netip.Prefix
 	for _, vpc := range out.Vpcs {
-		if aws.ToString(vpc.VpcId) != vpcID {
-			continue
+		if aws.ToString(vpc.VpcId) == vpcID {
+			return vpcPrefixes(vpc)
 		}
-		for _, a := range vpc.CidrBlockAssociationSet {
-			if !associated(a.CidrBlockState) {
-				continue
-			}
-			p, err := netip.ParsePrefix(aws.ToString(a.CidrBlock))
-			if err != nil {
-				return nil, fmt.Errorf("VPC %s: bad IPv4 CIDR block %q from DescribeVpcs: %w", vpcID, aws.ToString(a.CidrBlock), err)
-			}
-			prefixes = append(prefixes, p.Masked())
-		}
-		for _, a := range vpc.Ipv6CidrBlockAssociationSet {
-			if !associated(a.Ipv6CidrBlockState) {
-				continue
-			}
-			p, err := netip.ParsePrefix(aws.ToString(a.Ipv6CidrBlock))
-			if err != nil {
-				return nil, fmt.Errorf("VPC %s: bad IPv6 CIDR block %q from DescribeVpcs: %w", vpcID, aws.ToString(a.Ipv6CidrBlock), err)
-			}
-			prefixes = append(prefixes, p.Masked())
-		}
-		if len(prefixes) == 0 && vpc.CidrBlock != nil {
-			// Only the primary block, without the association set (some emulators answer this way).
-			p, err := netip.ParsePrefix(aws.ToString(vpc.CidrBlock))
-			if err != nil {
-				return nil, fmt.Errorf("VPC %s: bad CIDR block %q from DescribeVpcs: %w", vpcID, aws.ToString(vpc.CidrBlock), err)
-			}
-			prefixes = append(prefixes, p.Masked())
-		}
-		if len(prefixes) == 0 {
-			return nil, fmt.Errorf("VPC %s has no associated CIDR block", vpcID)
-		}
-		slices.SortFunc(prefixes, comparePrefix)
-		return slices.Compact(prefixes), nil
 	}
-	return nil, fmt.Errorf("describing VPC %s: not in the answer; check the target group's VPC and the region/account", vpcID)
+	return nil, errors.New("not in the DescribeVpcs answer; check the target group's VPC and the region/account")
+}
+
+// vpcPrefixes returns the VPC's associated CIDR blocks, sorted, or only its primary block when the answer has no
+// association set (some emulators answer this way).
+func vpcPrefixes(vpc ec2types.Vpc) ([]netip.Prefix, error) {
+	var blocks []string
+	for _, a := range vpc.CidrBlockAssociationSet {
+		if associated(a.CidrBlockState) {
+			blocks = append(blocks, aws.ToString(a.CidrBlock))
+		}
+	}
+	for _, a := range vpc.Ipv6CidrBlockAssociationSet {
+		if associated(a.Ipv6CidrBlockState) {
+			blocks = append(blocks, aws.ToString(a.Ipv6CidrBlock))
+		}
+	}
+	if len(blocks) == 0 && vpc.CidrBlock != nil {
+		blocks = append(blocks, aws.ToString(vpc.CidrBlock))
+	}
+	if len(blocks) == 0 {
+		return nil, errors.New("the VPC has no associated CIDR block")
+	}
+	prefixes := make([]netip.Prefix, 0, len(blocks))
+	for _, b := range blocks {
+		p, err := netip.ParsePrefix(b)
+		if err != nil {
+			return nil, fmt.Errorf("bad CIDR block %q in the DescribeVpcs answer: %w", b, err)
+		}
+		prefixes = append(prefixes, p.Masked())
+	}
+	slices.SortFunc(prefixes, comparePrefix)
+	return slices.Compact(prefixes), nil
 }
 
 // associated reports whether a CIDR association is in effect. A missing state (emulators) counts as
@@ -189,15 +165,15 @@ func comparePrefix(a, b netip.Prefix) int {
 
 // Health returns every target of the group with its state, sorted by IP then port. Port and
 // AvailabilityZone are exactly what ELBv2 reported, so they can be echoed on deregistration (I4).
-func (c *Client) Health(ctx context.Context, arn string) ([]TargetHealth, error) {
+func (c *Client) Health(ctx context.Context, arn string) ([]nlb.TargetHealth, error) {
 	ctx, cancel := c.callCtx(ctx)
 	defer cancel()
 	// DescribeTargetHealth is not paginated: one call returns all targets.
 	out, err := c.elb.DescribeTargetHealth(ctx, &elbv2.DescribeTargetHealthInput{TargetGroupArn: aws.String(arn)})
 	if err != nil {
-		return nil, wrapTG("describing target health of", arn, err)
+		return nil, err
 	}
-	hs := make([]TargetHealth, 0, len(out.TargetHealthDescriptions))
+	hs := make([]nlb.TargetHealth, 0, len(out.TargetHealthDescriptions))
 	for _, d := range out.TargetHealthDescriptions {
 		if d.Target == nil {
 			continue
@@ -205,9 +181,9 @@ func (c *Client) Health(ctx context.Context, arn string) ([]TargetHealth, error)
 		id := aws.ToString(d.Target.Id)
 		ip, err := netip.ParseAddr(id)
 		if err != nil {
-			return nil, fmt.Errorf("target group %s has target %q, which is not an IP address; ipsync needs a target group of type ip", arn, id)
+			return nil, fmt.Errorf("target %q is not an IP address; ipsync needs a target group of type ip", id)
 		}
-		h := TargetHealth{Target: Target{
+		h := nlb.TargetHealth{Target: nlb.Target{
 			IP:               ip,
 			Port:             aws.ToInt32(d.Target.Port),
 			AvailabilityZone: aws.ToString(d.Target.AvailabilityZone),
@@ -219,7 +195,7 @@ func (c *Client) Health(ctx context.Context, arn string) ([]TargetHealth, error)
 		}
 		hs = append(hs, h)
 	}
-	slices.SortFunc(hs, func(a, b TargetHealth) int {
+	slices.SortFunc(hs, func(a, b nlb.TargetHealth) int {
 		if c := a.IP.Compare(b.IP); c != 0 {
 			return c
 		}
@@ -234,14 +210,14 @@ func (c *Client) Health(ctx context.Context, arn string) ([]TargetHealth, error)
 // Register registers the targets, at most MaxTargetsPerCall per request. Port 0 and AvailabilityZone ""
 // are left out of the request (ELBv2 then uses the group's port / the VPC's zones). On error, earlier
 // chunks stay registered; the caller re-reads Health.
-func (c *Client) Register(ctx context.Context, arn string, ts []Target) error {
+func (c *Client) Register(ctx context.Context, arn string, ts []nlb.Target) error {
 	for i, chunk := range chunks(ts) {
 		err := c.call(ctx, func(ctx context.Context) error {
 			_, err := c.elb.RegisterTargets(ctx, &elbv2.RegisterTargetsInput{TargetGroupArn: aws.String(arn), Targets: descriptions(chunk)})
 			return err
 		})
 		if err != nil {
-			return wrapTG(chunkOp("registering", i, len(chunk), len(ts), "in"), arn, err)
+			return chunkErr(i, len(chunk), len(ts), err)
 		}
 	}
 	return nil
@@ -250,14 +226,14 @@ func (c *Client) Register(ctx context.Context, arn string, ts []Target) error {
 // Deregister deregisters the targets, at most MaxTargetsPerCall per request. Port and AvailabilityZone are
 // sent exactly as given — pass what Health reported: a deregistration naming another port silently does
 // nothing (I4). AvailabilityZone "" is left out of the request.
-func (c *Client) Deregister(ctx context.Context, arn string, ts []Target) error {
+func (c *Client) Deregister(ctx context.Context, arn string, ts []nlb.Target) error {
 	for i, chunk := range chunks(ts) {
 		err := c.call(ctx, func(ctx context.Context) error {
 			_, err := c.elb.DeregisterTargets(ctx, &elbv2.DeregisterTargetsInput{TargetGroupArn: aws.String(arn), Targets: descriptions(chunk)})
 			return err
 		})
 		if err != nil {
-			return wrapTG(chunkOp("deregistering", i, len(chunk), len(ts), "from"), arn, err)
+			return chunkErr(i, len(chunk), len(ts), err)
 		}
 	}
 	return nil
@@ -269,17 +245,20 @@ func (c *Client) call(ctx context.Context, fn func(context.Context) error) error
 	return fn(ctx)
 }
 
-func chunks(ts []Target) [][]Target { return slices.Collect(slices.Chunk(ts, MaxTargetsPerCall)) }
-
-func chunkOp(verb string, i, n, total int, prep string) string {
-	if total <= MaxTargetsPerCall {
-		return fmt.Sprintf("%s %d targets %s", verb, n, prep)
-	}
-	first := i * MaxTargetsPerCall
-	return fmt.Sprintf("%s targets %d-%d of %d %s", verb, first+1, first+n, total, prep)
+func chunks(ts []nlb.Target) [][]nlb.Target {
+	return slices.Collect(slices.Chunk(ts, MaxTargetsPerCall))
 }
 
-func descriptions(ts []Target) []elbv2types.TargetDescription {
+// chunkErr says which chunk of a split call failed: the chunks before it went through.
+func chunkErr(i, n, total int, err error) error {
+	if total <= MaxTargetsPerCall {
+		return err
+	}
+	first := i * MaxTargetsPerCall
+	return fmt.Errorf("targets %d-%d of %d (the ones before went through): %w", first+1, first+n, total, err)
+}
+
+func descriptions(ts []nlb.Target) []elbv2types.TargetDescription {
 	ds := make([]elbv2types.TargetDescription, len(ts))
 	for i, t := range ts {
 		ds[i].Id = aws.String(t.IP.String())

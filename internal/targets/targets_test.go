@@ -14,8 +14,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	elbv2types "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
-	"github.com/aws/smithy-go"
 
+	"github.com/ipsync/ipsync/internal/awserr"
+	"github.com/ipsync/ipsync/internal/nlb"
 	"github.com/ipsync/ipsync/internal/targets"
 	"github.com/ipsync/ipsync/internal/testutil/motoserver"
 )
@@ -110,45 +111,12 @@ func TestFactoryCachesClientsPerRegionAndRole(t *testing.T) {
 	}
 }
 
-func TestErrorHelpers(t *testing.T) {
-	wrap := func(code string) error {
-		return fmt.Errorf("registering targets: %w", &smithy.OperationError{
-			ServiceID: "Elastic Load Balancing v2", OperationName: "RegisterTargets",
-			Err: &smithy.GenericAPIError{Code: code, Message: "x"},
-		})
-	}
-	for _, tc := range []struct {
-		err                         error
-		code                        string
-		tooMany, notFound, throttle bool
-	}{
-		{nil, "", false, false, false},
-		{errors.New("dial tcp: connection refused"), "", false, false, false},
-		{wrap("TooManyTargets"), "TooManyTargets", true, false, false},
-		{&elbv2types.TooManyTargetsException{}, "TooManyTargets", true, false, false},
-		{wrap("TargetGroupNotFound"), "TargetGroupNotFound", false, true, false},
-		{&elbv2types.TargetGroupNotFoundException{}, "TargetGroupNotFound", false, true, false},
-		{wrap("Throttling"), "Throttling", false, false, true},
-		{wrap("RequestLimitExceeded"), "RequestLimitExceeded", false, false, true},
-		{wrap("InvalidTarget"), "InvalidTarget", false, false, false},
-	} {
-		if got := targets.ErrorCode(tc.err); got != tc.code {
-			t.Errorf("ErrorCode(%v) = %q, want %q", tc.err, got, tc.code)
-		}
-		if targets.IsTooManyTargets(tc.err) != tc.tooMany || targets.IsNotFound(tc.err) != tc.notFound || targets.IsThrottle(tc.err) != tc.throttle {
-			t.Errorf("%v: IsTooManyTargets/IsNotFound/IsThrottle = %v/%v/%v, want %v/%v/%v", tc.err,
-				targets.IsTooManyTargets(tc.err), targets.IsNotFound(tc.err), targets.IsThrottle(tc.err),
-				tc.tooMany, tc.notFound, tc.throttle)
-		}
-	}
-}
-
 func TestDraining(t *testing.T) {
 	for state, want := range map[string]bool{
 		"initial": false, "healthy": false, "unhealthy": false, "unused": false, "unavailable": false,
 		"draining": true, "unhealthy.draining": true,
 	} {
-		if got := (targets.TargetHealth{State: state}).Draining(); got != want {
+		if got := (nlb.TargetHealth{State: state}).Draining(); got != want {
 			t.Errorf("Draining() for %q = %v, want %v", state, got, want)
 		}
 	}
@@ -226,15 +194,15 @@ func TestDeregisterEchoesHealthExactly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []targets.TargetHealth{
-		{Target: targets.Target{IP: netip.MustParseAddr("10.0.0.7"), Port: 5432}, State: "initial"},
-		{Target: targets.Target{IP: netip.MustParseAddr("10.0.0.7"), Port: 6543, AvailabilityZone: "us-east-1a"}, State: "draining", Reason: "Target.DeregistrationInProgress", Description: "d"},
-		{Target: targets.Target{IP: netip.MustParseAddr("192.0.2.7"), Port: 5432, AvailabilityZone: "all"}, State: "healthy"},
+	want := []nlb.TargetHealth{
+		{Target: nlb.Target{IP: netip.MustParseAddr("10.0.0.7"), Port: 5432}, State: "initial"},
+		{Target: nlb.Target{IP: netip.MustParseAddr("10.0.0.7"), Port: 6543, AvailabilityZone: "us-east-1a"}, State: "draining", Reason: "Target.DeregistrationInProgress", Description: "d"},
+		{Target: nlb.Target{IP: netip.MustParseAddr("192.0.2.7"), Port: 5432, AvailabilityZone: "all"}, State: "healthy"},
 	}
 	if !slices.Equal(hs, want) {
 		t.Fatalf("Health =\n %v\nwant\n %v", hs, want)
 	}
-	var ts []targets.Target
+	var ts []nlb.Target
 	for _, h := range hs {
 		ts = append(ts, h.Target)
 	}
@@ -251,9 +219,9 @@ func TestDeregisterEchoesHealthExactly(t *testing.T) {
 }
 
 func TestRegisterChunksAndStopsAtFirstError(t *testing.T) {
-	var ts []targets.Target
+	var ts []nlb.Target
 	for i := range 201 {
-		ts = append(ts, targets.Target{IP: netip.AddrFrom4([4]byte{10, 0, byte(i / 256), byte(i % 256)}), Port: 5432})
+		ts = append(ts, nlb.Target{IP: netip.AddrFrom4([4]byte{10, 0, byte(i / 256), byte(i % 256)}), Port: 5432})
 	}
 	stub := &stubELB{}
 	c := targets.NewClient(stub, noEC2{})
@@ -279,13 +247,13 @@ func TestRegisterChunksAndStopsAtFirstError(t *testing.T) {
 	stub = &stubELB{registerErrs: []error{nil, tooMany}}
 	c = targets.NewClient(stub, noEC2{})
 	err := c.Register(context.Background(), goodARN, ts)
-	if !targets.IsTooManyTargets(err) {
+	if !awserr.IsTooManyTargets(err) {
 		t.Fatalf("Register error %v, want TooManyTargets", err)
 	}
 	if len(stub.registers) != 2 {
 		t.Errorf("%d RegisterTargets calls, want 2 (stop at the failing chunk)", len(stub.registers))
 	}
-	for _, s := range []string{goodARN, "101-200 of 201"} {
+	for _, s := range []string{"101-200 of 201"} {
 		if !strings.Contains(err.Error(), s) {
 			t.Errorf("error %q does not mention %q", err, s)
 		}
@@ -299,5 +267,16 @@ func TestHealthRejectsNonIPTargets(t *testing.T) {
 	_, err := targets.NewClient(stub, noEC2{}).Health(context.Background(), goodARN)
 	if err == nil || !strings.Contains(err.Error(), "type ip") {
 		t.Errorf("Health with an instance target: %v, want an error saying the group must be of type ip", err)
+	}
+}
+
+// TestStatesMatchTheSDK: package nlb spells the health states it acts on without importing the SDK; they must
+// stay the SDK's, or Draining would miss a draining target (I5).
+func TestStatesMatchTheSDK(t *testing.T) {
+	sdk := elbv2types.TargetHealthStateEnum("").Values()
+	for _, s := range []string{nlb.StateInitial, nlb.StateHealthy, nlb.StateDraining, nlb.StateUnhealthyDraining} {
+		if !slices.Contains(sdk, elbv2types.TargetHealthStateEnum(s)) {
+			t.Errorf("nlb state %q is not one of the SDK's %v", s, sdk)
+		}
 	}
 }

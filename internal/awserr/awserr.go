@@ -1,0 +1,99 @@
+// Package awserr is ipsync's one home for what an AWS error means: its code, the label it is counted under in
+// ipsync_aws_api_calls_total, whether a retry can fix it, and otherwise what the user must change.
+package awserr
+
+import (
+	"context"
+	"errors"
+	"net"
+
+	"github.com/aws/smithy-go"
+)
+
+// Labels of ipsync_aws_api_calls_total besides the AWS error codes.
+const (
+	CodeOK           = "OK"
+	CodeTimeout      = "Timeout"
+	CodeNetworkError = "NetworkError"
+	CodeCanceled     = "Canceled"
+	CodeUnknown      = "UnknownError" // what the SDK itself calls an error answer without a code
+)
+
+// Code returns the AWS error code in err's chain (e.g. "Throttling", "TargetGroupNotFound"), or "" when AWS
+// did not answer with an error.
+func Code(err error) string {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return ae.ErrorCode()
+	}
+	return ""
+}
+
+// Label is the code label of one API attempt. Deadline and cancellation are checked first because the SDK wraps
+// them in transport errors. An HTTP error whose body is not AWS XML (a proxy's 502 page) is already an APIError
+// "UnknownError" from the SDK. Anything else without an AWS answer (connection refused or reset, TLS, an
+// unreadable success body) is NetworkError, keeping the label's values a small closed set.
+func Label(err error) string {
+	if err == nil {
+		return CodeOK
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return CodeTimeout
+	}
+	if errors.Is(err, context.Canceled) {
+		return CodeCanceled
+	}
+	var apiErr smithy.APIError
+	if errors.As(err, &apiErr) {
+		if code := apiErr.ErrorCode(); code != "" {
+			return code
+		}
+		return CodeUnknown
+	}
+	var netErr net.Error
+	if errors.As(err, &netErr) && netErr.Timeout() {
+		return CodeTimeout
+	}
+	return CodeNetworkError
+}
+
+// IsTooManyTargets reports whether ELBv2 refused a registration because the group or account is full: the one
+// case where stale targets go before the new ones are registered.
+func IsTooManyTargets(err error) bool { return Code(err) == "TooManyTargets" }
+
+// Hard reports whether err carries an AWS error code that no retry fixes, and what the user must change. Every
+// other AWS error (throttling, 5xx, TooManyTargets) is soft: the next pass may succeed.
+func Hard(err error) (fix string, hard bool) {
+	fix, hard = hardCodes[Code(err)]
+	return fix, hard
+}
+
+const permissions = "the permissions ipsync needs: elasticloadbalancing:DescribeTargetGroups, DescribeTargetHealth, " +
+	"RegisterTargets, DeregisterTargets and ec2:DescribeVpcs"
+
+// hardCodes maps each AWS error code no retry fixes to what the user must change.
+var hardCodes = map[string]string{
+	"TargetGroupNotFound": "the target group does not exist; check target_group_arn and that the region/account " +
+		"(credentials or role_arn) are the ones the target group lives in",
+	"AccessDenied":                "access denied; grant the credentials (or role_arn) " + permissions,
+	"AccessDeniedException":       "access denied; grant the credentials (or role_arn) " + permissions,
+	"UnauthorizedOperation":       "not authorized; grant the credentials (or role_arn) " + permissions,
+	"ExpiredToken":                expired,
+	"ExpiredTokenException":       expired,
+	"RequestExpired":              "AWS saw the request as expired: this host's clock is more than 5 minutes off; synchronise it (NTP)",
+	"InvalidClientTokenId":        badCredentials,
+	"UnrecognizedClientException": badCredentials,
+	"SignatureDoesNotMatch":       badCredentials,
+	"AuthFailure":                 badCredentials,
+	"InvalidTarget": "AWS refuses the endpoint's address as a target (an ip target must be a private address: the VPC's " +
+		"CIDRs, RFC 1918 or 100.64.0.0/10): check the endpoint and availability_zone",
+	"ValidationError": "AWS rejected the request as invalid: check port and availability_zone (an address outside the " +
+		"VPC needs auto or all)",
+}
+
+const (
+	expired = "the AWS credentials have expired: renew them (temporary keys in the environment expire; an ECS task " +
+		"role or role_arn renews itself)"
+	badCredentials = "AWS does not accept the credentials: check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, " +
+		"AWS_PROFILE or the task role"
+)

@@ -1,0 +1,101 @@
+package engine
+
+import (
+	"context"
+	"net/netip"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/ipsync/ipsync/internal/config"
+	"github.com/ipsync/ipsync/internal/nlb"
+	"github.com/ipsync/ipsync/internal/plan"
+	"github.com/ipsync/ipsync/internal/resolver"
+	"github.com/ipsync/ipsync/internal/targets"
+)
+
+// mapping is one endpoint -> target group pair and everything remembered about it between passes.
+type mapping struct {
+	e   *Engine
+	cfg config.Sync
+	log *zap.Logger
+
+	// busy serializes the work on this mapping: the daemon, RunOnce, a Lambda watch or concurrent Lambda
+	// invocations must never plan from, or update, one mapping's memory at the same time (I6, I7). It guards
+	// every field below up to mu.
+	busy sync.Mutex
+
+	// Learned once from the target group (init); forgotten after a hard error.
+	client TargetGroup
+	group  targets.Group
+	policy plan.Policy
+	family resolver.Family
+
+	mem         plan.Memory
+	current     []nlb.TargetHealth // the target group as last read, updated with our own changes
+	describedAt time.Time          // zero: current is unknown
+	lastAddrs   []netip.Addr       // last successful resolution
+	changedAt   time.Time          // when the last address change was seen
+	// awaitHealthy holds the addresses ipsync registered and is watching until healthy.
+	awaitHealthy map[netip.Addr]follow
+	nextResolve  time.Time
+
+	// mu guards the outcome of the last pass, which Ready reads without waiting for a pass.
+	mu          sync.Mutex
+	lastSuccess time.Time
+	lastErr     error
+}
+
+// follow is a registered target being watched until healthy.
+type follow struct {
+	changedAt    time.Time // the address change it answers (zero: none, e.g. the first registration at start-up)
+	registeredAt time.Time
+}
+
+func newMapping(e *Engine, s config.Sync) *mapping {
+	return &mapping{
+		e:   e,
+		cfg: s,
+		log: e.deps.Log.With(zap.String("sync", s.Name), zap.String("endpoint", s.Endpoint),
+			zap.String("target_group", s.TargetGroupARN)),
+		awaitHealthy: map[netip.Addr]follow{},
+	}
+}
+
+// reconcile is one pass, for callers outside the daemon's scheduler (RunOnce, the Lambda watch).
+func (m *mapping) reconcile(ctx context.Context) Report {
+	m.busy.Lock()
+	defer m.busy.Unlock()
+	return m.pass(ctx)
+}
+
+func (m *mapping) now() time.Time { return m.e.deps.Now() }
+
+// ttl is how long an answer stands: its TTL within poll.min and poll.max.
+func (m *mapping) ttl(res resolver.Result) time.Duration {
+	return min(max(res.TTL, m.e.cfg.Poll.Min), m.e.cfg.Poll.Max)
+}
+
+// observe records a successful answer that arrived at at in the planner's memory; plan.Observe decides whether
+// it counts as a resolution for deregister_after (I6).
+func (m *mapping) observe(res resolver.Result, at time.Time) {
+	m.mem = plan.Observe(m.mem, plan.Answer{Addrs: res.Addrs, At: at, TTL: m.ttl(res)}, m.current)
+}
+
+// setStatus records the outcome of a pass for Ready.
+func (m *mapping) setStatus(err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.lastErr = err
+	if err == nil {
+		m.lastSuccess = m.now()
+	}
+}
+
+// status is the outcome of the last pass: when the last one succeeded and the last error.
+func (m *mapping) status() (lastSuccess time.Time, lastErr error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.lastSuccess, m.lastErr
+}

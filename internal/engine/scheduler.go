@@ -1,0 +1,106 @@
+package engine
+
+import (
+	"container/heap"
+	"context"
+	"math/rand/v2"
+	"time"
+)
+
+// Run is the daemon: each mapping runs on its own schedule until stop is done. A pass in flight when stop is
+// done is finished (its calls keep their own deadlines), then Run returns.
+//
+// One scheduler holds every mapping's next wake-up time and hands due mappings to at most Options.Concurrency
+// workers at once: an idle mapping costs no goroutine, and a slow or failing mapping holds one worker, never the
+// others. A worker reports the mapping's next wake-up when it is done, so the scheduler never takes a mapping's
+// lock. First passes are spread over a start window (poll.min, longer for many mappings) so that a thousand
+// mappings of equal TTL do not query DNS and AWS in lockstep bursts.
+func (e *Engine) Run(stop context.Context) {
+	work := context.WithoutCancel(stop) // calls must outlive stop so that a pass in flight finishes
+	queue := &wakeQueue{}
+	window := min(e.cfg.Poll.Max, e.cfg.Poll.Min*time.Duration(max(1, len(e.mappings)/200)))
+	for _, m := range e.mappings {
+		at := e.deps.Now()
+		if len(e.mappings) > 1 {
+			at = at.Add(rand.N(window))
+		}
+		heap.Push(queue, wake{at: at, m: m})
+	}
+	done := make(chan wake)
+	running := 0
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		for running < e.opts.Concurrency && queue.Len() > 0 && !(*queue)[0].at.After(e.deps.Now()) {
+			m := heap.Pop(queue).(wake).m
+			running++
+			go func() { done <- wake{at: m.step(work), m: m} }()
+		}
+		var due <-chan time.Time
+		if running < e.opts.Concurrency && queue.Len() > 0 {
+			timer.Reset(max((*queue)[0].at.Sub(e.deps.Now()), 0))
+			due = timer.C
+		}
+		select {
+		case <-stop.Done():
+			for ; running > 0; running-- {
+				<-done
+			}
+			return
+		case w := <-done:
+			running--
+			heap.Push(queue, w)
+		case <-due:
+		}
+	}
+}
+
+// step is one turn of a mapping in the daemon: a pass when its answer's TTL has ended, otherwise a read of the
+// target group when one is due. It returns when the mapping next needs attention.
+func (m *mapping) step(ctx context.Context) time.Time {
+	m.busy.Lock()
+	defer m.busy.Unlock()
+	if m.now().Before(m.nextResolve) {
+		m.refresh(ctx)
+	} else {
+		m.pass(ctx)
+	}
+	return m.wakeAt()
+}
+
+// wakeAt is when the mapping next needs attention: its next resolution (the answer's TTL within poll.min and
+// poll.max), or before that a read of the target group, every FollowInterval while a new target is not yet
+// healthy, otherwise every resync_interval to catch drift. The caller holds m.busy.
+func (m *mapping) wakeAt() time.Time {
+	next := m.nextResolve
+	if !m.describedAt.IsZero() {
+		describe := m.describedAt.Add(m.e.cfg.ResyncInterval)
+		if len(m.awaitHealthy) > 0 {
+			describe = m.describedAt.Add(m.e.opts.FollowInterval)
+		}
+		if describe.Before(next) {
+			next = describe
+		}
+	}
+	return next
+}
+
+// wake is a mapping's next wake-up time in the scheduler's queue.
+type wake struct {
+	at time.Time
+	m  *mapping
+}
+
+// wakeQueue is a min-heap of wake-ups (container/heap).
+type wakeQueue []wake
+
+func (q wakeQueue) Len() int           { return len(q) }
+func (q wakeQueue) Less(i, j int) bool { return q[i].at.Before(q[j].at) }
+func (q wakeQueue) Swap(i, j int)      { q[i], q[j] = q[j], q[i] }
+func (q *wakeQueue) Push(x any)        { *q = append(*q, x.(wake)) }
+func (q *wakeQueue) Pop() any {
+	old := *q
+	w := old[len(old)-1]
+	*q = old[:len(old)-1]
+	return w
+}
