@@ -86,7 +86,7 @@ func (r *RDS) problems() []string {
 		add("rds: cluster: and instance: are both set; a source reads either a DB cluster or a DB instance: expected one of %s", forms)
 	}
 	checkID := func(key, id, what string) {
-		if id != "" && !validRDSIdentifier(id) {
+		if id != "" && !ValidRDSIdentifier(id) {
 			add("rds.%s %q: expected a %s identifier (1-63 letters, digits and hyphens, starting with a letter, no \"--\", not ending with '-'), as the RDS console shows it", key, id, what)
 		}
 	}
@@ -140,9 +140,9 @@ func (s Sync) DBIdentifier() string {
 	return strings.ToLower(s.DefaultName())
 }
 
-// validRDSIdentifier applies RDS's rules for DB instance and cluster identifiers: 1-63 letters, digits and
+// ValidRDSIdentifier applies RDS's rules for DB instance and cluster identifiers: 1-63 letters, digits and
 // hyphens, starting with a letter, without two consecutive hyphens or a trailing one.
-func validRDSIdentifier(id string) bool {
+func ValidRDSIdentifier(id string) bool {
 	if len(id) == 0 || len(id) > 63 || strings.Contains(id, "--") || strings.HasSuffix(id, "-") {
 		return false
 	}

@@ -166,7 +166,7 @@ func (s *Sync) problems() []string {
 
 	if s.RDSIdentifier != "" && s.RDS != nil {
 		add("rds_identifier %q: not used with rds:, whose cluster or instance is the identifier RDS events name: remove it", s.RDSIdentifier)
-	} else if s.RDSIdentifier != "" && !validRDSIdentifier(s.RDSIdentifier) {
+	} else if s.RDSIdentifier != "" && !ValidRDSIdentifier(s.RDSIdentifier) {
 		add("rds_identifier %q: expected a DB instance or cluster identifier (1-63 letters, digits and hyphens, starting with a letter, no \"--\", not ending with '-'), as in the RDS event's SourceIdentifier; leave it out to use the endpoint's first label", s.RDSIdentifier)
 	}
 
