@@ -101,11 +101,11 @@ func (r *RDS) problems() []string {
 		case r.Role == "" && r.CustomEndpoint == "":
 			add("rds: cluster: %s needs role: (writer, reader or any) or custom_endpoint: NAME", r.Cluster)
 		}
-		if r.WithReplicas {
+		if r.WithReplicas && r.Instance == "" {
 			add("rds.with_replicas: only with instance:; a cluster's readers are role: reader")
 		}
 	}
-	if r.Instance != "" && (r.Role != "" || r.CustomEndpoint != "") {
+	if r.Instance != "" && r.Cluster == "" && (r.Role != "" || r.CustomEndpoint != "") {
 		add("rds: role: and custom_endpoint: go with cluster:, not instance:; an instance's read replicas are with_replicas: true")
 	}
 	switch r.Role {

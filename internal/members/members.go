@@ -45,10 +45,10 @@ const DefaultCallTimeout = 10 * time.Second
 // StatusAvailable is the DBInstanceStatus of an instance that serves connections and is not changing.
 const StatusAvailable = "available"
 
-// Roles of a member.
+// Roles of a member, spelt as rds.role selects them.
 const (
-	RoleWriter = "writer" // the cluster's writer, or an instance that is not a read replica
-	RoleReader = "reader" // a cluster reader, or a read replica
+	RoleWriter = config.RoleWriter // the cluster's writer, or an instance that is not a read replica
+	RoleReader = config.RoleReader // a cluster reader, or a read replica
 )
 
 // ErrNoMembers is returned when a source selects no member at all, e.g. role: reader on a cluster with only a
