@@ -338,6 +338,20 @@ func TestBadConfiguration(t *testing.T) {
 	}
 }
 
+// TestValidateWarnsRotatingEndpoint: validate accepts an Aurora reader endpoint followed through DNS (exit 0)
+// but warns that it rotates and names the rds: form to use instead. No AWS call is needed.
+func TestValidateWarnsRotatingEndpoint(t *testing.T) {
+	cfg := `syncs:
+  - endpoint: orders-aurora.cluster-ro-c9abc.us-east-1.rds.amazonaws.com
+    target_group_arn: arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/readers/0123456789abcdef
+`
+	code, out := run(t, []string{"IPSYNC_CONFIG=" + cfg}, "validate")
+	if code != 0 || !strings.Contains(out, "warning: syncs[0] (orders-aurora): endpoint") ||
+		!strings.Contains(out, "use rds: {cluster: orders-aurora, role: reader} instead") || !strings.Contains(out, "configuration is valid") {
+		t.Fatalf("validate: exit %d, want 0 with the reader-endpoint warning:\n%s", code, out)
+	}
+}
+
 // TestValidateRemoteAndStatus: validate --remote checks the group; status shows DNS and targets; healthcheck
 // follows the daemon's readiness.
 func TestValidateRemoteAndStatus(t *testing.T) {

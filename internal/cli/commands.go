@@ -245,6 +245,10 @@ func runValidate(env Env, args []string) int {
 	if !ok {
 		return exitError
 	}
+	// Warnings do not change the exit code: the configuration works, just not as the user most likely wants.
+	for _, w := range cfg.Warnings() {
+		fmt.Fprintf(env.Stdout, "warning: %s\n", w)
+	}
 	if !*remote {
 		fmt.Fprintf(env.Stdout, "configuration is valid: %s\n", plural(len(cfg.Syncs), "mapping"))
 		return exitOK

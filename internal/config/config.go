@@ -18,10 +18,13 @@ type Config struct {
 	Log            Log
 }
 
-// Sync is one mapping: a DNS endpoint kept in one target group.
+// Sync is one mapping: the addresses of one source kept in one target group. The source is exactly one of
+// Endpoint, Endpoints and RDS (Validate enforces it).
 type Sync struct {
-	Name             string // unique; the `sync` metric label. Default: first label of Endpoint.
-	Endpoint         string
+	Name             string   // unique; the `sync` metric label. Default: see DefaultName.
+	Endpoint         string   // endpoint: one DNS name
+	Endpoints        []string // endpoints: several DNS names; the desired set is the union of their addresses
+	RDS              *RDS     // rds: members read from the RDS API, each followed through its instance endpoint
 	TargetGroupARN   string
 	Port             int32  // 0 = use the target group's port (an explicit 0 in the input is a Validate error)
 	AvailabilityZone string // "auto" | "all" | "vpc"
@@ -93,13 +96,36 @@ func Defaults() *Config {
 }
 
 // DefaultSync returns a mapping with the per-mapping defaults of SPEC §5. Name stays empty: Load sets it to
-// NameFromEndpoint(Endpoint) when none is given.
+// DefaultName() when none is given.
 func DefaultSync() Sync {
 	return Sync{
 		AvailabilityZone: DefaultAvailabilityZone,
 		Prune:            true,
 		DeregisterAfter:  DefaultDeregisterAfter,
 	}
+}
+
+// DefaultName is the name of a mapping that gives none: for endpoint, its first DNS label; for endpoints, the
+// first one's first label; for rds, see RDS.DefaultName. "" when the mapping has no source.
+func (s Sync) DefaultName() string {
+	switch {
+	case s.Endpoint != "":
+		return NameFromEndpoint(s.Endpoint)
+	case len(s.Endpoints) > 0:
+		return NameFromEndpoint(s.Endpoints[0])
+	case s.RDS != nil:
+		return s.RDS.DefaultName()
+	}
+	return ""
+}
+
+// DNSNames are the names a mapping follows through DNS: [Endpoint], or Endpoints. An rds: mapping has none of
+// its own; its members' instance endpoints come from the RDS API.
+func (s Sync) DNSNames() []string {
+	if s.Endpoint != "" {
+		return []string{s.Endpoint}
+	}
+	return s.Endpoints
 }
 
 // NameFromEndpoint is the default mapping name: the endpoint's first DNS label

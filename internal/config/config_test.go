@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -98,7 +99,7 @@ func TestDefaults(t *testing.T) {
 	if got := mustLoad(t, nil, nil); !reflect.DeepEqual(got, want) {
 		t.Errorf("Load with no input = %+v, want %+v", got, want)
 	}
-	if got, want := config.DefaultSync(), (config.Sync{AvailabilityZone: "auto", Prune: true, DeregisterAfter: 2}); got != want {
+	if got, want := config.DefaultSync(), (config.Sync{AvailabilityZone: "auto", Prune: true, DeregisterAfter: 2}); !reflect.DeepEqual(got, want) {
 		t.Errorf("DefaultSync() = %+v, want %+v", got, want)
 	}
 	if got := problems(t, config.Defaults()); len(got) != 1 || got[0] != "no mappings: set --endpoint and --target-group-arn, or syncs: in --config" {
@@ -656,7 +657,7 @@ var validateCases = []struct {
 }
 
 func TestValidate(t *testing.T) {
-	for _, tc := range validateCases {
+	for _, tc := range slices.Concat(validateCases, sourceCases) {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg, err := inline(t, tc.doc)
 			if err != nil {
@@ -693,6 +694,13 @@ var validCases = []struct{ name, doc string }{
 	{"recursive below the authoritative floor", validSync + "dns: {mode: recursive}\npoll: {min: 100ms}\n"},
 	{"resync equals poll min", validSync + "poll: {min: 5s, max: 5s}\nresync_interval: 5s\n"},
 	{"every log level and format", validSync + "log: {level: debug, format: console}\n"},
+	{"endpoints", "syncs:\n  - {endpoints: [r1.example.com, r2.example.com.], target_group_arn: " + tgARN + "}\n"},
+	{"rds cluster roles", "syncs:\n  - {rds: {cluster: orders, role: writer}, target_group_arn: " + tgARN + "}\n" +
+		"  - {rds: {cluster: orders, role: reader, refresh: 5s}, target_group_arn: " + strings.Replace(tgARN, "/orders/", "/r/", 1) + "}\n" +
+		"  - {rds: {cluster: orders, role: any, refresh: 10m}, target_group_arn: " + strings.Replace(tgARN, "/orders/", "/a/", 1) + "}\n"},
+	{"rds custom endpoint", "syncs:\n  - {rds: {cluster: orders, custom_endpoint: reporting}, target_group_arn: " + tgARN + "}\n"},
+	{"rds instance", "syncs:\n  - {rds: {instance: orders, with_replicas: true}, target_group_arn: " + tgARN + "}\n" +
+		"  - {rds: {instance: orders, with_replicas: false}, target_group_arn: " + strings.Replace(tgARN, "/orders/", "/i/", 1) + "}\n"},
 }
 
 func TestValidateAccepts(t *testing.T) {

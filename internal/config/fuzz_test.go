@@ -22,6 +22,9 @@ func FuzzLoad(f *testing.F) {
 	for _, tc := range validCases {
 		f.Add(tc.doc)
 	}
+	for _, tc := range sourceCases {
+		f.Add(tc.doc)
+	}
 	spec, err := os.ReadFile(filepath.Join("testdata", "spec.yaml"))
 	if err != nil {
 		f.Fatal(err)
@@ -60,7 +63,14 @@ func FuzzLoad(f *testing.F) {
 				t.Fatalf("accepted %+v", cfg)
 			}
 			for _, s := range cfg.Syncs {
-				if s.Name == "" || s.Endpoint == "" || s.Port < 0 || s.Port > 65535 || s.DeregisterAfter < 1 {
+				sources := 0
+				for _, given := range []bool{s.Endpoint != "", s.Endpoints != nil, s.RDS != nil} {
+					if given {
+						sources++
+					}
+				}
+				if s.Name == "" || sources != 1 || s.Port < 0 || s.Port > 65535 || s.DeregisterAfter < 1 ||
+					s.RDS != nil && (s.RDS.Refresh < config.MinRDSRefresh || s.RDS.DBIdentifier() == "") {
 					t.Fatalf("accepted sync %+v", s)
 				}
 			}

@@ -39,6 +39,19 @@ type fileSync struct {
 	DeregisterAfter  *int    `yaml:"deregister_after"`
 	RoleARN          *string `yaml:"role_arn"`
 	RDSIdentifier    *string `yaml:"rds_identifier"`
+
+	// The other sources; a mapping takes exactly one of endpoint, endpoints and rds.
+	Endpoints []string `yaml:"endpoints"`
+	RDS       *fileRDS `yaml:"rds"`
+}
+
+type fileRDS struct {
+	Cluster        *string        `yaml:"cluster"`
+	Role           *string        `yaml:"role"`
+	CustomEndpoint *string        `yaml:"custom_endpoint"`
+	Instance       *string        `yaml:"instance"`
+	WithReplicas   *bool          `yaml:"with_replicas"`
+	Refresh        *time.Duration `yaml:"refresh"`
 }
 
 type fileDNS struct {
@@ -224,6 +237,8 @@ func sectionKeys(goType string) (string, []string) {
 		t, section = reflect.TypeOf(fileConfig{}), "the top level"
 	case "fileSync":
 		t, section = reflect.TypeOf(fileSync{}), "a syncs entry"
+	case "fileRDS":
+		t, section = reflect.TypeOf(fileRDS{}), "rds"
 	case "fileDNS":
 		t, section = reflect.TypeOf(fileDNS{}), "dns"
 	case "filePoll":
@@ -269,6 +284,16 @@ func (fs fileSync) sync() Sync {
 	s := DefaultSync()
 	setIf(&s.Name, fs.Name)
 	setIf(&s.Endpoint, fs.Endpoint)
+	s.Endpoints = fs.Endpoints
+	if r := fs.RDS; r != nil {
+		s.RDS = &RDS{Refresh: DefaultRDSRefresh}
+		setIf(&s.RDS.Cluster, r.Cluster)
+		setIf(&s.RDS.Role, r.Role)
+		setIf(&s.RDS.CustomEndpoint, r.CustomEndpoint)
+		setIf(&s.RDS.Instance, r.Instance)
+		setIf(&s.RDS.WithReplicas, r.WithReplicas)
+		setIf(&s.RDS.Refresh, r.Refresh)
+	}
 	setIf(&s.TargetGroupARN, fs.TargetGroupARN)
 	setIf(&s.Port, fs.Port)
 	setIf(&s.AvailabilityZone, fs.AvailabilityZone)
@@ -281,10 +306,10 @@ func (fs fileSync) sync() Sync {
 	return s
 }
 
-// defaultName fills an empty Name from the endpoint.
+// defaultName fills an empty Name from the source.
 func (s *Sync) defaultName() {
-	if s.Name == "" && s.Endpoint != "" {
-		s.Name = NameFromEndpoint(s.Endpoint)
+	if s.Name == "" {
+		s.Name = s.DefaultName()
 	}
 }
 

@@ -133,11 +133,7 @@ func (s *Sync) problems() []string {
 	add := func(format string, args ...any) { p = append(p, fmt.Sprintf(format, args...)) }
 
 	// Keys that a mapping from flags can set name the flag too.
-	if s.Endpoint == "" {
-		add("endpoint (--endpoint): missing; expected the database's DNS name, such as %s", exampleEndpoint)
-	} else if err := checkDNSName(s.Endpoint); err != nil {
-		add("endpoint (--endpoint) %q: %v; expected a DNS name such as %s", s.Endpoint, err, exampleEndpoint)
-	}
+	p = append(p, s.sourceProblems()...)
 
 	if s.TargetGroupARN == "" {
 		add("target_group_arn (--target-group-arn): missing; expected %s", targetGroupForm)
@@ -168,13 +164,68 @@ func (s *Sync) problems() []string {
 		}
 	}
 
-	if s.RDSIdentifier != "" && !validRDSIdentifier(s.RDSIdentifier) {
+	if s.RDSIdentifier != "" && s.RDS != nil {
+		add("rds_identifier %q: not used with rds:, whose cluster or instance is the identifier RDS events name: remove it", s.RDSIdentifier)
+	} else if s.RDSIdentifier != "" && !ValidRDSIdentifier(s.RDSIdentifier) {
 		add("rds_identifier %q: expected a DB instance or cluster identifier (1-63 letters, digits and hyphens, starting with a letter, no \"--\", not ending with '-'), as in the RDS event's SourceIdentifier; leave it out to use the endpoint's first label", s.RDSIdentifier)
 	}
 
-	// An empty name with an empty endpoint is already reported as the missing endpoint it derives from.
-	if (s.Name != "" || s.Endpoint != "") && !validName(s.Name) {
+	// An empty name with no source is already reported as the missing source it derives from.
+	if (s.Name != "" || s.DefaultName() != "") && !validName(s.Name) {
 		add("name %q: expected letters, digits, '_', '.' and '-' only, since it is a metric label (the default is the first label of endpoint): set name:", s.Name)
+	}
+	return p
+}
+
+// sourceProblems checks that a mapping has exactly one source (endpoint, endpoints or rds) and that it is valid.
+func (s *Sync) sourceProblems() []string {
+	var p []string
+	add := func(format string, args ...any) { p = append(p, fmt.Sprintf(format, args...)) }
+
+	var given []string
+	if s.Endpoint != "" {
+		given = append(given, "endpoint")
+	}
+	if s.Endpoints != nil {
+		given = append(given, "endpoints")
+	}
+	if s.RDS != nil {
+		given = append(given, "rds")
+	}
+	switch len(given) {
+	case 0:
+		// The message of the single-source days: most mappings without a source meant to give endpoint.
+		add("endpoint (--endpoint): missing; expected the database's DNS name, such as %s", exampleEndpoint)
+	case 1:
+	default:
+		add("%s: a mapping takes exactly one source; give each source its own mapping and target group",
+			strings.Join(given, " and "))
+	}
+
+	if s.Endpoint != "" {
+		if err := checkDNSName(s.Endpoint); err != nil {
+			add("endpoint (--endpoint) %q: %v; expected a DNS name such as %s", s.Endpoint, err, exampleEndpoint)
+		}
+	}
+	if s.Endpoints != nil && len(s.Endpoints) == 0 {
+		add("endpoints: empty; expected a list of DNS names, such as [r1.c9abc.us-east-1.rds.amazonaws.com, r2.c9abc.us-east-1.rds.amazonaws.com]")
+	}
+	seen := map[string]int{}
+	for i, name := range s.Endpoints {
+		if err := checkDNSName(name); err != nil {
+			add("endpoints[%d] %q: %v; expected a DNS name such as %s", i, name, err, exampleEndpoint)
+			continue
+		}
+		// DNS names are case-insensitive and the final dot is optional: these spell the same name.
+		key := strings.ToLower(strings.TrimSuffix(name, "."))
+		if j, dup := seen[key]; dup {
+			add("endpoints[%d] %q: the same name as endpoints[%d]; list each name once", i, name, j)
+		} else {
+			seen[key] = i
+		}
+	}
+	if s.RDS != nil {
+		p = append(p, s.RDS.problems()...)
 	}
 	return p
 }

@@ -86,6 +86,8 @@ func (s *Server) dispatch(svc *service, action string, form url.Values) response
 		if action == "AssumeRole" {
 			return s.assumeRole(form)
 		}
+	case "rds":
+		return s.dispatchRDS(action, form)
 	}
 	return invalidAction(action)
 }

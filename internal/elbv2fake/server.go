@@ -1,6 +1,7 @@
-// Package elbv2fake is an in-process AWS endpoint for ELBv2 target groups, EC2 VPCs and STS AssumeRole.
+// Package elbv2fake is an in-process AWS endpoint for ELBv2 target groups, EC2 VPCs, STS AssumeRole and RDS
+// cluster and instance membership.
 //
-// It speaks the real wire protocols (awsQuery for ELBv2 and STS, ec2query for EC2), so the unmodified
+// It speaks the real wire protocols (awsQuery for ELBv2, STS and RDS, ec2query for EC2), so the unmodified
 // aws-sdk-go-v2 clients work against it: point them at URL() with BaseEndpoint or AWS_ENDPOINT_URL and any
 // static credentials. Unlike moto it mimics the AWS behaviour ipsync depends on (SPEC §2): targets keyed by
 // IP and port, the in-VPC / AvailabilityZone "all" rule, silent no-op deregistrations, initial -> healthy and
@@ -31,6 +32,7 @@ type Options struct {
 	DrainFor     time.Duration // a deregistered target is "draining" this long, then gone (0 = gone at once)
 	Latency      time.Duration // added to every call; the call is dropped if the client goes away meanwhile
 	MaxTargets   int           // targets per group (draining ones count); beyond it RegisterTargets fails TooManyTargets. 0 = no limit
+	RDSPageSize  int           // most records per RDS Describe page, fewer than MaxRecords asks (tests of paging); 0 = as asked
 
 	// Now is the clock target states are computed from (default time.Now). Tests pass a fake clock so
 	// HealthyAfter and DrainFor pass without sleeping. Latency and Fault.Delay always use real time.
@@ -94,6 +96,10 @@ type Server struct {
 	calls   []*Call
 	faultFn func(action string, params url.Values) *Fault
 	queued  []*queuedFault
+
+	// RDS state, by lower-case identifier; guarded by mu.
+	dbClusters  map[string]*dbCluster
+	dbInstances map[string]*dbInstance
 }
 
 type queuedFault struct {
@@ -113,8 +119,8 @@ func New(opts Options) (*Server, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	if opts.HealthyAfter < 0 || opts.DrainFor < 0 || opts.Latency < 0 || opts.MaxTargets < 0 {
-		return nil, errors.New("elbv2fake: HealthyAfter, DrainFor, Latency and MaxTargets must not be negative")
+	if opts.HealthyAfter < 0 || opts.DrainFor < 0 || opts.Latency < 0 || opts.MaxTargets < 0 || opts.RDSPageSize < 0 {
+		return nil, errors.New("elbv2fake: HealthyAfter, DrainFor, Latency, MaxTargets and RDSPageSize must not be negative")
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -294,8 +300,8 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, reqID string, pa
 		return
 	case svc == nil:
 		failWith(nil, errorf(http.StatusBadRequest, "InvalidAction",
-			"Version %q of action %q is not served here; this fake serves ELBv2 %s, EC2 %s and STS %s",
-			version, action, elbVersion, ec2Version, stsVersion))
+			"Version %q of action %q is not served here; this fake serves ELBv2 %s, EC2 %s, STS %s and RDS %s",
+			version, action, elbVersion, ec2Version, stsVersion, rdsVersion))
 		return
 	case akid == "":
 		failWith(svc, errorf(http.StatusForbidden, "MissingAuthenticationToken",

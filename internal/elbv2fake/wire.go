@@ -16,6 +16,7 @@ const (
 	elbVersion = "2015-12-01"
 	ec2Version = "2016-11-15"
 	stsVersion = "2011-06-15"
+	rdsVersion = "2014-10-31"
 )
 
 type protocol int
@@ -26,7 +27,7 @@ const (
 )
 
 type service struct {
-	name  string // "elbv2", "ec2", "sts"
+	name  string // "elbv2", "ec2", "sts", "rds"
 	ns    string // XML namespace of answers
 	proto protocol
 }
@@ -39,6 +40,8 @@ func serviceFor(version string) *service {
 		return &service{name: "ec2", ns: "http://ec2.amazonaws.com/doc/2016-11-15/", proto: ec2Query}
 	case stsVersion:
 		return &service{name: "sts", ns: "https://sts.amazonaws.com/doc/2011-06-15/", proto: awsQuery}
+	case rdsVersion:
+		return &service{name: "rds", ns: "http://rds.amazonaws.com/doc/2014-10-31/", proto: awsQuery}
 	}
 	return nil
 }
