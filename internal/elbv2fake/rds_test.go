@@ -20,7 +20,7 @@ import (
 // tests cover the wire details around them: identifiers, filters, errors, paging.
 
 func TestRDSWire(t *testing.T) {
-	s := start(t, elbv2fake.Options{Region: "eu-west-1"})
+	s := elbv2fake.Start(t, elbv2fake.Options{Region: "eu-west-1"})
 	c := s.RDSClient()
 	ctx := context.Background()
 	if _, err := c.CreateDBCluster(ctx, &rds.CreateDBClusterInput{DBClusterIdentifier: aws.String("Orders"), Engine: aws.String("aurora-postgresql")}); err != nil {
@@ -150,7 +150,7 @@ func TestRDSWire(t *testing.T) {
 }
 
 func TestRDSClusterEndpointsWire(t *testing.T) {
-	s := start(t, elbv2fake.Options{})
+	s := elbv2fake.Start(t, elbv2fake.Options{})
 	c := s.RDSClient()
 	ctx := context.Background()
 	if err := s.CreateDBCluster("orders"); err != nil {
@@ -199,7 +199,7 @@ func TestRDSClusterEndpointsWire(t *testing.T) {
 }
 
 func TestRDSPaging(t *testing.T) {
-	s := start(t, elbv2fake.Options{RDSPageSize: 3})
+	s := elbv2fake.Start(t, elbv2fake.Options{RDSPageSize: 3})
 	c := s.RDSClient()
 	for _, id := range []string{"a", "b", "c", "d", "e", "f", "g"} {
 		if err := s.CreateDBCluster(id); err != nil {
@@ -227,7 +227,7 @@ func TestRDSPaging(t *testing.T) {
 // TestRDSFailoverAndDelete: a failover moves the writer flag; deleting the writer makes the next member the
 // writer, as Aurora fails over.
 func TestRDSFailoverAndDelete(t *testing.T) {
-	s := start(t, elbv2fake.Options{})
+	s := elbv2fake.Start(t, elbv2fake.Options{})
 	c := s.RDSClient()
 	if err := s.CreateDBCluster("orders"); err != nil {
 		t.Fatal(err)
