@@ -35,6 +35,9 @@ type Options struct {
 	// Now is the clock target states are computed from (default time.Now). Tests pass a fake clock so
 	// HealthyAfter and DrainFor pass without sleeping. Latency and Fault.Delay always use real time.
 	Now func() time.Time
+
+	// Limits enforces AWS's API rate limits (see PublishedLimits); nil = unlimited.
+	Limits *Limits
 }
 
 // Call is one request the server received. Code is filled in when the answer is decided, before the
@@ -94,6 +97,8 @@ type Server struct {
 	calls   []*Call
 	faultFn func(action string, params url.Values) *Fault
 	queued  []*queuedFault
+
+	limits *limiter // nil = no rate limits
 }
 
 type queuedFault struct {
@@ -116,11 +121,14 @@ func New(opts Options) (*Server, error) {
 	if opts.HealthyAfter < 0 || opts.DrainFor < 0 || opts.Latency < 0 || opts.MaxTargets < 0 {
 		return nil, errors.New("elbv2fake: HealthyAfter, DrainFor, Latency and MaxTargets must not be negative")
 	}
+	if err := opts.Limits.check(); err != nil {
+		return nil, err
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("elbv2fake: listen on 127.0.0.1: %w", err)
 	}
-	s := &Server{opts: opts, url: "http://" + ln.Addr().String(), done: make(chan struct{})}
+	s := &Server{opts: opts, url: "http://" + ln.Addr().String(), done: make(chan struct{}), limits: newLimiter(opts.Limits)}
 	s.srv = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = s.srv.Serve(ln) }() // returns http.ErrServerClosed on Close
 	return s, nil
@@ -239,6 +247,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
 	parseErr := r.ParseForm()
 	form := r.Form
+	if target := r.Header.Get("X-Amz-Target"); target != "" { // the JSON protocol (tagging API)
+		form, parseErr = jsonForm(r, target)
+	}
 	action, version := form.Get("Action"), form.Get("Version")
 	region, akid := credentialScope(r.Header.Get("Authorization"))
 
@@ -249,6 +260,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var fault *Fault
 	if parseErr == nil {
 		fault = s.takeQueued(action)
+	}
+	if fault == nil && parseErr == nil {
+		fault = s.throttle(version, action, region)
 	}
 	fn := s.faultFn
 	s.mu.Unlock()
@@ -337,7 +351,7 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, reqID string, pa
 		return
 	}
 	record("")
-	w.Header().Set("Content-Type", "text/xml")
+	w.Header().Set("Content-Type", svc.contentType())
 	_, _ = w.Write(body)
 }
 

@@ -2,6 +2,7 @@ package elbv2fake
 
 import (
 	"bytes"
+	"encoding/json"
 	"encoding/xml"
 	"fmt"
 	"net/http"
@@ -16,6 +17,8 @@ const (
 	elbVersion = "2015-12-01"
 	ec2Version = "2016-11-15"
 	stsVersion = "2011-06-15"
+	// The tagging API speaks JSON: its version is the X-Amz-Target prefix (see jsonForm).
+	taggingVersion = "ResourceGroupsTaggingAPI_20170126"
 )
 
 type protocol int
@@ -23,6 +26,7 @@ type protocol int
 const (
 	awsQuery protocol = iota // <XResponse><XResult>..</XResult><ResponseMetadata/></XResponse>, <ErrorResponse>
 	ec2Query                 // <XResponse><requestId/>..</XResponse>, <Response><Errors>
+	awsJSON                  // JSON 1.1: the result object; errors {"__type": code, "message": ...}
 )
 
 type service struct {
@@ -39,8 +43,17 @@ func serviceFor(version string) *service {
 		return &service{name: "ec2", ns: "http://ec2.amazonaws.com/doc/2016-11-15/", proto: ec2Query}
 	case stsVersion:
 		return &service{name: "sts", ns: "https://sts.amazonaws.com/doc/2011-06-15/", proto: awsQuery}
+	case taggingVersion:
+		return &service{name: "tagging", proto: awsJSON}
 	}
 	return nil
+}
+
+func (svc *service) contentType() string {
+	if svc.proto == awsJSON {
+		return "application/x-amz-json-1.1"
+	}
+	return "text/xml"
 }
 
 // apiError is an error answer: HTTP status, AWS error code, message.
@@ -83,6 +96,9 @@ type responseMetadata struct {
 
 // encodeResult wraps body in the service's envelope.
 func encodeResult(svc *service, action, reqID string, body any) ([]byte, error) {
+	if svc.proto == awsJSON {
+		return json.Marshal(body)
+	}
 	var buf bytes.Buffer
 	buf.WriteString(xml.Header)
 	enc := xml.NewEncoder(&buf)
@@ -136,6 +152,10 @@ type ec2ErrorResponse struct {
 func writeError(w http.ResponseWriter, svc *service, reqID string, e *apiError) {
 	if svc == nil {
 		svc = serviceFor(elbVersion)
+	}
+	if svc.proto == awsJSON {
+		writeJSONError(w, e)
+		return
 	}
 	var v any
 	if svc.proto == ec2Query {
