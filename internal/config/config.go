@@ -11,6 +11,8 @@ import (
 // Config is the resolved configuration every command runs from.
 type Config struct {
 	Syncs          []Sync
+	Discover       Discover // target groups found by tag become mappings too
+	AWS            AWS      // API budget per account and region
 	DNS            DNS
 	Poll           Poll
 	ResyncInterval time.Duration // DescribeTargetHealth at least this often, to catch drift (I9)

@@ -22,6 +22,8 @@ import (
 // errors at every level (SPEC §5).
 type fileConfig struct {
 	Syncs          []fileSync     `yaml:"syncs"`
+	Discover       *fileDiscover  `yaml:"discover"`
+	AWS            *fileAWS       `yaml:"aws"`
 	DNS            *fileDNS       `yaml:"dns"`
 	Poll           *filePoll      `yaml:"poll"`
 	ResyncInterval *time.Duration `yaml:"resync_interval"`
@@ -205,6 +207,8 @@ func yamlError(src string, data []byte, err error) error {
 			m += ": expected true or false"
 		} else if strings.HasSuffix(m, "into int") {
 			m += ": expected a whole number"
+		} else if strings.HasSuffix(m, "into float64") {
+			m += ": expected a number of calls per second, such as 5"
 		} else if strings.HasSuffix(m, "into int32") {
 			m += ": expected a port number 1-65535"
 		}
@@ -245,6 +249,10 @@ func sectionKeys(goType string) (string, []string) {
 		t, section = reflect.TypeOf(filePoll{}), "poll"
 	case "fileLog":
 		t, section = reflect.TypeOf(fileLog{}), "log"
+	case "fileDiscover":
+		t, section = reflect.TypeOf(fileDiscover{}), "discover"
+	case "fileAWS":
+		t, section = reflect.TypeOf(fileAWS{}), "aws"
 	default:
 		return section, nil
 	}
@@ -261,6 +269,8 @@ func (fc *fileConfig) apply(cfg *Config) {
 	for _, fs := range fc.Syncs {
 		cfg.Syncs = append(cfg.Syncs, fs.sync())
 	}
+	fc.Discover.apply(cfg)
+	fc.AWS.apply(cfg)
 	if d := fc.DNS; d != nil {
 		setIf(&cfg.DNS.Mode, d.Mode)
 		if d.Servers != nil {

@@ -39,7 +39,7 @@ func (c *Config) Validate() error {
 	var p []string
 	add := func(format string, args ...any) { p = append(p, fmt.Sprintf(format, args...)) }
 
-	if len(c.Syncs) == 0 {
+	if len(c.Syncs) == 0 && !c.Discover.Enabled() {
 		add("no mappings: set --endpoint and --target-group-arn, or syncs: in --config")
 	}
 	names := map[string]int{}
@@ -66,6 +66,9 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
+
+	p = append(p, c.Discover.problems()...)
+	p = append(p, c.AWS.problems()...)
 
 	for i, srv := range c.DNS.Servers {
 		if err := checkHostPort(srv, 1); err != nil {

@@ -45,6 +45,7 @@ type group struct {
 	arn, name, protocol, vpcID, targetType, ipType string
 	port                                           int32
 	targets                                        []*target // registration order, as AWS lists them
+	tags                                           map[string]string
 }
 
 type target struct {
@@ -74,6 +75,8 @@ func (s *Server) dispatch(svc *service, action string, form url.Values) response
 			return s.createTargetGroupAction(form)
 		case "DeleteTargetGroup":
 			return s.deleteTargetGroup(form)
+		case "AddTags", "RemoveTags", "DescribeTags":
+			return s.tagAction(action, form)
 		}
 	case "ec2":
 		switch action {
@@ -88,6 +91,10 @@ func (s *Server) dispatch(svc *service, action string, form url.Values) response
 		}
 	case "rds":
 		return s.dispatchRDS(action, form)
+	case "tagging":
+		if action == "GetResources" {
+			return s.getResources(form)
+		}
 	}
 	return invalidAction(action)
 }
@@ -476,11 +483,18 @@ func (s *Server) createTargetGroupAction(form url.Values) response {
 		Name: form.Get("Name"), Port: port, Protocol: form.Get("Protocol"), VPCID: form.Get("VpcId"),
 		TargetType: cmp.Or(form.Get("TargetType"), "instance"), IPAddressType: cmp.Or(form.Get("IpAddressType"), "ipv4"),
 	}
+	tags, terr := parseTags(form)
+	if terr != nil {
+		return failure(terr)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	g, err := s.createGroup(spec)
 	if err != nil {
 		return failure(err)
+	}
+	if len(tags) > 0 && g.tags == nil { // an existing group (idempotent create) keeps its tags
+		g.tags = tags
 	}
 	return success(targetGroupsResult{TargetGroups: []xmlTargetGroup{g.xml()}})
 }

@@ -1,12 +1,13 @@
-// Package elbv2fake is an in-process AWS endpoint for ELBv2 target groups, EC2 VPCs, STS AssumeRole and RDS
-// cluster and instance membership.
+// Package elbv2fake is an in-process AWS endpoint for ELBv2 target groups and their tags, EC2 VPCs, STS
+// AssumeRole, RDS cluster and instance membership, and the tagging API's GetResources.
 //
-// It speaks the real wire protocols (awsQuery for ELBv2, STS and RDS, ec2query for EC2), so the unmodified
-// aws-sdk-go-v2 clients work against it: point them at URL() with BaseEndpoint or AWS_ENDPOINT_URL and any
-// static credentials. Unlike moto it mimics the AWS behaviour ipsync depends on (SPEC §2): targets keyed by
-// IP and port, the in-VPC / AvailabilityZone "all" rule, silent no-op deregistrations, initial -> healthy and
-// draining -> gone over time, TooManyTargets. Tests inject faults (throttling, 5xx, resets, slow answers)
-// and read back every call. It is a normal package because `ipsync demo` runs it too.
+// It speaks the real wire protocols (awsQuery for ELBv2, STS and RDS, ec2query for EC2, JSON 1.1 for the tagging
+// API), so the unmodified aws-sdk-go-v2 clients work against it: point them at URL() with BaseEndpoint or
+// AWS_ENDPOINT_URL and any static credentials. Unlike moto it mimics the AWS behaviour ipsync depends on:
+// targets keyed by IP and port, the in-VPC / AvailabilityZone "all" rule, silent no-op deregistrations,
+// initial -> healthy and draining -> gone over time, TooManyTargets, custom cluster endpoints, and with
+// Options.Limits AWS's API rate limits. Tests inject faults (throttling, 5xx, resets, slow answers) and read back
+// every call. It is a normal package because `ipsync demo` runs it too.
 package elbv2fake
 
 import (
@@ -37,6 +38,9 @@ type Options struct {
 	// Now is the clock target states are computed from (default time.Now). Tests pass a fake clock so
 	// HealthyAfter and DrainFor pass without sleeping. Latency and Fault.Delay always use real time.
 	Now func() time.Time
+
+	// Limits enforces AWS's API rate limits (see PublishedLimits); nil = unlimited.
+	Limits *Limits
 }
 
 // Call is one request the server received. Code is filled in when the answer is decided, before the
@@ -100,6 +104,8 @@ type Server struct {
 	// RDS state, by lower-case identifier; guarded by mu.
 	dbClusters  map[string]*dbCluster
 	dbInstances map[string]*dbInstance
+
+	limits *limiter // nil = no rate limits
 }
 
 type queuedFault struct {
@@ -122,11 +128,14 @@ func New(opts Options) (*Server, error) {
 	if opts.HealthyAfter < 0 || opts.DrainFor < 0 || opts.Latency < 0 || opts.MaxTargets < 0 || opts.RDSPageSize < 0 {
 		return nil, errors.New("elbv2fake: HealthyAfter, DrainFor, Latency, MaxTargets and RDSPageSize must not be negative")
 	}
+	if err := opts.Limits.check(); err != nil {
+		return nil, err
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("elbv2fake: listen on 127.0.0.1: %w", err)
 	}
-	s := &Server{opts: opts, url: "http://" + ln.Addr().String(), done: make(chan struct{})}
+	s := &Server{opts: opts, url: "http://" + ln.Addr().String(), done: make(chan struct{}), limits: newLimiter(opts.Limits)}
 	s.srv = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = s.srv.Serve(ln) }() // returns http.ErrServerClosed on Close
 	return s, nil
@@ -245,6 +254,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
 	parseErr := r.ParseForm()
 	form := r.Form
+	if target := r.Header.Get("X-Amz-Target"); target != "" { // the JSON protocol (tagging API)
+		form, parseErr = jsonForm(r, target)
+	}
 	action, version := form.Get("Action"), form.Get("Version")
 	region, akid := credentialScope(r.Header.Get("Authorization"))
 
@@ -255,6 +267,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var fault *Fault
 	if parseErr == nil {
 		fault = s.takeQueued(action)
+	}
+	if fault == nil && parseErr == nil {
+		fault = s.throttle(version, action, region)
 	}
 	fn := s.faultFn
 	s.mu.Unlock()
@@ -343,7 +358,7 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, reqID string, pa
 		return
 	}
 	record("")
-	w.Header().Set("Content-Type", "text/xml")
+	w.Header().Set("Content-Type", svc.contentType())
 	_, _ = w.Write(body)
 }
 

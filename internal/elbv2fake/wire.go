@@ -2,6 +2,7 @@ package elbv2fake
 
 import (
 	"bytes"
+	"encoding/json"
 	"encoding/xml"
 	"fmt"
 	"net/http"
@@ -17,6 +18,8 @@ const (
 	ec2Version = "2016-11-15"
 	stsVersion = "2011-06-15"
 	rdsVersion = "2014-10-31"
+	// The tagging API speaks JSON: its version is the X-Amz-Target prefix (see jsonForm).
+	taggingVersion = "ResourceGroupsTaggingAPI_20170126"
 )
 
 type protocol int
@@ -24,6 +27,7 @@ type protocol int
 const (
 	awsQuery protocol = iota // <XResponse><XResult>..</XResult><ResponseMetadata/></XResponse>, <ErrorResponse>
 	ec2Query                 // <XResponse><requestId/>..</XResponse>, <Response><Errors>
+	awsJSON                  // JSON 1.1: the result object; errors {"__type": code, "message": ...}
 )
 
 type service struct {
@@ -42,8 +46,17 @@ func serviceFor(version string) *service {
 		return &service{name: "sts", ns: "https://sts.amazonaws.com/doc/2011-06-15/", proto: awsQuery}
 	case rdsVersion:
 		return &service{name: "rds", ns: "http://rds.amazonaws.com/doc/2014-10-31/", proto: awsQuery}
+	case taggingVersion:
+		return &service{name: "tagging", proto: awsJSON}
 	}
 	return nil
+}
+
+func (svc *service) contentType() string {
+	if svc.proto == awsJSON {
+		return "application/x-amz-json-1.1"
+	}
+	return "text/xml"
 }
 
 // apiError is an error answer: HTTP status, AWS error code, message.
@@ -86,6 +99,9 @@ type responseMetadata struct {
 
 // encodeResult wraps body in the service's envelope.
 func encodeResult(svc *service, action, reqID string, body any) ([]byte, error) {
+	if svc.proto == awsJSON {
+		return json.Marshal(body)
+	}
 	var buf bytes.Buffer
 	buf.WriteString(xml.Header)
 	enc := xml.NewEncoder(&buf)
@@ -139,6 +155,10 @@ type ec2ErrorResponse struct {
 func writeError(w http.ResponseWriter, svc *service, reqID string, e *apiError) {
 	if svc == nil {
 		svc = serviceFor(elbVersion)
+	}
+	if svc.proto == awsJSON {
+		writeJSONError(w, e)
+		return
 	}
 	var v any
 	if svc.proto == ec2Query {
