@@ -406,9 +406,13 @@ func targetsFunction(rule map[string]any, fn string) bool {
 func TestLambdaTemplate(t *testing.T) {
 	tp := loadTemplates(t)["lambda"]
 	fnID, fn := tp.one(t, "AWS::Lambda::Function")
-	if fn["Runtime"] != "provided.al2023" || !reflect.DeepEqual(fn["Architectures"], []any{"arm64"}) || fn["Handler"] != "bootstrap" {
-		t.Errorf("function runs %v on %v with handler %v; want provided.al2023, [arm64], bootstrap (make lambda)",
+	if fn["Runtime"] != "provided.al2023" || !reflect.DeepEqual(fn["Architectures"], []any{ref("Architecture")}) || fn["Handler"] != "bootstrap" {
+		t.Errorf("function runs %v on %v with handler %v; want provided.al2023, [!Ref Architecture], bootstrap (make lambda)",
 			fn["Runtime"], fn["Architectures"], fn["Handler"])
+	}
+	// The zips a release and make lambda build: bootstrap for linux/arm64 and linux/amd64 (Lambda's x86_64).
+	if arch := m(m(tp.doc["Parameters"])["Architecture"]); !reflect.DeepEqual(arch["AllowedValues"], []any{"arm64", "x86_64"}) || arch["Default"] != "arm64" {
+		t.Errorf("parameter Architecture: want AllowedValues [arm64 x86_64], Default arm64; got %v", arch)
 	}
 	timeout, _ := fn["Timeout"].(int)
 	maxWindow, _ := strconv.Atoi(fmt.Sprint(m(m(tp.doc["Parameters"])["FailoverWindowSeconds"])["MaxValue"]))
