@@ -551,6 +551,42 @@ func TestECSTemplate(t *testing.T) {
 	if !strings.Contains(fmt.Sprint(svc["NetworkConfiguration"]), sg) {
 		t.Errorf("the service does not use security group %s", sg)
 	}
+
+	// Optional Cloud Map registration, one A record per task, for scrape.yml's dns_sd_configs.
+	dsID, ds := tp.one(t, "AWS::ServiceDiscovery::Service")
+	cond, _ := m(tp.resources()[dsID])["Condition"].(string)
+	wantRegistries := map[string]any{"Fn::If": []any{cond, []any{map[string]any{"RegistryArn": getAtt(dsID, "Arn")}}, ref("AWS::NoValue")}}
+	if cond == "" || !reflect.DeepEqual(svc["ServiceRegistries"], wantRegistries) {
+		t.Errorf("service registries %v: want the optional %s (condition %q)", svc["ServiceRegistries"], dsID, cond)
+	}
+	if recs := l(m(ds["DnsConfig"])["DnsRecords"]); len(recs) != 1 || m(recs[0])["Type"] != "A" {
+		t.Errorf("%s: want one A record per task (awsvpc), got %v", dsID, recs)
+	}
+	b, err := os.ReadFile(filepath.Join("prometheus", "scrape.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var scrape struct {
+		ScrapeConfigs []struct {
+			JobName      string `yaml:"job_name"`
+			DNSSDConfigs []struct {
+				Type string `yaml:"type"`
+				Port int    `yaml:"port"`
+			} `yaml:"dns_sd_configs"`
+		} `yaml:"scrape_configs"`
+	}
+	if err := yaml.Unmarshal(b, &scrape); err != nil {
+		t.Fatalf("prometheus/scrape.yml: %v", err)
+	}
+	found := false
+	for _, sc := range scrape.ScrapeConfigs {
+		for _, d := range sc.DNSSDConfigs {
+			found = found || (sc.JobName == "ipsync" && d.Type == "A" && d.Port == listenPort(t))
+		}
+	}
+	if !found {
+		t.Errorf("prometheus/scrape.yml: job ipsync has no dns_sd_configs of type A on port %d (the Cloud Map records)", listenPort(t))
+	}
 }
 
 // dockerfile returns the Dockerfile's instructions (continuation lines joined) and the build command marked for CI.
