@@ -404,24 +404,7 @@ func checkLambdaStack(t *testing.T, cfg aws.Config, st stack, arch string, assum
 				t.Errorf("rule %s schedule %q, want rate(1 minute)", name, aws.ToString(rule.ScheduleExpression))
 			}
 		case "FailoverRule":
-			var p struct {
-				Source     []string `json:"source"`
-				DetailType []string `json:"detail-type"`
-				Detail     struct {
-					EventID []string `json:"EventID"`
-				} `json:"detail"`
-			}
-			if err := json.Unmarshal([]byte(aws.ToString(rule.EventPattern)), &p); err != nil {
-				t.Fatalf("rule %s pattern %q: %v", name, aws.ToString(rule.EventPattern), err)
-			}
-			want := slices.Sorted(slices.Values(lambda.FailoverEventIDs()))
-			if got := slices.Sorted(slices.Values(p.Detail.EventID)); !slices.Equal(got, want) {
-				t.Errorf("deployed rule %s matches EventIDs %q; the handler watches %q", name, got, want)
-			}
-			if !slices.Equal(p.Source, []string{lambda.SourceRDS}) ||
-				!slices.Equal(p.DetailType, []string{lambda.DetailTypeRDSInstance, lambda.DetailTypeRDSCluster}) {
-				t.Errorf("deployed rule %s: source %q, detail-type %q", name, p.Source, p.DetailType)
-			}
+			checkFailoverPattern(t, "deployed rule "+name, aws.ToString(rule.EventPattern))
 		}
 	}
 }
@@ -492,4 +475,29 @@ func checkECSService(t *testing.T, cfg aws.Config, st stack, cluster string) {
 	if svc.DesiredCount != 1 || aws.ToString(svc.TaskDefinition) != st.id(t, "TaskDefinition") {
 		t.Errorf("service: %d task(s) of %s; want one task of %s", svc.DesiredCount, aws.ToString(svc.TaskDefinition), st.id(t, "TaskDefinition"))
 	}
+}
+
+// checkFailoverPattern holds an EventBridge pattern (JSON) to the RDS failover events the handler watches, and
+// returns its EventIDs, sorted.
+func checkFailoverPattern(t *testing.T, where, pattern string) []string {
+	t.Helper()
+	var p struct {
+		Source     []string `json:"source"`
+		DetailType []string `json:"detail-type"`
+		Detail     struct {
+			EventID []string `json:"EventID"`
+		} `json:"detail"`
+	}
+	if err := json.Unmarshal([]byte(pattern), &p); err != nil {
+		t.Fatalf("%s: pattern %q: %v", where, pattern, err)
+	}
+	got := slices.Sorted(slices.Values(p.Detail.EventID))
+	if want := slices.Sorted(slices.Values(lambda.FailoverEventIDs())); !slices.Equal(got, want) {
+		t.Errorf("%s matches EventIDs %q; the handler watches %q (internal/lambda.FailoverEventIDs)", where, got, want)
+	}
+	if !slices.Equal(p.Source, []string{lambda.SourceRDS}) ||
+		!slices.Equal(p.DetailType, []string{lambda.DetailTypeRDSInstance, lambda.DetailTypeRDSCluster}) {
+		t.Errorf("%s: source %q, detail-type %q", where, p.Source, p.DetailType)
+	}
+	return got
 }

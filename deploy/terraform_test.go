@@ -8,7 +8,6 @@ package deploy_test
 
 import (
 	"bytes"
-	"encoding/json"
 	"io/fs"
 	"path/filepath"
 	"slices"
@@ -22,8 +21,6 @@ import (
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/function"
 	"github.com/zclconf/go-cty/cty/function/stdlib"
-
-	"github.com/ipsync/ipsync/internal/lambda"
 )
 
 const terraformDir = "terraform"
@@ -63,7 +60,7 @@ func loadTerraform(t *testing.T) map[string]*tfModule {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"modules/lambda", "modules/ecs", "examples/lambda", "examples/ecs"} {
+	for _, want := range []string{"modules/lambda", "modules/ecs", "modules/policy", "examples/lambda", "examples/ecs"} {
 		if mods[terraformDir+"/"+want] == nil {
 			t.Fatalf("no .tf files in deploy/%s/%s", terraformDir, want)
 		}
@@ -154,15 +151,12 @@ func TestTerraformVariablesAndOutputsAreDescribed(t *testing.T) {
 	}
 }
 
-// TestTerraformExamplesMatchTheModules: an example gives its module only variables the module declares, and
-// every variable without a default.
-func TestTerraformExamplesMatchTheModules(t *testing.T) {
+// TestTerraformModuleCallsMatchTheModules: an example (or a module) gives the module it calls only variables that
+// module declares, and every variable without a default.
+func TestTerraformModuleCallsMatchTheModules(t *testing.T) {
 	mods := loadTerraform(t)
 	meta := []string{"source", "version", "providers", "count", "for_each", "depends_on"}
 	for dir, ex := range mods {
-		if !strings.HasPrefix(dir, terraformDir+"/examples/") {
-			continue
-		}
 		for _, b := range ex.blocks {
 			if b.Type != "module" {
 				continue
@@ -274,7 +268,7 @@ func TestTerraformIAMGrantsExactlyTheRecordedOperations(t *testing.T) {
 		if role == "" || strings.Contains(role, ".") {
 			t.Fatalf("%s: the %s's %s is not aws_iam_role.NAME.arn", mod.dir, tc.workload, tc.roleAttr)
 		}
-		var docName string
+		var policyModule string
 		for _, b := range mod.blocks {
 			if b.Type != "resource" || len(b.Labels) != 2 {
 				continue
@@ -286,10 +280,10 @@ func TestTerraformIAMGrantsExactlyTheRecordedOperations(t *testing.T) {
 			switch b.Labels[0] {
 			case "aws_iam_role_policy":
 				p := reference(b.Body.Attributes["policy"].Expr)
-				if docName != "" || !strings.HasPrefix(p, "data.aws_iam_policy_document.") || !strings.HasSuffix(p, ".json") {
-					t.Errorf("%s: role %s has a second inline policy or one not from an aws_iam_policy_document (%s)", mod.dir, role, p)
+				if policyModule != "" || !strings.HasPrefix(p, "module.") || !strings.HasSuffix(p, ".json") {
+					t.Errorf("%s: role %s has a second inline policy or one not from modules/policy (%s)", mod.dir, role, p)
 				}
-				docName = strings.TrimSuffix(strings.TrimPrefix(p, "data.aws_iam_policy_document."), ".json")
+				policyModule = strings.TrimSuffix(strings.TrimPrefix(p, "module."), ".json")
 			case "aws_iam_role_policy_attachment":
 				arn := exprTextRaw(mod, b.Body.Attributes["policy_arn"].Expr)
 				if !slices.ContainsFunc(lambdaServicePolicies, func(p string) bool { return strings.Contains(arn, strings.TrimPrefix(p, "service-role/")) }) {
@@ -299,13 +293,27 @@ func TestTerraformIAMGrantsExactlyTheRecordedOperations(t *testing.T) {
 				t.Errorf("%s: %s %s attaches to role %s", mod.dir, b.Labels[0], b.Labels[1], role)
 			}
 		}
-		if docName == "" {
+		if policyModule == "" {
 			t.Fatalf("%s: role %s has no inline policy", mod.dir, role)
 		}
-		doc := mod.mustBlock(t, "data", "aws_iam_policy_document", docName)
-		checkLeastPrivilege(t, mod.dir+" "+role, policyStatements(t, mod.dir+" "+docName, doc), ops,
-			"var.target_group_arns", "var.assume_role_arns", func(c string) bool { return strings.Contains(c, "var.assume_role_arns") })
+		// The policy module's variables are this module's: what the policy says of var.X holds here.
+		call := mod.mustBlock(t, "module", policyModule)
+		src, _ := literal(t, mod.dir, call.Body.Attributes["source"].Expr).(string)
+		if src != "../policy" {
+			t.Fatalf("%s: module %s has source %q, want ../policy", mod.dir, policyModule, src)
+		}
+		for _, v := range []string{"target_group_arns", "assume_role_arns"} {
+			if a := call.Body.Attributes[v]; a == nil || reference(a.Expr) != "var."+v {
+				t.Errorf("%s: module %s must get %s = var.%s", mod.dir, policyModule, v, v)
+			}
+		}
 	}
+	policy := mods[terraformDir+"/modules/policy"]
+	out := policy.mustBlock(t, "output", "json")
+	docName := strings.TrimSuffix(strings.TrimPrefix(reference(out.Body.Attributes["value"].Expr), "data.aws_iam_policy_document."), ".json")
+	doc := policy.mustBlock(t, "data", "aws_iam_policy_document", docName)
+	checkLeastPrivilege(t, policy.dir, policyStatements(t, policy.dir+" "+docName, doc), ops,
+		"var.target_group_arns", "var.assume_role_arns", func(c string) bool { return strings.Contains(c, "var.assume_role_arns") })
 }
 
 // exprTextRaw is an expression's source text as written in the module's files.
@@ -340,20 +348,7 @@ func TestTerraformFailoverRule(t *testing.T) {
 	if diags.HasErrors() {
 		t.Fatalf("%s: event_pattern: %s", mod.dir, diags.Error())
 	}
-	var p struct {
-		Source     []string `json:"source"`
-		DetailType []string `json:"detail-type"`
-		Detail     struct {
-			EventID []string `json:"EventID"`
-		} `json:"detail"`
-	}
-	if err := json.Unmarshal([]byte(v.AsString()), &p); err != nil {
-		t.Fatalf("%s: event_pattern %s: %v", mod.dir, v.AsString(), err)
-	}
-	got := slices.Sorted(slices.Values(p.Detail.EventID))
-	if want := slices.Sorted(slices.Values(lambda.FailoverEventIDs())); !slices.Equal(got, want) {
-		t.Errorf("%s: the failover rule matches EventIDs %q; the handler watches %q (internal/lambda.FailoverEventIDs)", mod.dir, got, want)
-	}
+	got := checkFailoverPattern(t, mod.dir+" failover rule", v.AsString())
 	cfn := loadTemplates(t)["lambda"]
 	var cfnIDs []string
 	for _, id := range cfn.ofType("AWS::Events::Rule") {
@@ -363,9 +358,5 @@ func TestTerraformFailoverRule(t *testing.T) {
 	}
 	if slices.Sort(cfnIDs); !slices.Equal(got, cfnIDs) {
 		t.Errorf("%s matches EventIDs %q, %s %q", mod.dir, got, cfn.path, cfnIDs)
-	}
-	if !slices.Equal(p.Source, []string{lambda.SourceRDS}) ||
-		!slices.Equal(p.DetailType, []string{lambda.DetailTypeRDSInstance, lambda.DetailTypeRDSCluster}) {
-		t.Errorf("%s: failover rule source %q, detail-type %q", mod.dir, p.Source, p.DetailType)
 	}
 }

@@ -57,31 +57,11 @@ data "aws_iam_policy_document" "task_assume" {
   }
 }
 
-# The role ipsync's AWS calls are made with: exactly the operations the code calls, as recorded in
-# cmd/ipsync/testdata/aws-operations.txt (deploy/terraform_test.go checks it).
-data "aws_iam_policy_document" "ipsync" {
-  # Describe* of ELBv2 and EC2 cannot be limited to resources.
-  statement {
-    sid       = "ReadTargetGroupsAndVpcs"
-    effect    = "Allow"
-    actions   = ["ec2:DescribeVpcs", "elasticloadbalancing:DescribeTargetGroups", "elasticloadbalancing:DescribeTargetHealth"]
-    resources = ["*"]
-  }
-  statement {
-    sid       = "ChangeTargetsOfTheseTargetGroupsOnly"
-    effect    = "Allow"
-    actions   = ["elasticloadbalancing:DeregisterTargets", "elasticloadbalancing:RegisterTargets"]
-    resources = var.target_group_arns
-  }
-  dynamic "statement" {
-    for_each = length(var.assume_role_arns) > 0 ? [1] : []
-    content {
-      sid       = "OnlyWithRoleArn"
-      effect    = "Allow"
-      actions   = ["sts:AssumeRole"]
-      resources = var.assume_role_arns
-    }
-  }
+# ipsync's own actions (modules/policy), for the role its AWS calls are made with.
+module "policy" {
+  source            = "../policy"
+  target_group_arns = var.target_group_arns
+  assume_role_arns  = var.assume_role_arns
 }
 
 resource "aws_iam_role" "task" {
@@ -94,7 +74,7 @@ resource "aws_iam_role" "task" {
 resource "aws_iam_role_policy" "ipsync" {
   name   = "ipsync"
   role   = aws_iam_role.task.id
-  policy = data.aws_iam_policy_document.ipsync.json
+  policy = module.policy.json
 }
 
 # The role ECS pulls the image, writes the logs and reads the configuration parameter with; ipsync never uses it.

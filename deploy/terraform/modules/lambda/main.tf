@@ -38,8 +38,6 @@ locals {
   )
 }
 
-# The role ipsync's AWS calls are made with: exactly the operations the code calls, as recorded in
-# cmd/ipsync/testdata/aws-operations.txt (deploy/terraform_test.go checks it).
 data "aws_iam_policy_document" "assume" {
   statement {
     effect  = "Allow"
@@ -56,29 +54,11 @@ data "aws_iam_policy_document" "assume" {
   }
 }
 
-data "aws_iam_policy_document" "ipsync" {
-  # Describe* of ELBv2 and EC2 cannot be limited to resources.
-  statement {
-    sid       = "ReadTargetGroupsAndVpcs"
-    effect    = "Allow"
-    actions   = ["ec2:DescribeVpcs", "elasticloadbalancing:DescribeTargetGroups", "elasticloadbalancing:DescribeTargetHealth"]
-    resources = ["*"]
-  }
-  statement {
-    sid       = "ChangeTargetsOfTheseTargetGroupsOnly"
-    effect    = "Allow"
-    actions   = ["elasticloadbalancing:DeregisterTargets", "elasticloadbalancing:RegisterTargets"]
-    resources = var.target_group_arns
-  }
-  dynamic "statement" {
-    for_each = length(var.assume_role_arns) > 0 ? [1] : []
-    content {
-      sid       = "OnlyWithRoleArn"
-      effect    = "Allow"
-      actions   = ["sts:AssumeRole"]
-      resources = var.assume_role_arns
-    }
-  }
+# ipsync's own actions (modules/policy), for the role its AWS calls are made with.
+module "policy" {
+  source            = "../policy"
+  target_group_arns = var.target_group_arns
+  assume_role_arns  = var.assume_role_arns
 }
 
 resource "aws_iam_role" "function" {
@@ -91,7 +71,7 @@ resource "aws_iam_role" "function" {
 resource "aws_iam_role_policy" "ipsync" {
   name   = "ipsync"
   role   = aws_iam_role.function.id
-  policy = data.aws_iam_policy_document.ipsync.json
+  policy = module.policy.json
 }
 
 # Lambda's own: the logs, and in a VPC the function's network interfaces. Nothing ipsync's code calls.
@@ -224,20 +204,6 @@ resource "aws_cloudwatch_event_rule" "schedule" {
   tags                = var.tags
 }
 
-resource "aws_cloudwatch_event_target" "schedule" {
-  rule      = aws_cloudwatch_event_rule.schedule.name
-  target_id = "ipsync"
-  arn       = aws_lambda_function.ipsync.arn
-}
-
-resource "aws_lambda_permission" "schedule" {
-  statement_id  = "schedule"
-  action        = "lambda:InvokeFunction"
-  function_name = aws_lambda_function.ipsync.function_name
-  principal     = "events.amazonaws.com"
-  source_arn    = aws_cloudwatch_event_rule.schedule.arn
-}
-
 resource "aws_cloudwatch_event_rule" "failover" {
   name        = "${var.name}-failover"
   description = "ipsync - watch a database's mappings when RDS reports a failover"
@@ -251,18 +217,28 @@ resource "aws_cloudwatch_event_rule" "failover" {
   tags = var.tags
 }
 
-resource "aws_cloudwatch_event_target" "failover" {
-  rule      = aws_cloudwatch_event_rule.failover.name
+# Each rule invokes the function, and may only for itself.
+locals {
+  rules = {
+    schedule = aws_cloudwatch_event_rule.schedule
+    failover = aws_cloudwatch_event_rule.failover
+  }
+}
+
+resource "aws_cloudwatch_event_target" "ipsync" {
+  for_each  = local.rules
+  rule      = each.value.name
   target_id = "ipsync"
   arn       = aws_lambda_function.ipsync.arn
 }
 
-resource "aws_lambda_permission" "failover" {
-  statement_id  = "failover"
+resource "aws_lambda_permission" "events" {
+  for_each      = local.rules
+  statement_id  = each.key
   action        = "lambda:InvokeFunction"
   function_name = aws_lambda_function.ipsync.function_name
   principal     = "events.amazonaws.com"
-  source_arn    = aws_cloudwatch_event_rule.failover.arn
+  source_arn    = each.value.arn
 }
 
 # A scheduled pass or a watch whose last pass failed is a function error; a bad event too. One failing minute can
