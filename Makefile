@@ -1,6 +1,17 @@
-# ipsync. make build | test | lambda | image | push | demo | lint | ci | clean
+# ipsync. make build | test | lambda | image | push | demo | lint | snapshot | release | ci | clean
 # The deployment guide (README) says which targets each way of running needs.
 
+# The version stamped into the binary: git's (the latest tag, commits since it, -dirty), or VERSION=... given.
+# make push IMAGE=...:v1.0.0 stamps v1.0.0: an IMAGE given with a version tag (vMAJOR.MINOR.PATCH, optionally
+# -suffix) is the version when VERSION is not given, so the image and the binary in it say the same.
+ifneq ($(filter command line environment,$(origin IMAGE)),)
+ifeq ($(filter command line environment,$(origin VERSION)),)
+IMAGE_TAG := $(lastword $(subst :, ,$(lastword $(subst /, ,$(IMAGE)))))
+ifneq ($(shell printf '%s' '$(IMAGE_TAG)' | grep -Ex 'v[0-9]+\.[0-9]+\.[0-9]+([-+][0-9A-Za-z.+-]+)?'),)
+VERSION := $(IMAGE_TAG)
+endif
+endif
+endif
 VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT      ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS     := -s -w -X github.com/ipsync/ipsync/internal/cli.version=$(VERSION) -X github.com/ipsync/ipsync/internal/cli.commit=$(COMMIT)
@@ -12,7 +23,7 @@ PLATFORM    ?= linux/amd64
 LAMBDA_ARCH ?= arm64
 
 .DEFAULT_GOAL := build
-.PHONY: build test lambda image push demo lint ci clean
+.PHONY: build test lambda image push demo lint snapshot release ci clean
 
 # bin/ipsync for this machine.
 build:
@@ -43,6 +54,14 @@ demo:
 
 lint:
 	cfn-lint deploy/*/*.yaml
+
+# Releases (.goreleaser.yaml): snapshot builds dist/ without a tag and publishes nothing; release needs a tag
+# vX.Y.Z on HEAD and GITHUB_TOKEN. Both need goreleaser and cyclonedx-gomod (.ci/run installs them).
+snapshot:
+	goreleaser release --snapshot --clean
+
+release:
+	goreleaser release --clean
 
 ci:
 	bash .ci/run

@@ -406,9 +406,13 @@ func targetsFunction(rule map[string]any, fn string) bool {
 func TestLambdaTemplate(t *testing.T) {
 	tp := loadTemplates(t)["lambda"]
 	fnID, fn := tp.one(t, "AWS::Lambda::Function")
-	if fn["Runtime"] != "provided.al2023" || !reflect.DeepEqual(fn["Architectures"], []any{"arm64"}) || fn["Handler"] != "bootstrap" {
-		t.Errorf("function runs %v on %v with handler %v; want provided.al2023, [arm64], bootstrap (make lambda)",
+	if fn["Runtime"] != "provided.al2023" || !reflect.DeepEqual(fn["Architectures"], []any{ref("Architecture")}) || fn["Handler"] != "bootstrap" {
+		t.Errorf("function runs %v on %v with handler %v; want provided.al2023, [!Ref Architecture], bootstrap (make lambda)",
 			fn["Runtime"], fn["Architectures"], fn["Handler"])
+	}
+	// The zips a release and make lambda build: bootstrap for linux/arm64 and linux/amd64 (Lambda's x86_64).
+	if arch := m(m(tp.doc["Parameters"])["Architecture"]); !reflect.DeepEqual(arch["AllowedValues"], []any{"arm64", "x86_64"}) || arch["Default"] != "arm64" {
+		t.Errorf("parameter Architecture: want AllowedValues [arm64 x86_64], Default arm64; got %v", arch)
 	}
 	timeout, _ := fn["Timeout"].(int)
 	maxWindow, _ := strconv.Atoi(fmt.Sprint(m(m(tp.doc["Parameters"])["FailoverWindowSeconds"])["MaxValue"]))
@@ -546,6 +550,42 @@ func TestECSTemplate(t *testing.T) {
 	sg, _ := tp.one(t, "AWS::EC2::SecurityGroup")
 	if !strings.Contains(fmt.Sprint(svc["NetworkConfiguration"]), sg) {
 		t.Errorf("the service does not use security group %s", sg)
+	}
+
+	// Optional Cloud Map registration, one A record per task, for scrape.yml's dns_sd_configs.
+	dsID, ds := tp.one(t, "AWS::ServiceDiscovery::Service")
+	cond, _ := m(tp.resources()[dsID])["Condition"].(string)
+	wantRegistries := map[string]any{"Fn::If": []any{cond, []any{map[string]any{"RegistryArn": getAtt(dsID, "Arn")}}, ref("AWS::NoValue")}}
+	if cond == "" || !reflect.DeepEqual(svc["ServiceRegistries"], wantRegistries) {
+		t.Errorf("service registries %v: want the optional %s (condition %q)", svc["ServiceRegistries"], dsID, cond)
+	}
+	if recs := l(m(ds["DnsConfig"])["DnsRecords"]); len(recs) != 1 || m(recs[0])["Type"] != "A" {
+		t.Errorf("%s: want one A record per task (awsvpc), got %v", dsID, recs)
+	}
+	b, err := os.ReadFile(filepath.Join("prometheus", "scrape.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var scrape struct {
+		ScrapeConfigs []struct {
+			JobName      string `yaml:"job_name"`
+			DNSSDConfigs []struct {
+				Type string `yaml:"type"`
+				Port int    `yaml:"port"`
+			} `yaml:"dns_sd_configs"`
+		} `yaml:"scrape_configs"`
+	}
+	if err := yaml.Unmarshal(b, &scrape); err != nil {
+		t.Fatalf("prometheus/scrape.yml: %v", err)
+	}
+	found := false
+	for _, sc := range scrape.ScrapeConfigs {
+		for _, d := range sc.DNSSDConfigs {
+			found = found || (sc.JobName == "ipsync" && d.Type == "A" && d.Port == listenPort(t))
+		}
+	}
+	if !found {
+		t.Errorf("prometheus/scrape.yml: job ipsync has no dns_sd_configs of type A on port %d (the Cloud Map records)", listenPort(t))
 	}
 }
 
