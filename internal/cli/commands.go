@@ -118,8 +118,7 @@ func runDaemon(env Env, args []string) int {
 			fmt.Fprintf(env.Stderr, "ipsync run: cannot listen on %s for /metrics: %v (set --listen or IPSYNC_LISTEN to a free address, or \"\" to disable)\n", cfg.Listen, err)
 			return exitError
 		}
-		srv = &http.Server{Handler: metrics.Handler(w.registry, eng.Ready), ReadHeaderTimeout: 5 * time.Second}
-		go func() { _ = srv.Serve(ln) }()
+		srv = metrics.Serve(ln, metrics.Handler(w.registry, eng.Ready), metrics.ServerOptions{})
 		w.log.Info("serving /metrics /healthz /readyz", zap.String("listen", ln.Addr().String()))
 	}
 	names := make([]string, 0, len(cfg.Syncs))

@@ -2,10 +2,13 @@ package metrics
 
 import (
 	"io"
+	"net"
 	"net/http"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/net/netutil"
 )
 
 // Handler serves /metrics from g, /healthz (200 "ok" while the process serves HTTP) and /readyz (200 "ready",
@@ -39,4 +42,62 @@ func writeText(w http.ResponseWriter, status int, body string) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
 	_, _ = io.WriteString(w, body)
+}
+
+// Defaults of ServerOptions. Prometheus and a container health check need a connection or two each; keep-alive
+// connections stay open across a 15-30 s scrape interval.
+const (
+	DefaultReadHeaderTimeout = 5 * time.Second
+	DefaultReadTimeout       = 10 * time.Second
+	DefaultWriteTimeout      = 30 * time.Second // a scrape of thousands of mappings' series
+	DefaultIdleTimeout       = 30 * time.Second
+	DefaultMaxConns          = 32
+)
+
+// ServerOptions bound what the HTTP server may hold. Zero values take the defaults above.
+type ServerOptions struct {
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration // the whole request
+	WriteTimeout      time.Duration // from the end of the request's headers to the end of the response
+	IdleTimeout       time.Duration // a keep-alive connection waiting for its next request
+	// MaxConns caps the connections served at once; further ones wait in the listen backlog until one closes.
+	// The default is DefaultMaxConns, and never more than an eighth of the process's open-file limit.
+	MaxConns int
+}
+
+// Serve serves h on ln in a goroutine until the returned server is shut down.
+//
+// The sync engine's DNS queries and AWS calls need file descriptors from the same process as this server. Each
+// connection this server holds uses one, and anyone who can reach --listen can open connections, so the server
+// caps them and closes slow and idle ones: a flood of connections delays a scrape, never a failover.
+// (The Go runtime already raises the soft open-file limit to the hard one at start-up.)
+func Serve(ln net.Listener, h http.Handler, opts ServerOptions) *http.Server {
+	orDefault := func(d, def time.Duration) time.Duration {
+		if d > 0 {
+			return d
+		}
+		return def
+	}
+	maxConns := opts.MaxConns
+	if maxConns <= 0 {
+		maxConns = defaultMaxConns(openFileLimit())
+	}
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: orDefault(opts.ReadHeaderTimeout, DefaultReadHeaderTimeout),
+		ReadTimeout:       orDefault(opts.ReadTimeout, DefaultReadTimeout),
+		WriteTimeout:      orDefault(opts.WriteTimeout, DefaultWriteTimeout),
+		IdleTimeout:       orDefault(opts.IdleTimeout, DefaultIdleTimeout),
+		MaxHeaderBytes:    16 << 10, // the endpoints take no headers that matter; the default is 1 MiB
+	}
+	go func() { _ = srv.Serve(netutil.LimitListener(ln, maxConns)) }()
+	return srv
+}
+
+// defaultMaxConns is DefaultMaxConns, but at most an eighth of the open-file limit (0: unknown).
+func defaultMaxConns(fileLimit uint64) int {
+	if fileLimit > 0 && fileLimit/8 < DefaultMaxConns {
+		return max(1, int(fileLimit/8))
+	}
+	return DefaultMaxConns
 }
