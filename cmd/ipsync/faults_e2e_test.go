@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
-	"os"
 	"os/exec"
 	"slices"
 	"strings"
@@ -297,9 +296,15 @@ func TestRefusedByEveryCommand(t *testing.T) {
 // environment; the daemon is killed when the test ends.
 func startDaemonTo(t *testing.T, config string, out io.Writer, env ...string) *proc {
 	t.Helper()
+	return startRun(t, config, out, nil, env)
+}
+
+// startRun runs `ipsync run args...` with the configuration in IPSYNC_CONFIG and env, its output going to out.
+func startRun(t *testing.T, config string, out io.Writer, args, env []string) *proc {
+	t.Helper()
 	p := &proc{done: make(chan struct{}), listen: freeAddr(t)}
-	p.cmd = exec.Command(binary, "run")
-	p.cmd.Env = append(append(os.Environ(), "IPSYNC_CONFIG="+config, "IPSYNC_LISTEN="+p.listen), env...)
+	p.cmd = exec.Command(binary, append([]string{"run"}, args...)...)
+	p.cmd.Env = childEnv(append([]string{"IPSYNC_CONFIG=" + config, "IPSYNC_LISTEN=" + p.listen}, env...)...)
 	p.cmd.Stdout, p.cmd.Stderr = out, out
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -93,9 +93,26 @@ func (w *wiring) engine(opts engine.Options) *engine.Engine {
 	}, opts)
 }
 
+// bindDaemonFlags registers the flags of `run`.
+func bindDaemonFlags(fs *flag.FlagSet) (flags *config.Flags, dryRun *bool) {
+	flags = config.BindFlags(fs)
+	dryRun = fs.Bool("dry-run", false, "shadow mode: resolve, read the target groups, plan and log what would change; no RegisterTargets/DeregisterTargets call")
+	return flags, dryRun
+}
+
+// daemonEnvNames are the environment variables `run` reads. healthcheck runs in the daemon's environment (an
+// ECS container health check), so it accepts them all.
+func daemonEnvNames() []string {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	bindDaemonFlags(fs)
+	var names []string
+	fs.VisitAll(func(fl *flag.Flag) { names = append(names, config.EnvName(fl.Name)) })
+	return names
+}
+
 func runDaemon(env Env, args []string) int {
 	fs := newFlagSet(env, "run", "Keep every mapping in sync until SIGTERM or SIGINT; serve /metrics /healthz /readyz on --listen.")
-	flags := config.BindFlags(fs)
+	flags, dryRun := bindDaemonFlags(fs)
 	if code := parse(env, fs, args); code >= 0 {
 		return code
 	}
@@ -109,7 +126,7 @@ func runDaemon(env Env, args []string) int {
 		return exitError
 	}
 	defer func() { _ = w.log.Sync() }()
-	eng := w.engine(engine.Options{})
+	eng := w.engine(engine.Options{DryRun: *dryRun})
 
 	var srv *http.Server
 	if cfg.Listen != "" {
@@ -125,7 +142,10 @@ func runDaemon(env Env, args []string) int {
 	for _, s := range cfg.Syncs {
 		names = append(names, s.Name)
 	}
-	w.log.Info("ipsync started", zap.String("version", buildInfo().Version), zap.Strings("syncs", names))
+	w.log.Info("ipsync started", zap.String("version", buildInfo().Version), zap.Strings("syncs", names), zap.Bool("dry_run", *dryRun))
+	if *dryRun {
+		w.log.Warn("dry run (shadow mode): every pass plans and logs what it would change; no target group is changed")
+	}
 
 	eng.Run(env.Signals)
 
@@ -273,7 +293,7 @@ func runValidate(env Env, args []string) int {
 func runHealthcheck(env Env, args []string) int {
 	fs := newFlagSet(env, "healthcheck", "Exit 0 when the daemon on --listen answers /readyz with 200 (for container health checks).")
 	flags := config.BindFlags(fs)
-	if code := parse(env, fs, args); code >= 0 {
+	if code := parse(env, fs, args, daemonEnvNames()...); code >= 0 {
 		return code
 	}
 	cfg, err := config.Load(flags)

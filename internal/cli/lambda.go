@@ -32,7 +32,8 @@ func inLambda(env Env) bool {
 func runLambda(env Env) int {
 	fs := newFlagSet(env, "lambda", "The Lambda handler; configured from IPSYNC_CONFIG or the flags' IPSYNC_* variables.")
 	flags := config.BindFlags(fs)
-	if code := parse(env, fs, nil); code >= 0 {
+	dryRun := fs.Bool("dry-run", false, "plan only, for every invocation: no RegisterTargets/DeregisterTargets call")
+	if code := parse(env, fs, nil, FailoverWindowEnv); code >= 0 {
 		return code
 	}
 	cfg, ok := loadConfig(env, fs, flags)
@@ -66,13 +67,14 @@ func runLambda(env Env) int {
 		Log:      log,
 		Metrics:  env.Stdout,
 		Window:   window,
+		DryRun:   *dryRun,
 	})
 	names := make([]string, len(cfg.Syncs))
 	for i, s := range cfg.Syncs {
 		names[i] = s.Name
 	}
 	log.Info("ipsync Lambda handler ready", zap.String("version", buildInfo().Version), zap.Strings("syncs", names),
-		zap.Duration("failover_window", window))
+		zap.Duration("failover_window", window), zap.Bool("dry_run", *dryRun))
 	_ = log.Sync()
 	lambda.Serve(h)
 	return exitError // not reached: Serve ends the process when the Runtime API fails

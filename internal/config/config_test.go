@@ -799,3 +799,23 @@ func sameSet(a, b []string) bool {
 	}
 	return true
 }
+
+func TestCheckEnv(t *testing.T) {
+	fs, _, err := cli(t, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := []string{"IPSYNC_CONFIG=x", "IPSYNC_DRY_RUN=true", "IPSYNC_FAILOVER_WINDOW=30s", "HOME=/root", "ipsync_lower=1"}
+	if err := config.CheckEnv(fs, read, "IPSYNC_FAILOVER_WINDOW"); err != nil {
+		t.Errorf("variables the command reads: %v", err)
+	}
+	err = config.CheckEnv(fs, append(read, "IPSYNC_DRY_RUNN=true", "IPSYNC_SHARD=1/2", "IPSYNC_SHARD=2/2"), "IPSYNC_FAILOVER_WINDOW")
+	if err == nil {
+		t.Fatal("IPSYNC_DRY_RUNN and IPSYNC_SHARD: want an error")
+	}
+	for _, w := range []string{"IPSYNC_DRY_RUNN, IPSYNC_SHARD are set", "ipsync sync", "IPSYNC_DRY_RUN,", "IPSYNC_FAILOVER_WINDOW"} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error %q\ndoes not contain %q", err, w)
+		}
+	}
+}
