@@ -297,6 +297,12 @@ func TestLoadYAMLErrors(t *testing.T) {
 		{"port not a number", "syncs:\n  - port: http\n", []string{"line 2", "port number"}},
 		{"port over int32", "syncs:\n  - port: 5000000000\n", []string{"line 2", "port number"}},
 		{"prune not a bool", "syncs:\n  - prune: sometimes\n", []string{"line 2", "bool"}},
+		// Issue 9 item 5: yaml.v3 alone truncates a float into an integer field (54.32 -> 54).
+		{"fractional port", validSync + "    port: 54.32\n", []string{"line 4", "54.32", "port number"}},
+		{"float port", validSync + "    port: 5432.0\n", []string{"line 4", "5432.0", "port number"}},
+		{"exponent port", validSync + "    port: 5e3\n", []string{"line 4", "5e3", "port number"}},
+		{"fractional deregister_after", validSync + "    deregister_after: 1.9\n", []string{"line 4", "1.9", "whole number"}},
+		{"quoted deregister_after", validSync + "    deregister_after: \"2\"\n", []string{"line 4", "whole number"}},
 		{"syncs not a list", "syncs: orders\n", []string{"line 1", "expected a list"}},
 		{"sync not a mapping", "syncs:\n  - orders.example.com\n", []string{"line 2", "a syncs entry"}},
 		{"top level not a mapping", "- a\n- b\n", []string{"line 1", "the top level: expected a mapping"}},
@@ -476,6 +482,14 @@ func TestApplyEnvErrors(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), "IPSYNC_LISTEN") {
 		t.Errorf("error %q names a good variable", err)
+	}
+
+	// A fractional port is refused from the environment and the command line too, never truncated.
+	if _, _, err := cli(t, nil, env{"IPSYNC_PORT": "54.32"}); err == nil || !strings.Contains(err.Error(), "54.32") {
+		t.Errorf("IPSYNC_PORT=54.32: err = %v, want it refused", err)
+	}
+	if _, _, err := cli(t, []string{"--port", "54.32"}, nil); err == nil {
+		t.Error("--port 54.32: want it refused")
 	}
 
 	fs := flag.NewFlagSet("x", flag.ContinueOnError)
