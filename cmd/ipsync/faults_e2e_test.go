@@ -261,13 +261,16 @@ func TestRefusedByEveryCommand(t *testing.T) {
 
 			p := startDaemon(t, cfg)
 			var body string
-			testutil.Eventually(t, 10*time.Second, "/readyz 503 saying what to change", func() bool {
+			testutil.Eventually(t, 10*time.Second, "/readyz 503 naming the mapping and its state", func() bool {
 				var code int
 				code, body = p.readyz(t)
-				return code == http.StatusServiceUnavailable && strings.Contains(body, tc.want)
+				return code == http.StatusServiceUnavailable && strings.Contains(body, "orders: error (hard)")
 			})
-			if !strings.Contains(body, "orders: needs a change") {
-				t.Errorf("/readyz: %q, want it to name the mapping as needing a change", body)
+			// Issue 9 item 7: anyone who reaches --listen reads /readyz; the details stay in the log and `status`.
+			for _, detail := range []string{"arn:", "123456789012", "targetgroup/", tc.want} {
+				if strings.Contains(body, detail) {
+					t.Errorf("/readyz tells anyone %q: %q", detail, body)
+				}
 			}
 			var logged bool
 			for _, l := range logLines(p.out.String()) {

@@ -135,7 +135,7 @@ func runDaemon(env Env, args []string) int {
 			fmt.Fprintf(env.Stderr, "ipsync run: cannot listen on %s for /metrics: %v (set --listen or IPSYNC_LISTEN to a free address, or \"\" to disable)\n", cfg.Listen, err)
 			return exitError
 		}
-		srv = metrics.Serve(ln, metrics.Handler(w.registry, eng.Ready), metrics.ServerOptions{})
+		srv = metrics.Serve(ln, metrics.Handler(w.registry, readiness(eng)), metrics.ServerOptions{})
 		w.log.Info("serving /metrics /healthz /readyz", zap.String("listen", ln.Addr().String()))
 	}
 	names := make([]string, 0, len(cfg.Syncs))
@@ -156,6 +156,18 @@ func runDaemon(env Env, args []string) int {
 		_ = srv.Shutdown(ctx)
 	}
 	return exitOK
+}
+
+// readiness is /readyz's view of the engine: mapping names and states; the errors stay in the log.
+func readiness(eng *engine.Engine) func() metrics.Readiness {
+	return func() metrics.Readiness {
+		r := metrics.Readiness{Ready: true}
+		for _, m := range eng.Readiness() {
+			r.Ready = r.Ready && m.State == engine.ReadyOK
+			r.Mappings = append(r.Mappings, metrics.MappingState{Sync: m.Sync, State: m.State})
+		}
+		return r
+	}
 }
 
 // outputFlag registers --output text|json.

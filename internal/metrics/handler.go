@@ -4,6 +4,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -11,9 +12,22 @@ import (
 	"golang.org/x/net/netutil"
 )
 
-// Handler serves /metrics from g, /healthz (200 "ok" while the process serves HTTP) and /readyz (200 "ready",
-// or 503 with ready()'s error text). A nil ready means always ready; a nil g serves an empty registry.
-func Handler(g prometheus.Gatherer, ready func() error) http.Handler {
+// Readiness is what /readyz shows: whether the process is ready, and each mapping's name and short state.
+type Readiness struct {
+	Ready    bool
+	Mappings []MappingState
+}
+
+// MappingState is one mapping's line in /readyz. State is a word or two ("ok", "starting", "error (hard)"): anyone
+// who reaches --listen reads /readyz, so it names no account, ARN, address or error text.
+type MappingState struct {
+	Sync, State string
+}
+
+// Handler serves /metrics from g, /healthz (200 "ok" while the process serves HTTP) and /readyz: 200 "ready" or
+// 503 "not ready", then a line "name: state" per mapping. A nil ready means always ready; a nil g serves an
+// empty registry.
+func Handler(g prometheus.Gatherer, ready func() Readiness) http.Handler {
 	if g == nil {
 		g = prometheus.NewRegistry()
 	}
@@ -24,13 +38,21 @@ func Handler(g prometheus.Gatherer, ready func() error) http.Handler {
 		writeText(w, http.StatusOK, "ok")
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		r := Readiness{Ready: true}
 		if ready != nil {
-			if err := ready(); err != nil {
-				writeText(w, http.StatusServiceUnavailable, err.Error())
-				return
-			}
+			r = ready()
 		}
-		writeText(w, http.StatusOK, "ready")
+		status, lines := http.StatusOK, []string{"ready"}
+		if !r.Ready {
+			status, lines = http.StatusServiceUnavailable, []string{"not ready"}
+		}
+		for _, m := range r.Mappings {
+			lines = append(lines, m.Sync+": "+m.State)
+		}
+		if !r.Ready {
+			lines = append(lines, "(the errors are in the daemon's log and in `ipsync status`)")
+		}
+		writeText(w, status, strings.Join(lines, "\n"))
 	})
 	return mux
 }
