@@ -130,7 +130,7 @@ func runDaemon(env Env, args []string) int {
 
 	var srv *http.Server
 	if cfg.Listen != "" {
-		ln, err := net.Listen("tcp", cfg.Listen)
+		ln, err := (&net.ListenConfig{}).Listen(env.Signals, "tcp", cfg.Listen)
 		if err != nil {
 			fmt.Fprintf(env.Stderr, "ipsync run: cannot listen on %s for /metrics: %v (set --listen or IPSYNC_LISTEN to a free address, or \"\" to disable)\n", cfg.Listen, err)
 			return exitError
@@ -322,13 +322,18 @@ func runHealthcheck(env Env, args []string) int {
 		host = "127.0.0.1"
 	}
 	url := "http://" + net.JoinHostPort(host, port) + "/readyz"
-	client := &http.Client{Timeout: 3 * time.Second}
-	resp, err := client.Get(url)
+	req, err := http.NewRequestWithContext(env.Signals, http.MethodGet, url, nil)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "ipsync healthcheck: %v\n", err)
 		return exitError
 	}
-	defer resp.Body.Close()
+	client := &http.Client{Timeout: 3 * time.Second}
+	resp, err := client.Do(req)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "ipsync healthcheck: %v\n", err)
+		return exitError
+	}
+	defer func() { _ = resp.Body.Close() }()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 	if resp.StatusCode != http.StatusOK {
 		fmt.Fprintf(env.Stderr, "ipsync healthcheck: %s: %s %s\n", url, resp.Status, strings.TrimSpace(string(body)))

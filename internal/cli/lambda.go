@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"context"
 	"fmt"
 	"time"
 
@@ -55,7 +54,7 @@ func runLambda(env Env) int {
 		fmt.Fprintf(env.Stderr, "ipsync lambda: DNS resolver: %v\n", err)
 		return exitError
 	}
-	factory, err := targets.NewFactory(context.Background(), targets.FactoryOptions{})
+	factory, err := targets.NewFactory(env.Signals, targets.FactoryOptions{})
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "ipsync lambda: AWS configuration: %v\n", err)
 		return exitError

@@ -153,7 +153,7 @@ func readSource(value string) (string, []byte, error) {
 	if strings.Contains(value, "\n") {
 		return sourceName(value), []byte(value), nil
 	}
-	data, err := os.ReadFile(value)
+	data, err := os.ReadFile(value) //nolint:gosec // G304: the operator names the file; reading it is the point
 	if err != nil {
 		return "", nil, fmt.Errorf("read config file: %w (--config/%s takes a file path, or the YAML itself when the value has more than one line)",
 			err, EnvName(FlagConfig))

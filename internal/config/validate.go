@@ -344,10 +344,10 @@ func checkRoleARN(s string) error {
 func parseARN(s string) (arn.ARN, error) {
 	a, err := arn.Parse(s)
 	if err != nil {
-		return arn.ARN{}, fmt.Errorf("is not an ARN (%v)", err)
+		return arn.ARN{}, fmt.Errorf("is not an ARN (%w)", err)
 	}
 	if a.Partition == "" || !isLowerDash(a.Partition) {
-		return arn.ARN{}, fmt.Errorf("partition %q is not aws, aws-cn, aws-us-gov, ...", a.Partition)
+		return arn.ARN{}, fmt.Errorf("partition %q is not one such as aws, aws-cn or aws-us-gov", a.Partition)
 	}
 	return a, nil
 }
