@@ -145,14 +145,20 @@ func freeAddr(t *testing.T) string {
 // startDaemon runs `ipsync run` with the configuration in IPSYNC_CONFIG, as an ECS task definition would.
 func startDaemon(t *testing.T, config string) *proc {
 	t.Helper()
+	return startDaemonWith(t, config, nil)
+}
+
+// startDaemonWith is startDaemon with more arguments after "run" and more environment.
+func startDaemonWith(t *testing.T, config string, args []string, env ...string) *proc {
+	t.Helper()
 	out := &testutil.Buffer{}
-	// Registered first, so it runs after startDaemonTo's cleanup has stopped the daemon.
+	// Registered first, so it runs after startRun's cleanup has stopped the daemon.
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("ipsync output:\n%s", out.String())
 		}
 	})
-	p := startDaemonTo(t, config, out)
+	p := startRun(t, config, out, args, env)
 	p.out = out
 	return p
 }
@@ -258,7 +264,7 @@ func run(t *testing.T, env []string, args ...string) (int, string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binary, args...)
-	cmd.Env = append(os.Environ(), env...)
+	cmd.Env = childEnv(env...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		if _, ok := err.(*exec.ExitError); !ok {

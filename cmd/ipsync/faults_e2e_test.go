@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
-	"os"
 	"os/exec"
 	"slices"
 	"strings"
@@ -262,13 +261,16 @@ func TestRefusedByEveryCommand(t *testing.T) {
 
 			p := startDaemon(t, cfg)
 			var body string
-			testutil.Eventually(t, 10*time.Second, "/readyz 503 saying what to change", func() bool {
+			testutil.Eventually(t, 10*time.Second, "/readyz 503 naming the mapping and its state", func() bool {
 				var code int
 				code, body = p.readyz(t)
-				return code == http.StatusServiceUnavailable && strings.Contains(body, tc.want)
+				return code == http.StatusServiceUnavailable && strings.Contains(body, "orders: error (hard)")
 			})
-			if !strings.Contains(body, "orders: needs a change") {
-				t.Errorf("/readyz: %q, want it to name the mapping as needing a change", body)
+			// Issue 9 item 7: anyone who reaches --listen reads /readyz; the details stay in the log and `status`.
+			for _, detail := range []string{"arn:", "123456789012", "targetgroup/", tc.want} {
+				if strings.Contains(body, detail) {
+					t.Errorf("/readyz tells anyone %q: %q", detail, body)
+				}
 			}
 			var logged bool
 			for _, l := range logLines(p.out.String()) {
@@ -297,9 +299,15 @@ func TestRefusedByEveryCommand(t *testing.T) {
 // environment; the daemon is killed when the test ends.
 func startDaemonTo(t *testing.T, config string, out io.Writer, env ...string) *proc {
 	t.Helper()
+	return startRun(t, config, out, nil, env)
+}
+
+// startRun runs `ipsync run args...` with the configuration in IPSYNC_CONFIG and env, its output going to out.
+func startRun(t *testing.T, config string, out io.Writer, args, env []string) *proc {
+	t.Helper()
 	p := &proc{done: make(chan struct{}), listen: freeAddr(t)}
-	p.cmd = exec.Command(binary, "run")
-	p.cmd.Env = append(append(os.Environ(), "IPSYNC_CONFIG="+config, "IPSYNC_LISTEN="+p.listen), env...)
+	p.cmd = exec.Command(binary, append([]string{"run"}, args...)...)
+	p.cmd.Env = childEnv(append([]string{"IPSYNC_CONFIG=" + config, "IPSYNC_LISTEN=" + p.listen}, env...)...)
 	p.cmd.Stdout, p.cmd.Stderr = out, out
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)

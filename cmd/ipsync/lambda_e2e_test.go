@@ -279,7 +279,7 @@ func startFunction(t *testing.T, bootstrap string, rt *runtimeAPI, env ...string
 	t.Helper()
 	f := &function{stdout: &testutil.Buffer{}, stderr: &testutil.Buffer{}, done: make(chan struct{})}
 	f.cmd = exec.Command(bootstrap)
-	f.cmd.Env = append(os.Environ(),
+	f.cmd.Env = childEnv(
 		"AWS_LAMBDA_RUNTIME_API="+rt.addr(),
 		"AWS_LAMBDA_FUNCTION_NAME=ipsync",
 		"AWS_LAMBDA_FUNCTION_VERSION=$LATEST",
@@ -300,6 +300,22 @@ func startFunction(t *testing.T, bootstrap string, rt *runtimeAPI, env ...string
 		}
 	})
 	return f
+}
+
+// initFails starts a function with env and checks that it fails init: it exits 1, saying want, before asking
+// for an invocation.
+func initFails(t *testing.T, bootstrap, want string, env ...string) {
+	t.Helper()
+	rt := newRuntimeAPI(t)
+	f := startFunction(t, bootstrap, rt, env...)
+	select {
+	case <-f.done:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("%q: the function did not fail init", env)
+	}
+	if code := f.cmd.ProcessState.ExitCode(); code != 1 || !strings.Contains(f.stderr.String(), want) || rt.nextCalls.Load() != 0 {
+		t.Fatalf("%q: exit %d, %d calls to next, want 1 and 0 and %q in stderr:\n%s", env, code, rt.nextCalls.Load(), want, f.stderr.String())
+	}
 }
 
 func (f *function) running() bool {
@@ -371,16 +387,7 @@ func TestLambdaRuntimeAPI(t *testing.T) {
 	bootstrap := buildBootstrap(t)
 
 	// A configuration error is an init failure: the process exits before asking for an invocation.
-	rt0 := newRuntimeAPI(t)
-	bad := startFunction(t, bootstrap, rt0, "IPSYNC_CONFIG=syncs:\n  - endpoint: x\n")
-	select {
-	case <-bad.done:
-	case <-time.After(30 * time.Second):
-		t.Fatal("a function with an invalid configuration did not exit")
-	}
-	if code := bad.cmd.ProcessState.ExitCode(); code != 1 || !strings.Contains(bad.stderr.String(), "target_group_arn") || rt0.nextCalls.Load() != 0 {
-		t.Fatalf("invalid configuration: exit %d, %d calls to next, stderr:\n%s", code, rt0.nextCalls.Load(), bad.stderr.String())
-	}
+	initFails(t, bootstrap, "target_group_arn", "IPSYNC_CONFIG=syncs:\n  - endpoint: x\n")
 
 	rec := newAWSRecorder(t, awstest.Moto(t).URL)
 	dns := dnstest.Start(t)
@@ -574,7 +581,7 @@ dns: {servers: [%q], timeout: 500ms}
 	// The same binary is the command line without AWS_LAMBDA_RUNTIME_API; its read paths go in the record too.
 	for _, args := range [][]string{{"validate", "--remote"}, {"status"}} {
 		cmd := exec.Command(bootstrap, args...)
-		cmd.Env = append(os.Environ(), "IPSYNC_CONFIG="+cfg, "AWS_ENDPOINT_URL="+rec.url)
+		cmd.Env = childEnv("IPSYNC_CONFIG="+cfg, "AWS_ENDPOINT_URL="+rec.url)
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("bootstrap %v: %v\n%s", args, err, out)
 		}

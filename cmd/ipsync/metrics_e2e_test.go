@@ -215,7 +215,7 @@ func TestDaemonScrapeAfterFailover(t *testing.T) {
 		t.Errorf("ipsync families %v, want %v", got, want)
 	}
 
-	for path, want := range map[string]string{"/healthz": "ok", "/readyz": "ready"} {
+	for path, want := range map[string]string{"/healthz": "ok", "/readyz": "ready\norders: ok"} {
 		resp, err := http.Get("http://" + p.listen + path)
 		if err != nil {
 			t.Fatal(err)

@@ -11,6 +11,8 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+
+	"github.com/ipsync/ipsync/internal/config"
 )
 
 // Set at build time: go build -ldflags "-X github.com/ipsync/ipsync/internal/cli.version=v1.2.3 -X ...commit=abc".
@@ -32,6 +34,8 @@ type Env struct {
 	Stdout io.Writer
 	Stderr io.Writer
 	Getenv func(string) (string, bool)
+	// Environ lists the environment as "NAME=value" (os.Environ), to find IPSYNC_* variables no flag reads.
+	Environ func() []string
 	// Signals is cancelled when the process should stop (SIGTERM, SIGINT).
 	Signals context.Context
 }
@@ -98,8 +102,29 @@ func newFlagSet(env Env, name, synopsis string) *flag.FlagSet {
 	return fs
 }
 
-// parse parses args, then fills unset flags from IPSYNC_* variables. It returns -1 to go on, or an exit code.
-func parse(env Env, fs *flag.FlagSet, args []string) int {
+// parse parses args, then fills unset flags from IPSYNC_* variables; an IPSYNC_* variable that no flag reads, and
+// that is not one of also, is an error. It returns -1 to go on, or an exit code.
+func parse(env Env, fs *flag.FlagSet, args []string, also ...string) int {
+	if code := parseArgs(env, fs, args); code >= 0 {
+		return code
+	}
+	if err := applyEnv(fs, env.Getenv); err != nil {
+		fmt.Fprintf(env.Stderr, "%s: %v\n", fs.Name(), err)
+		return exitError
+	}
+	var environ []string
+	if env.Environ != nil {
+		environ = env.Environ()
+	}
+	if err := config.CheckEnv(fs, environ, also...); err != nil {
+		fmt.Fprintf(env.Stderr, "%s: %v\n", fs.Name(), err)
+		return exitError
+	}
+	return -1
+}
+
+// parseArgs parses the command line alone. It returns -1 to go on, or an exit code.
+func parseArgs(env Env, fs *flag.FlagSet, args []string) int {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
@@ -110,16 +135,14 @@ func parse(env Env, fs *flag.FlagSet, args []string) int {
 		fmt.Fprintf(env.Stderr, "%s: unexpected arguments %q; flags go before nothing else\n", fs.Name(), fs.Args())
 		return exitError
 	}
-	if err := applyEnv(fs, env.Getenv); err != nil {
-		fmt.Fprintf(env.Stderr, "%s: %v\n", fs.Name(), err)
-		return exitError
-	}
 	return -1
 }
 
 func runVersion(env Env, args []string) int {
 	fs := newFlagSet(env, "version", "Print the version, commit and Go version.")
-	if code := parse(env, fs, args); code >= 0 {
+	// No environment: version reads no configuration, so no variable can mislead it, and it must work in any
+	// container's environment.
+	if code := parseArgs(env, fs, args); code >= 0 {
 		return code
 	}
 	v := buildInfo()
@@ -150,7 +173,7 @@ func buildInfo() versionInfo {
 
 // Main is the process entry point's body: real args, streams, environment and signals.
 func Main(signals context.Context) int {
-	env := Env{Args: os.Args[1:], Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.LookupEnv, Signals: signals}
+	env := Env{Args: os.Args[1:], Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.LookupEnv, Environ: os.Environ, Signals: signals}
 	if inLambda(env) {
 		return runLambda(env) // the same binary, run by the Lambda runtime as bootstrap
 	}

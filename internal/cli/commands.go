@@ -93,9 +93,26 @@ func (w *wiring) engine(opts engine.Options) *engine.Engine {
 	}, opts)
 }
 
+// bindDaemonFlags registers the flags of `run`.
+func bindDaemonFlags(fs *flag.FlagSet) (flags *config.Flags, dryRun *bool) {
+	flags = config.BindFlags(fs)
+	dryRun = fs.Bool("dry-run", false, "shadow mode: resolve, read the target groups, plan and log what would change; no RegisterTargets/DeregisterTargets call")
+	return flags, dryRun
+}
+
+// daemonEnvNames are the environment variables `run` reads. healthcheck runs in the daemon's environment (an
+// ECS container health check), so it accepts them all.
+func daemonEnvNames() []string {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	bindDaemonFlags(fs)
+	var names []string
+	fs.VisitAll(func(fl *flag.Flag) { names = append(names, config.EnvName(fl.Name)) })
+	return names
+}
+
 func runDaemon(env Env, args []string) int {
 	fs := newFlagSet(env, "run", "Keep every mapping in sync until SIGTERM or SIGINT; serve /metrics /healthz /readyz on --listen.")
-	flags := config.BindFlags(fs)
+	flags, dryRun := bindDaemonFlags(fs)
 	if code := parse(env, fs, args); code >= 0 {
 		return code
 	}
@@ -109,24 +126,26 @@ func runDaemon(env Env, args []string) int {
 		return exitError
 	}
 	defer func() { _ = w.log.Sync() }()
-	eng := w.engine(engine.Options{})
+	eng := w.engine(engine.Options{DryRun: *dryRun})
 
 	var srv *http.Server
 	if cfg.Listen != "" {
-		ln, err := net.Listen("tcp", cfg.Listen)
+		ln, err := (&net.ListenConfig{}).Listen(env.Signals, "tcp", cfg.Listen)
 		if err != nil {
 			fmt.Fprintf(env.Stderr, "ipsync run: cannot listen on %s for /metrics: %v (set --listen or IPSYNC_LISTEN to a free address, or \"\" to disable)\n", cfg.Listen, err)
 			return exitError
 		}
-		srv = &http.Server{Handler: metrics.Handler(w.registry, eng.Ready), ReadHeaderTimeout: 5 * time.Second}
-		go func() { _ = srv.Serve(ln) }()
+		srv = metrics.Serve(ln, metrics.Handler(w.registry, readiness(eng)), metrics.ServerOptions{})
 		w.log.Info("serving /metrics /healthz /readyz", zap.String("listen", ln.Addr().String()))
 	}
 	names := make([]string, 0, len(cfg.Syncs))
 	for _, s := range cfg.Syncs {
 		names = append(names, s.Name)
 	}
-	w.log.Info("ipsync started", zap.String("version", buildInfo().Version), zap.Strings("syncs", names))
+	w.log.Info("ipsync started", zap.String("version", buildInfo().Version), zap.Strings("syncs", names), zap.Bool("dry_run", *dryRun))
+	if *dryRun {
+		w.log.Warn("dry run (shadow mode): every pass plans and logs what it would change; no target group is changed")
+	}
 
 	eng.Run(env.Signals)
 
@@ -137,6 +156,18 @@ func runDaemon(env Env, args []string) int {
 		_ = srv.Shutdown(ctx)
 	}
 	return exitOK
+}
+
+// readiness is /readyz's view of the engine: mapping names and states; the errors stay in the log.
+func readiness(eng *engine.Engine) func() metrics.Readiness {
+	return func() metrics.Readiness {
+		r := metrics.Readiness{Ready: true}
+		for _, m := range eng.Readiness() {
+			r.Ready = r.Ready && m.State == engine.ReadyOK
+			r.Mappings = append(r.Mappings, metrics.MappingState{Sync: m.Sync, State: m.State})
+		}
+		return r
+	}
 }
 
 // outputFlag registers --output text|json.
@@ -274,7 +305,7 @@ func runValidate(env Env, args []string) int {
 func runHealthcheck(env Env, args []string) int {
 	fs := newFlagSet(env, "healthcheck", "Exit 0 when the daemon on --listen answers /readyz with 200 (for container health checks).")
 	flags := config.BindFlags(fs)
-	if code := parse(env, fs, args); code >= 0 {
+	if code := parse(env, fs, args, daemonEnvNames()...); code >= 0 {
 		return code
 	}
 	cfg, err := config.Load(flags)
@@ -291,13 +322,18 @@ func runHealthcheck(env Env, args []string) int {
 		host = "127.0.0.1"
 	}
 	url := "http://" + net.JoinHostPort(host, port) + "/readyz"
-	client := &http.Client{Timeout: 3 * time.Second}
-	resp, err := client.Get(url)
+	req, err := http.NewRequestWithContext(env.Signals, http.MethodGet, url, nil)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "ipsync healthcheck: %v\n", err)
 		return exitError
 	}
-	defer resp.Body.Close()
+	client := &http.Client{Timeout: 3 * time.Second}
+	resp, err := client.Do(req)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "ipsync healthcheck: %v\n", err)
+		return exitError
+	}
+	defer func() { _ = resp.Body.Close() }()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 	if resp.StatusCode != http.StatusOK {
 		fmt.Fprintf(env.Stderr, "ipsync healthcheck: %s: %s %s\n", url, resp.Status, strings.TrimSpace(string(body)))

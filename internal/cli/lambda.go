@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"context"
 	"fmt"
 	"time"
 
@@ -32,7 +31,8 @@ func inLambda(env Env) bool {
 func runLambda(env Env) int {
 	fs := newFlagSet(env, "lambda", "The Lambda handler; configured from IPSYNC_CONFIG or the flags' IPSYNC_* variables.")
 	flags := config.BindFlags(fs)
-	if code := parse(env, fs, nil); code >= 0 {
+	dryRun := fs.Bool("dry-run", false, "plan only, for every invocation: no RegisterTargets/DeregisterTargets call")
+	if code := parse(env, fs, nil, FailoverWindowEnv); code >= 0 {
 		return code
 	}
 	cfg, ok := loadConfig(env, fs, flags)
@@ -54,7 +54,7 @@ func runLambda(env Env) int {
 		fmt.Fprintf(env.Stderr, "ipsync lambda: DNS resolver: %v\n", err)
 		return exitError
 	}
-	factory, err := targets.NewFactory(context.Background(), targets.FactoryOptions{})
+	factory, err := targets.NewFactory(env.Signals, targets.FactoryOptions{})
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "ipsync lambda: AWS configuration: %v\n", err)
 		return exitError
@@ -66,13 +66,14 @@ func runLambda(env Env) int {
 		Log:      log,
 		Metrics:  env.Stdout,
 		Window:   window,
+		DryRun:   *dryRun,
 	})
 	names := make([]string, len(cfg.Syncs))
 	for i, s := range cfg.Syncs {
 		names[i] = s.Name
 	}
 	log.Info("ipsync Lambda handler ready", zap.String("version", buildInfo().Version), zap.Strings("syncs", names),
-		zap.Duration("failover_window", window))
+		zap.Duration("failover_window", window), zap.Bool("dry_run", *dryRun))
 	_ = log.Sync()
 	lambda.Serve(h)
 	return exitError // not reached: Serve ends the process when the Runtime API fails

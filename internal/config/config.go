@@ -56,9 +56,15 @@ const (
 	DNSModeAuthoritative = "authoritative"
 )
 
-// MinAuthoritativePollMin is the lowest poll.min in authoritative mode, where every mapping asks its name
-// servers every poll.min whatever the TTL: it bounds the queries ipsync sends to another party's servers.
-const MinAuthoritativePollMin = 250 * time.Millisecond
+// The floors of the durations: below them ipsync would flood DNS servers (in authoritative mode another party's,
+// asked every poll.min whatever the TTL) or spend the account's AWS API budget, throttling every other client of
+// the account, without following a failover any sooner.
+const (
+	MinDNSTimeout     = 100 * time.Millisecond
+	MinPollMin        = 250 * time.Millisecond // at most 4 queries a second per mapping
+	MinPollMax        = time.Second
+	MinResyncInterval = 5 * time.Second // one mapping: 0.2 DescribeTargetHealth a second, 2 % of the account's budget
+)
 
 // Poll bounds how soon an endpoint is resolved again: the answer's TTL, clamped to [Min, Max].
 type Poll struct {

@@ -297,6 +297,12 @@ func TestLoadYAMLErrors(t *testing.T) {
 		{"port not a number", "syncs:\n  - port: http\n", []string{"line 2", "port number"}},
 		{"port over int32", "syncs:\n  - port: 5000000000\n", []string{"line 2", "port number"}},
 		{"prune not a bool", "syncs:\n  - prune: sometimes\n", []string{"line 2", "bool"}},
+		// Issue 9 item 5: yaml.v3 alone truncates a float into an integer field (54.32 -> 54).
+		{"fractional port", validSync + "    port: 54.32\n", []string{"line 4", "54.32", "port number"}},
+		{"float port", validSync + "    port: 5432.0\n", []string{"line 4", "5432.0", "port number"}},
+		{"exponent port", validSync + "    port: 5e3\n", []string{"line 4", "5e3", "port number"}},
+		{"fractional deregister_after", validSync + "    deregister_after: 1.9\n", []string{"line 4", "1.9", "whole number"}},
+		{"quoted deregister_after", validSync + "    deregister_after: \"2\"\n", []string{"line 4", "whole number"}},
 		{"syncs not a list", "syncs: orders\n", []string{"line 1", "expected a list"}},
 		{"sync not a mapping", "syncs:\n  - orders.example.com\n", []string{"line 2", "a syncs entry"}},
 		{"top level not a mapping", "- a\n- b\n", []string{"line 1", "the top level: expected a mapping"}},
@@ -478,6 +484,14 @@ func TestApplyEnvErrors(t *testing.T) {
 		t.Errorf("error %q names a good variable", err)
 	}
 
+	// A fractional port is refused from the environment and the command line too, never truncated.
+	if _, _, err := cli(t, nil, env{"IPSYNC_PORT": "54.32"}); err == nil || !strings.Contains(err.Error(), "54.32") {
+		t.Errorf("IPSYNC_PORT=54.32: err = %v, want it refused", err)
+	}
+	if _, _, err := cli(t, []string{"--port", "54.32"}, nil); err == nil {
+		t.Error("--port 54.32: want it refused")
+	}
+
 	fs := flag.NewFlagSet("x", flag.ContinueOnError)
 	config.BindFlags(fs)
 	if err := config.ApplyEnv(fs, env{}.lookup); err == nil || !strings.Contains(err.Error(), "Parse") {
@@ -642,13 +656,20 @@ var validateCases = []struct {
 	{"dns server too many colons", validSync + "dns: {servers: [\"a:b:c\"]}\n", []string{`dns.servers[0] (--dns-server) "a:b:c": not host:port`}},
 	{"dns mode", validSync + "dns: {mode: iterative}\n", []string{`dns.mode "iterative": expected recursive or authoritative`}},
 	{"authoritative poll min below floor", validSync + "dns: {mode: authoritative}\npoll: {min: 200ms}\n",
-		[]string{"poll.min 200ms: expected at least 250ms with dns.mode: authoritative"}},
-	{"dns timeout 0", validSync + "dns: {timeout: 0s}\n", []string{"dns.timeout 0s: expected a duration greater than 0, such as 2s"}},
-	{"dns timeout negative", validSync + "dns: {timeout: -1s}\n", []string{"dns.timeout -1s: expected a duration greater than 0"}},
-	{"poll min 0", validSync + "poll: {min: 0s}\n", []string{"poll.min 0s: expected a duration greater than 0, such as 1s"}},
+		[]string{"poll.min 200ms: expected at least 250ms"}},
+	{"dns timeout 0", validSync + "dns: {timeout: 0s}\n", []string{"dns.timeout 0s: expected at least 100ms, such as 2s"}},
+	{"dns timeout negative", validSync + "dns: {timeout: -1s}\n", []string{"dns.timeout -1s: expected at least 100ms"}},
+	{"poll min 0", validSync + "poll: {min: 0s}\n", []string{"poll.min 0s: expected at least 250ms, such as 1s"}},
 	{"poll max below min", validSync + "poll: {min: 10s, max: 5s}\n", []string{"poll.max 5s: expected at least poll.min (10s)"}},
-	{"resync 0", validSync + "resync_interval: 0s\n", []string{"resync_interval 0s: expected a duration greater than 0"}},
-	{"resync below poll min", validSync + "resync_interval: 500ms\n", []string{"resync_interval 500ms: expected at least poll.min (1s)"}},
+	{"resync 0", validSync + "resync_interval: 0s\n", []string{"resync_interval 0s: expected at least 5s, such as 60s"}},
+	{"resync below poll min", validSync + "poll: {min: 10s, max: 30s}\nresync_interval: 6s\n", []string{"resync_interval 6s: expected at least poll.min (10s)"}},
+	// Issue 9 item 11: floors, so that no setting makes ipsync flood DNS or throttle the account's AWS API.
+	{"poll min 1ms and resync 1ms", validSync + "poll: {min: 1ms}\nresync_interval: 1ms\n", []string{
+		"poll.min 1ms: expected at least 250ms", "resync_interval 1ms: expected at least 5s"}},
+	{"poll min below floor", validSync + "poll: {min: 249ms}\n", []string{"poll.min 249ms: expected at least 250ms"}},
+	{"poll max below floor", validSync + "poll: {min: 250ms, max: 999ms}\n", []string{"poll.max 999ms: expected at least 1s"}},
+	{"resync below floor", validSync + "poll: {min: 1s}\nresync_interval: 4s\n", []string{"resync_interval 4s: expected at least 5s"}},
+	{"dns timeout below floor", validSync + "dns: {timeout: 99ms}\n", []string{"dns.timeout 99ms: expected at least 100ms"}},
 	{"listen no port", validSync + "listen: \"9796\"\n", []string{`listen (--listen) "9796": not host:port; expected host:port such as ":9796"`}},
 	{"listen bad port", validSync + "listen: \":99999\"\n", []string{`listen (--listen) ":99999": port "99999" is not a number 0-65535`}},
 	{"listen named port", validSync + "listen: \":http\"\n", []string{`port "http"`}},
@@ -691,8 +712,8 @@ var validCases = []struct{ name, doc string }{
 	{"listen host name", validSync + "listen: \"localhost:9796\"\n"},
 	{"dns servers", validSync + "dns: {servers: [10.0.0.2, \"[fd00::2]:53\", resolver.internal:5353]}\n"},
 	{"authoritative at the poll min floor", validSync + "dns: {mode: authoritative}\npoll: {min: 250ms}\n"},
-	{"recursive below the authoritative floor", validSync + "dns: {mode: recursive}\npoll: {min: 100ms}\n"},
 	{"resync equals poll min", validSync + "poll: {min: 5s, max: 5s}\nresync_interval: 5s\n"},
+	{"every floor", validSync + "poll: {min: 250ms, max: 1s}\nresync_interval: 5s\ndns: {timeout: 100ms}\n"},
 	{"every log level and format", validSync + "log: {level: debug, format: console}\n"},
 	{"endpoints", "syncs:\n  - {endpoints: [r1.example.com, r2.example.com.], target_group_arn: " + tgARN + "}\n"},
 	{"rds cluster roles", "syncs:\n  - {rds: {cluster: orders, role: writer}, target_group_arn: " + tgARN + "}\n" +
@@ -798,4 +819,24 @@ func sameSet(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+func TestCheckEnv(t *testing.T) {
+	fs, _, err := cli(t, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := []string{"IPSYNC_CONFIG=x", "IPSYNC_DRY_RUN=true", "IPSYNC_FAILOVER_WINDOW=30s", "HOME=/root", "ipsync_lower=1"}
+	if err := config.CheckEnv(fs, read, "IPSYNC_FAILOVER_WINDOW"); err != nil {
+		t.Errorf("variables the command reads: %v", err)
+	}
+	err = config.CheckEnv(fs, append(read, "IPSYNC_DRY_RUNN=true", "IPSYNC_SHARD=1/2", "IPSYNC_SHARD=2/2"), "IPSYNC_FAILOVER_WINDOW")
+	if err == nil {
+		t.Fatal("IPSYNC_DRY_RUNN and IPSYNC_SHARD: want an error")
+	}
+	for _, w := range []string{"IPSYNC_DRY_RUNN, IPSYNC_SHARD are set", "ipsync sync", "IPSYNC_DRY_RUN,", "IPSYNC_FAILOVER_WINDOW"} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error %q\ndoes not contain %q", err, w)
+		}
+	}
 }

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 )
@@ -104,6 +106,40 @@ func ApplyEnv(fs *flag.FlagSet, getenv func(string) (string, bool)) error {
 		}
 	})
 	return errors.Join(errs...)
+}
+
+// CheckEnv returns an error naming every IPSYNC_* variable in environ ("NAME=value" strings, as os.Environ
+// returns them) that no flag of fs reads and that is not one of also (variables the command reads outside its
+// flags). A variable ipsync does not read would otherwise be ignored in silence: IPSYNC_DRY_RUN for a command
+// without --dry-run, or a misspelt name, would run live while its author believes otherwise.
+func CheckEnv(fs *flag.FlagSet, environ []string, also ...string) error {
+	read := map[string]bool{}
+	fs.VisitAll(func(fl *flag.Flag) { read[EnvName(fl.Name)] = true })
+	for _, name := range also {
+		read[name] = true
+	}
+	var unread []string
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(name, EnvPrefix) && !read[name] && !slices.Contains(unread, name) {
+			unread = append(unread, name)
+		}
+	}
+	if len(unread) == 0 {
+		return nil
+	}
+	sort.Strings(unread)
+	known := make([]string, 0, len(read))
+	for name := range read {
+		known = append(known, name)
+	}
+	sort.Strings(known)
+	noun := "variable " + unread[0] + " is"
+	if len(unread) > 1 {
+		noun = "variables " + strings.Join(unread, ", ") + " are"
+	}
+	return fmt.Errorf("environment %s set, but no flag of %s reads it: unset it, or fix its name (this command reads %s)",
+		noun, fs.Name(), strings.Join(known, ", "))
 }
 
 // splitList splits a comma-separated list, trimming spaces and dropping empty elements.

@@ -59,7 +59,8 @@ func FuzzLoad(f *testing.F) {
 		verr := cfg.Validate()
 		if verr == nil {
 			// Spot-check what an accepted configuration promises the engine.
-			if len(cfg.Syncs) == 0 || cfg.Poll.Min <= 0 || cfg.Poll.Max < cfg.Poll.Min || cfg.DNS.Timeout <= 0 {
+			if len(cfg.Syncs) == 0 || cfg.Poll.Min < config.MinPollMin || cfg.Poll.Max < cfg.Poll.Min || cfg.Poll.Max < config.MinPollMax ||
+				cfg.ResyncInterval < config.MinResyncInterval || cfg.DNS.Timeout < config.MinDNSTimeout {
 				t.Fatalf("accepted %+v", cfg)
 			}
 			for _, s := range cfg.Syncs {

@@ -18,8 +18,8 @@ import (
 )
 
 // The YAML file as written. Pointer fields tell "absent" (keep the default) from an explicit zero value.
-// No custom UnmarshalYAML anywhere: yaml.v3 does not pass KnownFields on to them, and unknown keys must be
-// errors at every level (SPEC §5).
+// No custom UnmarshalYAML on a mapping: yaml.v3 does not pass KnownFields on to them, and unknown keys must be
+// errors at every level. Scalars may have one (whole), as they have no keys.
 type fileConfig struct {
 	Syncs          []fileSync     `yaml:"syncs"`
 	Discover       *fileDiscover  `yaml:"discover"`
@@ -32,15 +32,15 @@ type fileConfig struct {
 }
 
 type fileSync struct {
-	Name             *string `yaml:"name"`
-	Endpoint         *string `yaml:"endpoint"`
-	TargetGroupARN   *string `yaml:"target_group_arn"`
-	Port             *int32  `yaml:"port"`
-	AvailabilityZone *string `yaml:"availability_zone"`
-	Prune            *bool   `yaml:"prune"`
-	DeregisterAfter  *int    `yaml:"deregister_after"`
-	RoleARN          *string `yaml:"role_arn"`
-	RDSIdentifier    *string `yaml:"rds_identifier"`
+	Name             *string       `yaml:"name"`
+	Endpoint         *string       `yaml:"endpoint"`
+	TargetGroupARN   *string       `yaml:"target_group_arn"`
+	Port             *whole[int32] `yaml:"port"`
+	AvailabilityZone *string       `yaml:"availability_zone"`
+	Prune            *bool         `yaml:"prune"`
+	DeregisterAfter  *whole[int]   `yaml:"deregister_after"`
+	RoleARN          *string       `yaml:"role_arn"`
+	RDSIdentifier    *string       `yaml:"rds_identifier"`
 
 	// The other sources; a mapping takes exactly one of endpoint, endpoints and rds.
 	Endpoints []string `yaml:"endpoints"`
@@ -54,6 +54,24 @@ type fileRDS struct {
 	Instance       *string        `yaml:"instance"`
 	WithReplicas   *bool          `yaml:"with_replicas"`
 	Refresh        *time.Duration `yaml:"refresh"`
+}
+
+// whole is an integer in the file. yaml.v3 alone decodes 54.32 into an integer field as 54, in silence; whole
+// takes integer literals only, and refuses 54.32, 5432.0 and 5e3 with the line, as any other type error.
+type whole[T int | int32] struct{ n T }
+
+func (w *whole[T]) UnmarshalYAML(node *yaml.Node) error {
+	if node.Kind != yaml.ScalarNode || node.ShortTag() != "!!int" {
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: cannot unmarshal %s `%s` into %T", node.Line, node.ShortTag(), node.Value, w.n)}}
+	}
+	return node.Decode(&w.n)
+}
+
+// setWhole is setIf for whole numbers.
+func setWhole[T int | int32](dst *T, src *whole[T]) {
+	if src != nil {
+		*dst = src.n
+	}
 }
 
 type fileDNS struct {
@@ -135,7 +153,7 @@ func readSource(value string) (string, []byte, error) {
 	if strings.Contains(value, "\n") {
 		return sourceName(value), []byte(value), nil
 	}
-	data, err := os.ReadFile(value)
+	data, err := os.ReadFile(value) //nolint:gosec // G304: the operator names the file; reading it is the point
 	if err != nil {
 		return "", nil, fmt.Errorf("read config file: %w (--config/%s takes a file path, or the YAML itself when the value has more than one line)",
 			err, EnvName(FlagConfig))
@@ -305,13 +323,13 @@ func (fs fileSync) sync() Sync {
 		setIf(&s.RDS.Refresh, r.Refresh)
 	}
 	setIf(&s.TargetGroupARN, fs.TargetGroupARN)
-	setIf(&s.Port, fs.Port)
+	setWhole(&s.Port, fs.Port)
 	setIf(&s.AvailabilityZone, fs.AvailabilityZone)
 	setIf(&s.Prune, fs.Prune)
-	setIf(&s.DeregisterAfter, fs.DeregisterAfter)
+	setWhole(&s.DeregisterAfter, fs.DeregisterAfter)
 	setIf(&s.RoleARN, fs.RoleARN)
 	setIf(&s.RDSIdentifier, fs.RDSIdentifier)
-	s.zeroPort = fs.Port != nil && *fs.Port == 0
+	s.zeroPort = fs.Port != nil && fs.Port.n == 0
 	s.defaultName()
 	return s
 }

@@ -58,7 +58,7 @@ func ShardOf(targetGroupARN string, count int) int {
 	}
 	h := fnv.New64a()
 	_, _ = h.Write([]byte(targetGroupARN))
-	return int(h.Sum64() % uint64(count))
+	return int(h.Sum64() % uint64(count)) //nolint:gosec // G115: less than count, an int
 }
 
 // String is "i/n", or "" for the zero value.

@@ -80,18 +80,22 @@ func (c *Config) Validate() error {
 	default:
 		add("dns.mode %q: expected %s or %s", c.DNS.Mode, DNSModeRecursive, DNSModeAuthoritative)
 	}
-	positive(add, "dns.timeout", c.DNS.Timeout, "2s")
-	positive(add, "poll.min", c.Poll.Min, "1s")
-	if c.DNS.Mode == DNSModeAuthoritative && c.Poll.Min > 0 && c.Poll.Min < MinAuthoritativePollMin {
-		add("poll.min %v: expected at least %v with dns.mode: %s, which asks the zone's name servers every poll.min",
-			c.Poll.Min, MinAuthoritativePollMin, DNSModeAuthoritative)
-	}
-	if c.Poll.Max < c.Poll.Min {
+	atLeast(add, "dns.timeout", c.DNS.Timeout, MinDNSTimeout, "2s",
+		"a shorter timeout fails queries that a busy resolver answers, and nothing changes while DNS fails")
+	atLeast(add, "poll.min", c.Poll.Min, MinPollMin, "1s",
+		"an answer with TTL 0, a DNS error, or in authoritative mode every answer, is asked again every poll.min")
+	switch {
+	case c.Poll.Max < MinPollMax:
+		atLeast(add, "poll.max", c.Poll.Max, MinPollMax, "30s",
+			"a mapping whose pass failed hard asks AWS again every poll.max")
+	case c.Poll.Max < c.Poll.Min:
 		add("poll.max %v: expected at least poll.min (%v)", c.Poll.Max, c.Poll.Min)
 	}
-	if c.ResyncInterval <= 0 {
-		positive(add, "resync_interval", c.ResyncInterval, "60s")
-	} else if c.ResyncInterval < c.Poll.Min {
+	switch {
+	case c.ResyncInterval < MinResyncInterval:
+		atLeast(add, "resync_interval", c.ResyncInterval, MinResyncInterval, "60s",
+			"every mapping reads its target group once per resync_interval, and AWS allows an account about 10 Describe calls a second in all")
+	case c.ResyncInterval < c.Poll.Min:
 		add("resync_interval %v: expected at least poll.min (%v)", c.ResyncInterval, c.Poll.Min)
 	}
 	if c.Listen != "" {
@@ -116,9 +120,9 @@ func (c *Config) Validate() error {
 	return &ValidationError{Problems: p}
 }
 
-func positive(add func(string, ...any), key string, d time.Duration, example string) {
-	if d <= 0 {
-		add("%s %v: expected a duration greater than 0, such as %s", key, d, example)
+func atLeast(add func(string, ...any), key string, d, floor time.Duration, example, why string) {
+	if d < floor {
+		add("%s %v: expected at least %v, such as %s (%s)", key, d, floor, example, why)
 	}
 }
 
@@ -340,10 +344,10 @@ func checkRoleARN(s string) error {
 func parseARN(s string) (arn.ARN, error) {
 	a, err := arn.Parse(s)
 	if err != nil {
-		return arn.ARN{}, fmt.Errorf("is not an ARN (%v)", err)
+		return arn.ARN{}, fmt.Errorf("is not an ARN (%w)", err)
 	}
 	if a.Partition == "" || !isLowerDash(a.Partition) {
-		return arn.ARN{}, fmt.Errorf("partition %q is not aws, aws-cn, aws-us-gov, ...", a.Partition)
+		return arn.ARN{}, fmt.Errorf("partition %q is not one such as aws, aws-cn or aws-us-gov", a.Partition)
 	}
 	return a, nil
 }

@@ -43,7 +43,7 @@ func ParseSource(value string) (Source, error) {
 	rest, isRDS := strings.CutPrefix(value, "rds:")
 	if !isRDS {
 		if err := config.CheckDNSName(value); err != nil {
-			return Source{}, fmt.Errorf("%q %v; expected a DNS name such as orders.c9abc.us-east-1.rds.amazonaws.com, or %s", value, err, rdsForms)
+			return Source{}, fmt.Errorf("%q %w; expected a DNS name such as orders.c9abc.us-east-1.rds.amazonaws.com, or %s", value, err, rdsForms)
 		}
 		return Source{Endpoint: value}, nil
 	}

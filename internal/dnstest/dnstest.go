@@ -132,11 +132,12 @@ func New() (*Server, error) {
 func listenPair() (net.PacketConn, net.Listener, error) {
 	var lastErr error
 	for range 10 {
-		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+		var lc net.ListenConfig
+		pc, err := lc.ListenPacket(context.Background(), "udp", "127.0.0.1:0")
 		if err != nil {
 			return nil, nil, fmt.Errorf("dnstest: listen udp on 127.0.0.1: %w", err)
 		}
-		l, err := net.Listen("tcp", pc.LocalAddr().String())
+		l, err := lc.Listen(context.Background(), "tcp", pc.LocalAddr().String())
 		if err == nil {
 			return pc, l, nil
 		}

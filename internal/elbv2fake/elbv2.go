@@ -602,10 +602,14 @@ func (s *Server) registerTargets(form url.Values) response {
 	now := s.now()
 	live := s.live(g, now)
 	if s.opts.MaxTargets > 0 {
-		added := map[netip.AddrPort]bool{}
+		type key struct {
+			ip   netip.Addr
+			port int32
+		}
+		added := map[key]bool{}
 		for _, r := range reqs {
 			if find(g, r.ip, r.port) == nil {
-				added[netip.AddrPortFrom(r.ip, uint16(r.port))] = true
+				added[key{r.ip, r.port}] = true
 			}
 		}
 		if len(live)+len(added) > s.opts.MaxTargets {

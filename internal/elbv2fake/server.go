@@ -131,7 +131,7 @@ func New(opts Options) (*Server, error) {
 	if err := opts.Limits.check(); err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("elbv2fake: listen on 127.0.0.1: %w", err)
 	}

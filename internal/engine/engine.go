@@ -10,11 +10,8 @@ package engine
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"net/netip"
 	"slices"
-	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -178,31 +175,6 @@ func (m *mapping) runOnce(ctx context.Context) Report {
 		rep = next
 	}
 	return rep
-}
-
-// Ready returns nil once every mapping has had a successful pass within the last two resync intervals
-// (or two poll.max, whichever is longer), and an error naming the mappings that have not. A mapping whose last
-// pass failed with a hard error (one no retry fixes, see HardError) is not ready at once, and the error says what
-// to change; soft errors make a mapping unready only when they outlast the window.
-func (e *Engine) Ready() error {
-	window := max(2*e.cfg.ResyncInterval, 2*e.cfg.Poll.Max)
-	now := e.deps.Now()
-	var notReady []string
-	for _, m := range e.mappings {
-		last, lastErr := m.status()
-		switch {
-		case last.IsZero() && lastErr == nil:
-			notReady = append(notReady, m.cfg.Name+": no pass yet")
-		case IsHard(lastErr):
-			notReady = append(notReady, fmt.Sprintf("%s: needs a change: %v", m.cfg.Name, lastErr))
-		case last.IsZero() || now.Sub(last) > window:
-			notReady = append(notReady, fmt.Sprintf("%s: no successful pass in %s: %v", m.cfg.Name, window, lastErr))
-		}
-	}
-	if len(notReady) > 0 {
-		return errors.New("not ready: " + strings.Join(notReady, "; "))
-	}
-	return nil
 }
 
 func union(a, b []nlb.Target) []nlb.Target {

@@ -98,8 +98,15 @@ func badEvent(format string, args ...any) error {
 	return &EventError{msg: fmt.Sprintf(format, args...) + "; " + served}
 }
 
+// envelopeKeys are the top-level keys of an EventBridge event (replay-name: a replayed archived event).
+var envelopeKeys = []string{"version", "id", "detail-type", "source", "account", "time", "region", "resources", "detail", "replay-name"}
+
 // parseEvent recognises the payload. Anything else is an *EventError that says what was received and what is
 // served: a misrouted rule or a mistyped test event should be obvious from the error alone.
+//
+// Whether an invocation changes anything must never be a guess (I8): a key given twice (encoding/json would
+// keep the last), a null dry_run or syncs (it would read as absent, so live), and dry_run on an EventBridge
+// event, which does not read it, are all refused.
 func parseEvent(payload []byte) (event, error) {
 	var keys map[string]json.RawMessage
 	if err := json.Unmarshal(payload, &keys); err != nil || keys == nil {
@@ -109,10 +116,19 @@ func parseEvent(payload []byte) (event, error) {
 		}
 		return event{}, badEvent("the event is not a JSON object (%q)", what)
 	}
+	if k := duplicateKey(payload); k != "" {
+		return event{}, badEvent("the event has the key %q twice; give each key once", k)
+	}
 	_, hasSource := keys["source"]
 	_, hasDetailType := keys["detail-type"]
 	if !hasSource && !hasDetailType {
 		return parseDirect(payload, keys)
+	}
+	for k := range keys {
+		if !slices.Contains(envelopeKeys, k) {
+			return event{}, badEvent("the EventBridge event has the key %q, which is not part of an EventBridge event "+
+				"(dry_run and syncs belong to a direct invocation only, without source and detail-type)", k)
+		}
 	}
 	var env struct {
 		ID         string          `json:"id"`
@@ -125,11 +141,22 @@ func parseEvent(payload []byte) (event, error) {
 	}
 	switch {
 	case env.Source == SourceSchedule && env.DetailType == DetailTypeSchedule:
+		var detail map[string]json.RawMessage
+		if err := json.Unmarshal(env.Detail, &detail); len(env.Detail) > 0 && (err != nil || len(detail) > 0) {
+			return event{}, badEvent("the scheduled event's detail is %s, not {}: a scheduled pass takes no settings "+
+				"(dry_run and syncs belong to a direct invocation only)", env.Detail)
+		}
 		return event{kind: kindScheduled, id: env.ID}, nil
 	case env.Source == SourceRDS && (env.DetailType == DetailTypeRDSInstance || env.DetailType == DetailTypeRDSCluster):
 		var d RDSDetail
 		if err := json.Unmarshal(env.Detail, &d); err != nil {
 			return event{}, badEvent("the %s's detail is not an RDS event detail: %v", env.DetailType, err)
+		}
+		// RDS may add fields to its events, so other keys of the detail are served; dry_run is not one of them.
+		var detail map[string]json.RawMessage
+		if json.Unmarshal(env.Detail, &detail) == nil && detail["dry_run"] != nil {
+			return event{}, badEvent("the %s's detail has the key \"dry_run\": an RDS event takes no settings "+
+				"(dry_run belongs to a direct invocation only)", env.DetailType)
 		}
 		if d.EventID == "" || d.DBIdentifier() == "" {
 			return event{}, badEvent("the %s has no detail.EventID or no detail.SourceArn/SourceIdentifier", env.DetailType)
@@ -151,6 +178,11 @@ func parseDirect(payload []byte, keys map[string]json.RawMessage) (event, error)
 		sort.Strings(unknown)
 		return event{}, badEvent("got a JSON object with keys %q", unknown)
 	}
+	for _, k := range []string{"dry_run", "syncs"} {
+		if v, ok := keys[k]; ok && string(bytes.TrimSpace(v)) == "null" {
+			return event{}, badEvent("the direct invocation's %q is null; give a value or leave the key out", k)
+		}
+	}
 	var d Direct
 	dec := json.NewDecoder(bytes.NewReader(payload))
 	dec.DisallowUnknownFields()
@@ -158,4 +190,50 @@ func parseDirect(payload []byte, keys map[string]json.RawMessage) (event, error)
 		return event{}, badEvent("the direct invocation is malformed: %v", err)
 	}
 	return event{kind: kindDirect, direct: d}, nil
+}
+
+// duplicateKey returns a key that appears twice in one object of the JSON text payload, at any depth, or "".
+// payload must be valid JSON.
+func duplicateKey(payload []byte) string {
+	type object struct {
+		keys      map[string]bool
+		wantsKey  bool // the next string token is a key, not a value
+		notObject bool // an array
+	}
+	var open []*object
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return "" // io.EOF, or invalid JSON, which the caller refuses on its own
+		}
+		var top *object
+		if len(open) > 0 {
+			top = open[len(open)-1]
+		}
+		inObject := top != nil && !top.notObject
+		switch tok {
+		case json.Delim('{'), json.Delim('['):
+			if inObject {
+				top.wantsKey = true // after this value, the enclosing object's next token is a key
+			}
+			open = append(open, &object{keys: map[string]bool{}, wantsKey: true, notObject: tok == json.Delim('[')})
+		case json.Delim('}'), json.Delim(']'):
+			open = open[:len(open)-1]
+		default:
+			if !inObject {
+				continue
+			}
+			if !top.wantsKey {
+				top.wantsKey = true // a scalar value
+				continue
+			}
+			k, _ := tok.(string)
+			if top.keys[k] {
+				return k
+			}
+			top.keys[k] = true
+			top.wantsKey = false
+		}
+	}
 }

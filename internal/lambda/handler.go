@@ -8,6 +8,8 @@
 //     DNS record changes (SPEC §2); a later scheduled pass is the backstop.
 //   - A direct invocation {"dry_run": bool, "syncs": ["name"]}: one pass, answered with the per-mapping report.
 //
+// With IPSYNC_DRY_RUN=true (Options.DryRun) every invocation only plans, whatever the event says (I8).
+//
 // The engine, and with it the AWS clients, the target groups' details and each mapping's memory between passes
 // (I6), is built once per execution environment and reused by every invocation it serves. Metrics are
 // CloudWatch Embedded Metric Format lines on stdout; logs are zap JSON lines on stderr.
@@ -46,6 +48,7 @@ type Options struct {
 	Metrics  io.Writer     // EMF lines (os.Stdout in Lambda); nil: none
 	Window   time.Duration // failover watch; 0 = DefaultWindow
 	Interval time.Duration // resolution interval of the watch; 0 = 1 s
+	DryRun   bool          // every invocation plans only (IPSYNC_DRY_RUN): no RegisterTargets/DeregisterTargets call (I8)
 	Now      func() time.Time
 }
 
@@ -59,7 +62,7 @@ type Handler struct {
 	live *engine.Engine
 
 	mu  sync.Mutex
-	dry *engine.Engine // built on the first dry-run invocation; its own memory, so a plan never touches live's
+	dry *engine.Engine // built on the first dry-run invocation; its own memory, so a plan never touches live's (live itself with Options.DryRun)
 }
 
 // New builds the handler and its engine. It makes no network call.
@@ -74,7 +77,7 @@ func New(opts Options) *Handler {
 		opts.Interval = time.Second
 	}
 	h := &Handler{opts: opts, log: opts.Log, emf: NewEMF(opts.Metrics, opts.Now)}
-	h.live = h.engine(false)
+	h.live = h.engine(opts.DryRun)
 	return h
 }
 
@@ -93,7 +96,10 @@ func (h *Handler) dryEngine() *engine.Engine {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.dry == nil {
-		h.dry = h.engine(true)
+		h.dry = h.live
+		if !h.opts.DryRun {
+			h.dry = h.engine(true)
+		}
 	}
 	return h.dry
 }
@@ -162,16 +168,21 @@ func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 // serve runs what the event asks for and returns the response, the last pass of each mapping (for errors) and
 // an *EventError for a request that cannot be served.
 func (h *Handler) serve(ctx context.Context, log *zap.Logger, ev event) (Response, []engine.Report, error) {
+	// A plan changes nothing, so it has nothing to count: a dry invocation writes no metrics.
+	dry := h.opts.DryRun || ev.kind == kindDirect && ev.direct.DryRun
+	if dry {
+		log = log.With(zap.Bool("dry_run", true))
+	}
 	switch ev.kind {
 	case kindScheduled:
 		log.Info("scheduled pass", zap.String("event_id", ev.id))
 		reps := h.live.RunOnce(ctx)
-		h.putReports(log, reps)
-		return Response{Event: string(ev.kind), Syncs: reps}, reps, nil
+		h.putReports(log, reps, dry)
+		return Response{Event: string(ev.kind), DryRun: dry, Syncs: reps}, reps, nil
 
 	case kindRDS:
 		id := ev.rds.DBIdentifier()
-		resp := Response{Event: string(ev.kind), EventID: ev.rds.EventID, DBIdentifier: id}
+		resp := Response{Event: string(ev.kind), EventID: ev.rds.EventID, DBIdentifier: id, DryRun: dry}
 		names := h.namesFor(id)
 		log := log.With(zap.String("event_id", ev.id), zap.String("rds_event", ev.rds.EventID),
 			zap.String("db_identifier", id), zap.Strings("syncs", names))
@@ -184,7 +195,7 @@ func (h *Handler) serve(ctx context.Context, log *zap.Logger, ev event) (Respons
 		if !ev.rds.Failover() {
 			log.Info("RDS event that is not a failover: one pass over its mappings")
 			reps := h.live.RunOnceFor(ctx, names)
-			h.putReports(log, reps)
+			h.putReports(log, reps, dry)
 			resp.Syncs = reps
 			return resp, reps, nil
 		}
@@ -195,7 +206,9 @@ func (h *Handler) serve(ctx context.Context, log *zap.Logger, ev event) (Respons
 		reps := make([]engine.Report, len(ws))
 		for i, w := range ws {
 			reps[i] = w.Report
-			h.put(log, w.Sync, w.Report, len(w.Registered), len(w.Deregistered), w.FailedPasses)
+			if !dry {
+				h.put(log, w.Sync, w.Report, len(w.Registered), len(w.Deregistered), w.FailedPasses)
+			}
 		}
 		resp.Watched, resp.WindowSecs, resp.Syncs = true, int(window.Seconds()), ws
 		return resp, reps, nil
@@ -209,16 +222,14 @@ func (h *Handler) serve(ctx context.Context, log *zap.Logger, ev event) (Respons
 			return Response{}, nil, &EventError{msg: fmt.Sprintf("direct invocation: no mapping named %q; the mappings are %q",
 				unknown, h.live.Names())}
 		}
-		log.Info("direct invocation", zap.Bool("dry_run", ev.direct.DryRun), zap.Strings("syncs", names))
+		log.Info("direct invocation", zap.Strings("syncs", names))
 		eng := h.live
-		if ev.direct.DryRun {
+		if dry {
 			eng = h.dryEngine()
 		}
 		reps := eng.RunOnceFor(ctx, names)
-		if !ev.direct.DryRun {
-			h.putReports(log, reps) // a plan changes nothing, so it has nothing to count
-		}
-		return Response{Event: string(ev.kind), DryRun: ev.direct.DryRun, Syncs: reps}, reps, nil
+		h.putReports(log, reps, dry)
+		return Response{Event: string(ev.kind), DryRun: dry, Syncs: reps}, reps, nil
 	}
 }
 
@@ -242,7 +253,10 @@ func (h *Handler) window(ctx context.Context) time.Duration {
 	return max(w, 0)
 }
 
-func (h *Handler) putReports(log *zap.Logger, reps []engine.Report) {
+func (h *Handler) putReports(log *zap.Logger, reps []engine.Report, dry bool) {
+	if dry {
+		return
+	}
 	for _, r := range reps {
 		failed := 0
 		if r.Err() != nil {

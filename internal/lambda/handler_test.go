@@ -250,6 +250,22 @@ func TestDirectDryRun(t *testing.T) {
 	}
 }
 
+// refused invokes the handler with payload and checks that it is refused with an *lambda.EventError saying want.
+func (w *world) refused(name, payload string, want ...string) {
+	w.t.Helper()
+	_, err := w.invoke([]byte(payload))
+	var ee *lambda.EventError
+	if !errors.As(err, &ee) {
+		w.t.Errorf("%s: error %v (%T), want *lambda.EventError", name, err, err)
+		return
+	}
+	for _, s := range want {
+		if !strings.Contains(err.Error(), s) {
+			w.t.Errorf("%s: error %q does not say %q", name, err, s)
+		}
+	}
+}
+
 func TestBadEvents(t *testing.T) {
 	w := newWorld(t, 10*time.Second)
 	for _, tc := range []struct {
@@ -267,20 +283,49 @@ func TestBadEvents(t *testing.T) {
 			[]string{"detail.EventID"}},
 		{"unknown sync", `{"syncs": ["orders", "billing"]}`, []string{`["billing"]`, `["orders" "reports"]`}},
 	} {
-		_, err := w.invoke([]byte(tc.payload))
-		var ee *lambda.EventError
-		if !errors.As(err, &ee) {
-			t.Errorf("%s: error %v (%T), want *lambda.EventError", tc.name, err, err)
-			continue
-		}
-		for _, want := range tc.want {
-			if !strings.Contains(err.Error(), want) {
-				t.Errorf("%s: error %q does not say %q", tc.name, err, want)
-			}
-		}
+		w.refused(tc.name, tc.payload, tc.want...)
 	}
 	if calls := w.fake.Calls(); len(calls) != 0 {
 		t.Fatalf("bad events made AWS calls: %v", calls)
+	}
+}
+
+// TestAmbiguousDryRunRefused (issue 9 item 3): a payload whose dry-run setting is unclear — null, a key given
+// twice, dry_run on an EventBridge event that does not read it — is refused, never served live (I8).
+func TestAmbiguousDryRunRefused(t *testing.T) {
+	w := newWorld(t, time.Second) // the RDS failover event at the end watches for the window
+	scheduled := strings.TrimSpace(string(fixture(t, "lambda-scheduled.json")))
+	rds := strings.TrimSpace(string(fixture(t, "lambda-rds-instance-0049.json")))
+	withKey := func(event, kv string) string { return strings.TrimSuffix(event, "}") + ", " + kv + "}" }
+	for _, tc := range []struct {
+		name, payload string
+		want          []string
+	}{
+		{"null", `{"dry_run": null}`, []string{`"dry_run" is null`}},
+		{"null syncs", `{"syncs": null, "dry_run": true}`, []string{`"syncs" is null`}},
+		{"duplicate, last false", `{"dry_run": true, "dry_run": false}`, []string{`"dry_run" twice`}},
+		{"duplicate, last true", `{"dry_run": false, "dry_run": true}`, []string{`"dry_run" twice`}},
+		{"duplicate, nested", `{"syncs": ["orders"], "dry_run": true, "x": {"a": 1, "a": 2}}`, []string{`"a" twice`}},
+		{"scheduled with dry_run", withKey(scheduled, `"dry_run": true`), []string{`key "dry_run"`, "EventBridge"}},
+		{"scheduled with dry_run in detail", strings.Replace(scheduled, `"detail": {}`, `"detail": {"dry_run": true}`, 1),
+			[]string{"detail", "dry_run"}},
+		{"RDS event with dry_run", withKey(rds, `"dry_run": true`), []string{`key "dry_run"`}},
+		{"RDS event with dry_run in detail", strings.Replace(rds, `"EventID": "RDS-EVENT-0049"`, `"EventID": "RDS-EVENT-0049", "dry_run": true`, 1),
+			[]string{"detail", "dry_run"}},
+		{"duplicate source", strings.Replace(scheduled, `"source": "aws.events",`, `"source": "aws.events", "source": "aws.rds",`, 1),
+			[]string{`"source" twice`}},
+	} {
+		w.refused(tc.name, tc.payload, tc.want...)
+	}
+	if muts := w.fake.MutatingCalls(); len(muts) != 0 {
+		t.Fatalf("I8: ambiguous dry-run payloads made mutating calls: %v", muts)
+	}
+	// The unambiguous forms still work.
+	if resp := w.mustInvoke([]byte(`{"dry_run": true}`)); resp["dry_run"] != true {
+		t.Fatalf(`{"dry_run": true}: %v`, resp)
+	}
+	if resp := w.mustInvoke(fixture(t, "lambda-rds-instance-0049.json")); resp["event"] != "rds" {
+		t.Fatalf("RDS event: %v", resp)
 	}
 }
 

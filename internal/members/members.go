@@ -341,12 +341,12 @@ func page[T any](ctx context.Context, r *Reader, op string, call func(context.Co
 func callError(op string, err error) error {
 	var apiErr smithy.APIError
 	if errors.As(err, &apiErr) {
-		switch code := apiErr.ErrorCode(); {
-		case code == "AccessDenied" || code == "AccessDeniedException" || code == "UnauthorizedOperation":
+		switch apiErr.ErrorCode() {
+		case "AccessDenied", "AccessDeniedException", "UnauthorizedOperation":
 			return fmt.Errorf("%s: %w (allow rds:%s to ipsync's role, or to role_arn)", op, err, op)
-		case code == "DBClusterNotFoundFault":
+		case "DBClusterNotFoundFault":
 			return fmt.Errorf("%s: %w (check rds.cluster, and that the cluster is in the target group's region)", op, err)
-		case code == "DBInstanceNotFound" || code == "DBInstanceNotFoundFault":
+		case "DBInstanceNotFound", "DBInstanceNotFoundFault":
 			return fmt.Errorf("%s: %w (check rds.instance, and that the instance is in the target group's region)", op, err)
 		}
 	}

@@ -2,7 +2,6 @@ package metrics_test
 
 import (
 	"context"
-	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -492,8 +491,8 @@ func callDescribeTargetHealth(t *testing.T, m *metrics.Metrics, throttles int) {
 
 func TestHandler(t *testing.T) {
 	_, reg := newMetrics(t)
-	var readyErr error
-	h := metrics.Handler(reg, func() error { return readyErr })
+	ready := metrics.Readiness{Ready: true, Mappings: []metrics.MappingState{{Sync: "orders", State: "ok"}}}
+	h := metrics.Handler(reg, func() metrics.Readiness { return ready })
 	get := func(method, path string) (int, string) {
 		t.Helper()
 		rec := httptest.NewRecorder()
@@ -505,12 +504,13 @@ func TestHandler(t *testing.T) {
 	if code, body := get("GET", "/healthz"); code != 200 || body != "ok" {
 		t.Errorf("/healthz = %d %q, want 200 \"ok\"", code, body)
 	}
-	if code, body := get("GET", "/readyz"); code != 200 || body != "ready" {
-		t.Errorf("/readyz = %d %q, want 200 \"ready\"", code, body)
+	if code, body := get("GET", "/readyz"); code != 200 || body != "ready\norders: ok" {
+		t.Errorf("/readyz = %d %q, want 200 \"ready\" and the mapping's state", code, body)
 	}
-	readyErr = errors.New(`mapping "orders": no successful pass for 3m0s: DNS timeout from 10.0.0.2:53`)
-	if code, body := get("GET", "/readyz"); code != 503 || body != readyErr.Error() {
-		t.Errorf("/readyz = %d %q, want 503 %q", code, body, readyErr.Error())
+	ready = metrics.Readiness{Mappings: []metrics.MappingState{{Sync: "orders", State: "error (hard)"}, {Sync: "billing", State: "starting"}}}
+	want := "not ready\norders: error (hard)\nbilling: starting\n(the errors are in the daemon's log and in `ipsync status`)"
+	if code, body := get("GET", "/readyz"); code != 503 || body != want {
+		t.Errorf("/readyz = %d %q, want 503 %q", code, body, want)
 	}
 	code, body := get("GET", "/metrics")
 	if code != 200 || !strings.Contains(body, `ipsync_build_info{commit="abc1234",goversion="go1.26.8",version="1.2.3"} 1`) {

@@ -11,6 +11,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/push"
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/ipsync/ipsync/internal/redact"
 )
 
 // PushJob is the job label of what `ipsync sync` pushes. It differs from the daemon's scrape job ("ipsync" in
@@ -56,17 +58,37 @@ func Push(ctx context.Context, pushURL string, g prometheus.Gatherer) error {
 			}
 		}
 	}
+	base, user := splitUserInfo(pushURL)
 	client := &http.Client{Timeout: pushTimeout}
-	if err := push.New(pushURL, PushJob).Client(client).Gatherer(families(latest)).PushContext(ctx); err != nil {
-		return fmt.Errorf("pushing metrics to the Pushgateway at %s: %w (check --pushgateway-url)", pushURL, err)
+	pusher := func() *push.Pusher {
+		p := push.New(base, PushJob).Client(client)
+		if user != nil {
+			pass, _ := user.Password()
+			p = p.BasicAuth(user.Username(), pass)
+		}
+		return p
+	}
+	if err := pusher().Gatherer(families(latest)).PushContext(ctx); err != nil {
+		return fmt.Errorf("pushing metrics to the Pushgateway at %s: %w (check --pushgateway-url)", base, err)
 	}
 	for sync, mf := range successes {
-		err := push.New(pushURL, PushJob).Grouping("sync", sync).Client(client).Gatherer(families{mf}).PushContext(ctx)
-		if err != nil {
-			return fmt.Errorf("pushing the success time of %s to the Pushgateway at %s: %w", sync, pushURL, err)
+		if err := pusher().Grouping("sync", sync).Gatherer(families{mf}).PushContext(ctx); err != nil {
+			return fmt.Errorf("pushing the success time of %s to the Pushgateway at %s: %w", sync, base, err)
 		}
 	}
 	return nil
+}
+
+// splitUserInfo takes the credentials out of a Pushgateway URL ("http://user:pass@host:9091"), to send them as
+// basic auth: the push client and net/http put the URL they are given in their errors.
+func splitUserInfo(pushURL string) (string, *url.Userinfo) {
+	u, err := url.Parse(pushURL)
+	if err != nil || u.User == nil {
+		return redact.URL(pushURL), nil
+	}
+	user := u.User
+	u.User = nil
+	return u.String(), user
 }
 
 // families is a prometheus.Gatherer over already gathered metric families.
@@ -97,7 +119,7 @@ func withoutLabel(lps []*dto.LabelPair, name string) []*dto.LabelPair {
 func CheckPushURL(pushURL string) error {
 	u, err := url.Parse(pushURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("--pushgateway-url %q: want the Pushgateway's base URL, e.g. http://pushgateway:9091", pushURL)
+		return fmt.Errorf("--pushgateway-url %q: want the Pushgateway's base URL, e.g. http://pushgateway:9091 (or http://user:password@pushgateway:9091)", redact.URL(pushURL))
 	}
 	return nil
 }

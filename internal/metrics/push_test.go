@@ -121,3 +121,36 @@ func TestPushFailureIsAnError(t *testing.T) {
 		t.Fatal("Push to a closed port succeeded")
 	}
 }
+
+// TestPushKeepsCredentialsOutOfErrors (issue 9 item 4): a Pushgateway URL with user info authenticates, and no
+// error says the password (or the user name, which can be a token too).
+func TestPushKeepsCredentialsOutOfErrors(t *testing.T) {
+	m, reg := newMetrics(t)
+	m.Init("orders")
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if user, pass, ok := r.BasicAuth(); !ok || user != "ipsync" || pass != "s3cret" {
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	host := strings.TrimPrefix(srv.URL, "http://")
+	if err := metrics.Push(context.Background(), "http://ipsync:s3cret@"+host, reg); err != nil {
+		t.Fatalf("Push with the right credentials in the URL: %v", err)
+	}
+	err := metrics.Push(context.Background(), "http://ipsync:wr0ng-s3cret@"+host, reg)
+	if err == nil || !strings.Contains(err.Error(), host) {
+		t.Fatalf("Push with wrong credentials = %v, want an error naming the Pushgateway", err)
+	}
+	srv.Close()
+	closed := metrics.Push(context.Background(), "http://ipsync:wr0ng-s3cret@"+host, reg)
+	invalid := metrics.CheckPushURL("ftp://ipsync:wr0ng-s3cret@" + host)
+	for what, err := range map[string]error{"refused": err, "closed port": closed, "invalid URL": invalid} {
+		if err == nil {
+			t.Errorf("%s: no error", what)
+			continue
+		}
+		if strings.Contains(err.Error(), "wr0ng-s3cret") || strings.Contains(err.Error(), "ipsync:") {
+			t.Errorf("%s: the error shows the credentials: %v", what, err)
+		}
+	}
+}

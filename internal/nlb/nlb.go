@@ -13,7 +13,7 @@ type Target struct {
 }
 
 func (t Target) String() string {
-	s := netip.AddrPortFrom(t.IP, uint16(t.Port)).String()
+	s := netip.AddrPortFrom(t.IP, uint16(t.Port)).String() //nolint:gosec // G115: a port is 1-65535 (validated config, AWS answers)
 	if t.AvailabilityZone != "" {
 		s += "/" + t.AvailabilityZone
 	}

@@ -142,12 +142,13 @@ func (t *transport) exchangeOnce(ctx context.Context, c *dns.Client, server stri
 	if err != nil {
 		return nil, err
 	}
-	defer conn.Close()
+	defer func() { _ = conn.Close() }()
 	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
 	defer stop()
 	resp, _, err := c.ExchangeWithConnContext(ctx, m, conn)
 	if err != nil {
 		if ctx.Err() != nil && !isTimeout(err) {
+			//nolint:errorlint // only ctx.Err() may decide the error's kind; the closed connection's error is for people
 			err = fmt.Errorf("%w (%v)", ctx.Err(), err) // closed by AfterFunc: report why
 		}
 		if resp != nil && resp.Truncated && resp.Id == m.Id {

@@ -168,13 +168,17 @@ func (a *Authoritative) addressesOf(ctx context.Context, host string) ([]netip.A
 	for _, fam := range []Family{IPv4, IPv6} {
 		var res Result
 		if res, err = a.rec.Resolve(ctx, host, fam); err == nil {
-			return res.Addrs, uint32(res.TTL / time.Second), nil
+			return res.Addrs, uint32(res.TTL / time.Second), nil //nolint:gosec // G115: the TTL was a DNS uint32
 		}
 		if k := KindOf(err); k != KindNoAddress && k != KindNXDOMAIN {
 			break
 		}
 	}
-	return nil, 0, err.(*Error)
+	var re *Error
+	if !errors.As(err, &re) { // a resolver of another kind: never panic on its error
+		re = &Error{Kind: KindOf(err), Name: host, Err: err}
+	}
+	return nil, 0, re
 }
 
 // order is the sequence in which to ask z's servers this time: round robin, servers that failed recently last.

@@ -83,7 +83,7 @@ func launch(path string) (*Server, error) {
 		exited: make(chan struct{}),
 		output: &testutil.Buffer{Max: 64 << 10}, // moto logs every request; keep the start-up part only
 	}
-	s.cmd = exec.Command(path, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
+	s.cmd = exec.Command(path, "-H", "127.0.0.1", "-p", strconv.Itoa(port)) //nolint:gosec,noctx // moto_server found on PATH, for tests; it runs until Close, not for a context
 	s.cmd.Stdout, s.cmd.Stderr = s.output, s.output
 	// Own process group: the pyenv shim and python (and any reloader child) die together.
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -107,7 +107,11 @@ func (s *Server) waitReady() error {
 			return fmt.Errorf("moto_server exited before answering (port taken?)")
 		default:
 		}
-		resp, err := client.Get(s.URL + "/moto-api/")
+		req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, s.URL+"/moto-api/", nil)
+		if err != nil {
+			return err
+		}
+		resp, err := client.Do(req)
 		if err == nil {
 			_ = resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -115,7 +119,7 @@ func (s *Server) waitReady() error {
 			}
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("moto_server at %s did not answer within %v (last error: %v)", s.URL, StartTimeout, err)
+			return fmt.Errorf("moto_server at %s did not answer within %v (last error: %w)", s.URL, StartTimeout, err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -179,10 +183,10 @@ func SetAWSEnv(t testing.TB, url string) {
 }
 
 func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	l, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, fmt.Errorf("finding a free port for moto_server: %w", err)
 	}
-	defer l.Close()
+	defer func() { _ = l.Close() }()
 	return l.Addr().(*net.TCPAddr).Port, nil
 }

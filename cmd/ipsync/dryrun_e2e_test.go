@@ -1,0 +1,119 @@
+package main_test
+
+import (
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ipsync/ipsync/internal/testutil"
+)
+
+// childEnv is this test process's environment without its IPSYNC_* variables, plus extra: the environment of an
+// ipsync process started by a test. CI sets IPSYNC_REQUIRE_MOTO and IPSYNC_REQUIRE_TOOLS for the tests
+// themselves; ipsync reads neither and refuses IPSYNC_* variables that no flag of the command reads.
+func childEnv(extra ...string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "IPSYNC_") {
+			env = append(env, kv)
+		}
+	}
+	return append(env, extra...)
+}
+
+// TestDaemonDryRun (issue 9 item 2): `run` in shadow mode, from IPSYNC_DRY_RUN=true or --dry-run, plans and logs
+// what it would do and makes no RegisterTargets or DeregisterTargets call (I8).
+func TestDaemonDryRun(t *testing.T) {
+	w := newWorld(t, true)
+	w.dns.SetA(endpoint, 1, "10.0.1.10")
+	for name, how := range map[string]struct {
+		args []string
+		env  []string
+	}{
+		"IPSYNC_DRY_RUN=true": {env: []string{"IPSYNC_DRY_RUN=true"}},
+		"--dry-run":           {args: []string{"--dry-run"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			p := startDaemonWith(t, w.config(""), how.args, how.env...)
+			testutil.Eventually(t, 15*time.Second, "two dry passes planning the registration", func() bool {
+				if muts := w.fake.MutatingCalls(); len(muts) != 0 {
+					t.Fatalf("I8: a dry-run daemon made mutating calls: %v", muts)
+				}
+				return strings.Count(p.out.String(), `"target group out of sync"`) >= 2
+			})
+			var started, planned bool
+			for _, l := range logLines(p.out.String()) {
+				switch l["msg"] {
+				case "ipsync started":
+					started = l["dry_run"] == true
+				case "target group out of sync":
+					planned = planned || l["dry_run"] == true
+				}
+			}
+			if !started || !planned {
+				t.Errorf("the log does not say dry_run on start (%v) and on the plan (%v):\n%s", started, planned, p.out.String())
+			}
+		})
+	}
+}
+
+// TestEnvironmentNoFlagReads (issue 9 item 2): an IPSYNC_* variable that no flag of the command reads is an
+// error naming the variable and the command, not silence; an unreadable dry-run setting is an error, never live.
+func TestEnvironmentNoFlagReads(t *testing.T) {
+	for _, tc := range []struct {
+		env  string
+		args []string
+		want []string
+	}{
+		{"IPSYNC_DRY_RUNN=true", []string{"sync"}, []string{"IPSYNC_DRY_RUNN", "ipsync sync"}},
+		{"IPSYNC_DRY_RUN=true", []string{"status"}, []string{"IPSYNC_DRY_RUN", "ipsync status"}},
+		{"IPSYNC_DRY_RUN=true", []string{"validate"}, []string{"IPSYNC_DRY_RUN", "ipsync validate"}},
+		{"IPSYNC_DRY_RUN=maybe", []string{"run"}, []string{`IPSYNC_DRY_RUN="maybe"`, "--dry-run"}},
+		{"IPSYNC_DRY_RUN=maybe", []string{"sync"}, []string{`IPSYNC_DRY_RUN="maybe"`, "--dry-run"}},
+	} {
+		code, out := run(t, []string{tc.env}, tc.args...)
+		if code != 1 {
+			t.Errorf("%s ipsync %v: exit %d, want 1:\n%s", tc.env, tc.args, code, out)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(out, w) {
+				t.Errorf("%s ipsync %v: the error does not name %s:\n%s", tc.env, tc.args, w, out)
+			}
+		}
+	}
+	// healthcheck runs in the daemon's environment (an ECS health check): the daemon's variables are fine there.
+	code, out := run(t, []string{"IPSYNC_DRY_RUN=true", "IPSYNC_LISTEN=" + freeAddr(t)}, "healthcheck")
+	if code != 1 || strings.Contains(out, "IPSYNC_DRY_RUN") {
+		t.Errorf("healthcheck with the daemon's IPSYNC_DRY_RUN and no daemon: exit %d, want 1 for the missing daemon alone:\n%s", code, out)
+	}
+	// version reads no configuration, so nothing in the environment can mislead it.
+	if code, out := run(t, []string{"IPSYNC_DRY_RUNN=true"}, "version"); code != 0 {
+		t.Errorf("version with a stray variable: exit %d:\n%s", code, out)
+	}
+}
+
+// TestLambdaDryRunFromEnvironment (issue 9 item 2): IPSYNC_DRY_RUN=true makes the Lambda function plan only, for
+// every event (a direct invocation's "dry_run": false included); an unreadable value fails init.
+func TestLambdaDryRunFromEnvironment(t *testing.T) {
+	w := newWorld(t, true)
+	w.dns.SetA(endpoint, 1, "10.0.1.10")
+	cfg := "IPSYNC_CONFIG=" + w.config("")
+
+	rt := newRuntimeAPI(t)
+	startFunction(t, binary, rt, cfg, "IPSYNC_DRY_RUN=true")
+	for what, payload := range map[string][]byte{
+		"scheduled":                 readFixture(t, "lambda-scheduled.json"),
+		`direct {"dry_run": false}`: []byte(`{"dry_run": false}`),
+	} {
+		r := decodeResponse(t, what, rt.invoke(t, payload, 30*time.Second))
+		if !r.DryRun || len(r.Syncs) != 1 || strings.Join(ips(r.Syncs[0].Registered), ",") != "10.0.1.10" {
+			t.Errorf("%s: %+v, want a dry run that would register 10.0.1.10", what, r)
+		}
+	}
+	if muts := w.fake.MutatingCalls(); len(muts) != 0 {
+		t.Fatalf("I8: IPSYNC_DRY_RUN=true, yet mutating calls: %v", muts)
+	}
+
+	initFails(t, binary, "IPSYNC_DRY_RUN", cfg, "IPSYNC_DRY_RUN=maybe")
+}
