@@ -26,27 +26,8 @@ import (
 
 	"github.com/ipsync/ipsync/internal/elbv2fake"
 	"github.com/ipsync/ipsync/internal/testutil"
+	"github.com/ipsync/ipsync/internal/testutil/fakeclock"
 )
-
-// clock is a fake Options.Now.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // sdkConfig is how ipsync's factory builds its clients: static credentials, a region, the endpoint override,
 // and the standard retryer (without backoff sleeps, to keep tests fast).
@@ -156,7 +137,7 @@ func code(err error) string {
 }
 
 func TestRegisterInitialThenHealthy(t *testing.T) {
-	clk := newClock()
+	clk := fakeclock.New()
 	s, c, arn := setup(t, elbv2fake.Options{HealthyAfter: 10 * time.Second, Now: clk.Now})
 
 	if err := register(t, c, arn, tgt("10.0.1.5", 0, ""), tgt("10.0.2.6", 6000, "")); err != nil {
@@ -211,7 +192,7 @@ func TestRegisterAvailabilityZoneRules(t *testing.T) {
 }
 
 func TestRegisterIsIdempotentAndRevivesDraining(t *testing.T) {
-	clk := newClock()
+	clk := fakeclock.New()
 	_, c, arn := setup(t, elbv2fake.Options{HealthyAfter: 10 * time.Second, DrainFor: 300 * time.Second, Now: clk.Now})
 	if err := register(t, c, arn, tgt("10.0.1.5", 0, "")); err != nil {
 		t.Fatal(err)
@@ -252,7 +233,7 @@ func TestDeregisterNotNamingRegisteredPortOrAZIsSilentNoop(t *testing.T) {
 }
 
 func TestDeregisterDrainsThenGone(t *testing.T) {
-	clk := newClock()
+	clk := fakeclock.New()
 	s, c, arn := setup(t, elbv2fake.Options{DrainFor: 300 * time.Second, Now: clk.Now})
 	if err := register(t, c, arn, tgt("10.0.1.5", 0, ""), tgt("192.168.1.1", 0, "all")); err != nil {
 		t.Fatal(err)
@@ -541,7 +522,7 @@ func TestFaultAppliedLosesTheAnswer(t *testing.T) {
 }
 
 func TestTooManyTargets(t *testing.T) {
-	clk := newClock()
+	clk := fakeclock.New()
 	_, c, arn := setup(t, elbv2fake.Options{MaxTargets: 2, DrainFor: time.Minute, Now: clk.Now})
 	if err := register(t, c, arn, tgt("10.0.1.1", 0, ""), tgt("10.0.1.2", 0, "")); err != nil {
 		t.Fatal(err)
@@ -567,7 +548,7 @@ func TestTooManyTargets(t *testing.T) {
 }
 
 func TestCallLog(t *testing.T) {
-	clk := newClock()
+	clk := fakeclock.New()
 	s, c, arn := setup(t, elbv2fake.Options{Now: clk.Now})
 	s.ResetCalls()
 	_ = register(t, c, arn, tgt("10.0.1.5", 0, ""))
@@ -599,7 +580,7 @@ func TestCallLog(t *testing.T) {
 }
 
 func TestSetHealthAndSeeding(t *testing.T) {
-	clk := newClock()
+	clk := fakeclock.New()
 	s, c, arn := setup(t, elbv2fake.Options{HealthyAfter: time.Minute, Now: clk.Now})
 	ip := netip.MustParseAddr
 	err := s.SetTargets(arn,

@@ -2,7 +2,7 @@
 //
 // It speaks the real wire protocols (awsQuery for ELBv2 and STS, ec2query for EC2), so the unmodified
 // aws-sdk-go-v2 clients work against it: point them at URL() with BaseEndpoint or AWS_ENDPOINT_URL and any
-// static credentials. Unlike moto it mimics the AWS behaviour ipsync depends on (SPEC §2): targets keyed by
+// static credentials. Unlike moto it mimics the AWS behaviour ipsync depends on: targets keyed by
 // IP and port, the in-VPC / AvailabilityZone "all" rule, silent no-op deregistrations, initial -> healthy and
 // draining -> gone over time, TooManyTargets. Tests inject faults (throttling, 5xx, resets, slow answers)
 // and read back every call. It is a normal package because `ipsync demo` runs it too.
