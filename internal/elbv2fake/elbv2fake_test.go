@@ -336,6 +336,32 @@ func TestTargetGroupNotFound(t *testing.T) {
 	}
 }
 
+// A group whose targets are not IP addresses (instance, lambda, alb) is outside what the fake models: naming
+// targets in it fails with a message that says so, and an unfiltered DescribeTargetHealth lists nothing.
+func TestTargetsOfNonIPGroupAreRefused(t *testing.T) {
+	s, c, _ := setup(t, elbv2fake.Options{})
+	inst := s.CreateTargetGroup(elbv2fake.TargetGroupSpec{Name: "inst", Port: 5432, VPCID: "vpc-0123456789abcdef0", TargetType: "instance"})
+	if inst == "" {
+		t.Fatal("CreateTargetGroup refused an instance group")
+	}
+	ctx := context.Background()
+	for action, err := range map[string]error{
+		"RegisterTargets":   register(t, c, inst, tgt("i-0123456789abcdef0", 0, "")),
+		"DeregisterTargets": deregister(t, c, inst, tgt("10.0.1.1", 0, "")),
+	} {
+		if code(err) != "ValidationError" || !strings.Contains(err.Error(), "target type 'instance'") {
+			t.Errorf("%s: %v, want a ValidationError naming the target type", action, err)
+		}
+	}
+	if rows := health(t, c, inst); len(rows) != 0 {
+		t.Errorf("DescribeTargetHealth = %q, want none", rows)
+	}
+	_, err := c.DescribeTargetHealth(ctx, &elbv2.DescribeTargetHealthInput{TargetGroupArn: &inst, Targets: []types.TargetDescription{tgt("10.0.1.1", 0, "")}})
+	if code(err) != "ValidationError" {
+		t.Errorf("DescribeTargetHealth of a named target: %v, want ValidationError", err)
+	}
+}
+
 func TestDescribeVpcs(t *testing.T) {
 	s := elbv2fake.Start(t, elbv2fake.Options{})
 	if err := s.AddVPC("vpc-1", "10.0.0.0/16", "100.64.0.0/16", "2600:1f18:1234:5600::/56"); err != nil {
