@@ -264,7 +264,7 @@ func (d *demo) summary() Summary {
 		if m := d.byARN[callARN(c)]; m != nil {
 			name = m.name
 		}
-		s.Calls = append(s.Calls, Call{At: c.At, Action: c.Action, Mapping: name, Targets: callTargets(c), Code: c.Code})
+		s.Calls = append(s.Calls, Call{At: c.At, Action: c.Action, Mapping: name, Targets: c.TargetIPs(), Code: c.Code})
 	}
 	return s
 }
@@ -275,20 +275,6 @@ func callARN(c elbv2fake.Call) string {
 		return arn
 	}
 	return c.Params.Get("TargetGroupArns.member.1")
-}
-
-// callTargets are the addresses of a call's Targets.member.N.Id, in order.
-func callTargets(c elbv2fake.Call) []netip.Addr {
-	var out []netip.Addr
-	for i := 1; ; i++ {
-		id := c.Params.Get(fmt.Sprintf("Targets.member.%d.Id", i))
-		if id == "" {
-			return out
-		}
-		if ip, err := netip.ParseAddr(id); err == nil {
-			out = append(out, ip)
-		}
-	}
 }
 
 // stageStats is the running p50 and max of one stage over the failovers that reached it.
