@@ -297,17 +297,10 @@ func TestRefusedByEveryCommand(t *testing.T) {
 // environment; the daemon is killed when the test ends.
 func startDaemonTo(t *testing.T, config string, out io.Writer, env ...string) *proc {
 	t.Helper()
-	p := &proc{done: make(chan struct{}), listen: freeAddr(t)}
+	p := &proc{listen: freeAddr(t)}
 	p.cmd = exec.Command(binary, "run")
 	p.cmd.Env = append(append(os.Environ(), "IPSYNC_CONFIG="+config, "IPSYNC_LISTEN="+p.listen), env...)
 	p.cmd.Stdout, p.cmd.Stderr = out, out
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = p.cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	})
+	p.done = testutil.StartProcess(t, p.cmd, nil)
 	return p
 }

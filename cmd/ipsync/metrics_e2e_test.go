@@ -246,18 +246,7 @@ func startPushgateway(t *testing.T) string {
 	cmd := exec.Command(bin, "--web.listen-address="+addr, "--persistence.file=")
 	out := &testutil.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-done
-		if t.Failed() {
-			t.Logf("pushgateway output:\n%s", out.String())
-		}
-	})
+	testutil.StartProcess(t, cmd, func() { t.Logf("pushgateway output:\n%s", out.String()) })
 	url := "http://" + addr
 	testutil.Eventually(t, 10*time.Second, "the Pushgateway never became ready", func() bool {
 		resp, err := http.Get(url + "/-/ready")
