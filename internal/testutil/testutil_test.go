@@ -95,7 +95,8 @@ func TestWait(t *testing.T) {
 func TestStartProcessEndsWithTheTest(t *testing.T) {
 	var done <-chan struct{}
 	t.Run("test", func(t *testing.T) {
-		done = testutil.StartProcess(t, exec.Command("sleep", "3600") /* without the kill, the test would hang until go test times out */, nil)
+		// An hour: were the process not killed, the cleanup would wait until go test times out.
+		done = testutil.StartProcess(t, exec.Command("sleep", "3600"), nil)
 		select {
 		case <-done:
 			t.Fatal("the process exited while the test was running")
