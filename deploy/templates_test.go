@@ -445,7 +445,7 @@ func TestLambdaTemplate(t *testing.T) {
 			slices.Sort(got)
 			want := slices.Sorted(slices.Values(lambda.FailoverEventIDs()))
 			if !slices.Equal(got, want) {
-				t.Errorf("rule %s matches EventIDs %q; the handler watches %q (internal/lambda.FailoverEventIDs, SPEC §2)", id, got, want)
+				t.Errorf("rule %s matches EventIDs %q; the handler watches %q (internal/lambda.FailoverEventIDs)", id, got, want)
 			}
 			if !reflect.DeepEqual(p["source"], []any{lambda.SourceRDS}) ||
 				!reflect.DeepEqual(p["detail-type"], []any{lambda.DetailTypeRDSInstance, lambda.DetailTypeRDSCluster}) {

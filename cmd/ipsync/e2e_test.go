@@ -128,7 +128,7 @@ func (w *world) waitLive(timeout time.Duration, want ...string) {
 type proc struct {
 	cmd    *exec.Cmd
 	out    *testutil.Buffer // nil when startDaemonTo got another writer
-	done   chan struct{}
+	done   <-chan struct{}  // closed when the process has exited
 	listen string
 }
 

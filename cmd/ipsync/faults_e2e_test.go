@@ -305,17 +305,10 @@ func startDaemonTo(t *testing.T, config string, out io.Writer, env ...string) *p
 // startRun runs `ipsync run args...` with the configuration in IPSYNC_CONFIG and env, its output going to out.
 func startRun(t *testing.T, config string, out io.Writer, args, env []string) *proc {
 	t.Helper()
-	p := &proc{done: make(chan struct{}), listen: freeAddr(t)}
+	p := &proc{listen: freeAddr(t)}
 	p.cmd = exec.Command(binary, append([]string{"run"}, args...)...)
 	p.cmd.Env = childEnv(append([]string{"IPSYNC_CONFIG=" + config, "IPSYNC_LISTEN=" + p.listen}, env...)...)
 	p.cmd.Stdout, p.cmd.Stderr = out, out
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = p.cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	})
+	p.done = testutil.StartProcess(t, p.cmd, nil)
 	return p
 }

@@ -270,14 +270,14 @@ func buildBootstrap(t *testing.T) string {
 type function struct {
 	cmd            *exec.Cmd
 	stdout, stderr *testutil.Buffer
-	done           chan struct{}
+	done           <-chan struct{} // closed when the process has exited
 }
 
 // startFunction starts bootstrap as Lambda's provided.al2023 runtime does: no arguments, the function's
 // environment variables, and AWS_LAMBDA_RUNTIME_API.
 func startFunction(t *testing.T, bootstrap string, rt *runtimeAPI, env ...string) *function {
 	t.Helper()
-	f := &function{stdout: &testutil.Buffer{}, stderr: &testutil.Buffer{}, done: make(chan struct{})}
+	f := &function{stdout: &testutil.Buffer{}, stderr: &testutil.Buffer{}}
 	f.cmd = exec.Command(bootstrap)
 	f.cmd.Env = childEnv(
 		"AWS_LAMBDA_RUNTIME_API="+rt.addr(),
@@ -288,16 +288,8 @@ func startFunction(t *testing.T, bootstrap string, rt *runtimeAPI, env ...string
 	)
 	f.cmd.Env = append(f.cmd.Env, env...)
 	f.cmd.Stdout, f.cmd.Stderr = f.stdout, f.stderr
-	if err := f.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = f.cmd.Wait(); close(f.done) }()
-	t.Cleanup(func() {
-		_ = f.cmd.Process.Kill()
-		<-f.done
-		if t.Failed() {
-			t.Logf("function stderr:\n%s\nfunction stdout:\n%s", f.stderr.String(), f.stdout.String())
-		}
+	f.done = testutil.StartProcess(t, f.cmd, func() {
+		t.Logf("function stderr:\n%s\nfunction stdout:\n%s", f.stderr.String(), f.stdout.String())
 	})
 	return f
 }

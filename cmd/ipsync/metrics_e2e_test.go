@@ -1,7 +1,7 @@
 package main_test
 
 // End-to-end tests of what ipsync shows Prometheus: a scrape of the running daemon after a failover carries every
-// SPEC §6 metric with plausible values, and `ipsync sync --pushgateway-url` pushes to Debian's Pushgateway.
+// metric of the README's Metrics table with plausible values, and `ipsync sync --pushgateway-url` pushes to Debian's Pushgateway.
 
 import (
 	"fmt"
@@ -109,7 +109,8 @@ func (s scrape) trimmed() string {
 }
 
 // TestDaemonScrapeAfterFailover runs the daemon through a start-up, a DNS blip, a throttled AWS call and a
-// failover, then checks that one scrape shows every SPEC §6 metric family with values that fit what happened.
+// failover, then checks that one scrape shows every metric family of the README's Metrics table with values that fit
+// what happened.
 func TestDaemonScrapeAfterFailover(t *testing.T) {
 	const healthyAfter, drainFor = 2 * time.Second, 3 * time.Second
 	w := newFakeWorld(t, elbv2fake.Options{HealthyAfter: healthyAfter, DrainFor: drainFor})
@@ -197,7 +198,7 @@ func TestDaemonScrapeAfterFailover(t *testing.T) {
 	n, sum = s.getSum("ipsync_convergence_seconds", o, "stage=healthy")
 	check("convergence_seconds{healthy}", sum, n == 1 && sum >= healthyAfter.Seconds() && sum <= elapsed)
 
-	// Every family of SPEC §6, and nothing else under ipsync_.
+	// Every family of the README's Metrics table, and nothing else under ipsync_.
 	want := []string{"ipsync_build_info", "ipsync_sync_runs_total", "ipsync_sync_duration_seconds",
 		"ipsync_last_success_timestamp_seconds", "ipsync_in_sync", "ipsync_resolved_addresses",
 		"ipsync_address_changes_total", "ipsync_targets", "ipsync_registrations_total", "ipsync_deregistrations_total",
@@ -245,18 +246,7 @@ func startPushgateway(t *testing.T) string {
 	cmd := exec.Command(bin, "--web.listen-address="+addr, "--persistence.file=")
 	out := &testutil.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-done
-		if t.Failed() {
-			t.Logf("pushgateway output:\n%s", out.String())
-		}
-	})
+	testutil.StartProcess(t, cmd, func() { t.Logf("pushgateway output:\n%s", out.String()) })
 	url := "http://" + addr
 	testutil.Eventually(t, 10*time.Second, "the Pushgateway never became ready", func() bool {
 		resp, err := http.Get(url + "/-/ready")

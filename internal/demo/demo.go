@@ -432,7 +432,7 @@ func (d *demo) scanCalls() {
 			continue
 		}
 		served := m.servedAt(c.At)
-		for _, ip := range callTargets(c) {
+		for _, ip := range c.TargetIPs() {
 			if ip == served {
 				v := fmt.Sprintf("%s: DeregisterTargets of %s at %s while DNS served it", m.name, ip, fmtDur(c.At.Sub(d.start)))
 				d.violations = append(d.violations, v)

@@ -264,7 +264,7 @@ func (d *demo) summary() Summary {
 		if m := d.byARN[callARN(c)]; m != nil {
 			name = m.name
 		}
-		s.Calls = append(s.Calls, Call{At: c.At, Action: c.Action, Mapping: name, Targets: callTargets(c), Code: c.Code})
+		s.Calls = append(s.Calls, Call{At: c.At, Action: c.Action, Mapping: name, Targets: c.TargetIPs(), Code: c.Code})
 	}
 	return s
 }
@@ -275,20 +275,6 @@ func callARN(c elbv2fake.Call) string {
 		return arn
 	}
 	return c.Params.Get("TargetGroupArns.member.1")
-}
-
-// callTargets are the addresses of a call's Targets.member.N.Id, in order.
-func callTargets(c elbv2fake.Call) []netip.Addr {
-	var out []netip.Addr
-	for i := 1; ; i++ {
-		id := c.Params.Get(fmt.Sprintf("Targets.member.%d.Id", i))
-		if id == "" {
-			return out
-		}
-		if ip, err := netip.ParseAddr(id); err == nil {
-			out = append(out, ip)
-		}
-	}
 }
 
 // stageStats is the running p50 and max of one stage over the failovers that reached it.
@@ -336,21 +322,26 @@ func (m *mapping) statsText() string {
 	if len(m.failoverLog) == 0 {
 		return "no failover"
 	}
-	var parts []string
-	for _, s := range stages() {
-		p50, worst, n := m.stageStats(s.of)
-		if n == 0 {
-			parts = append(parts, s.name+" -")
-			continue
-		}
-		parts = append(parts, fmt.Sprintf("%s %s/%s", s.name, fmtDur(p50), fmtDur(worst)))
-	}
 	still := ""
 	if last := m.failoverLog[len(m.failoverLog)-1]; !last.done {
 		still = " (the last one still converging)"
 	}
 	return fmt.Sprintf("%d of %s converged%s; from the DNS change, p50/max %s",
-		m.converged(), plural(len(m.failoverLog), "failover"), still, strings.Join(parts, ", "))
+		m.converged(), plural(len(m.failoverLog), "failover"), still, strings.Join(m.stagesP50Max(), ", "))
+}
+
+// stagesP50Max is "<stage> <p50>/<max>" for each stage of convergence ("<stage> -" before any failover reached it).
+func (m *mapping) stagesP50Max() []string {
+	var out []string
+	for _, s := range stages() {
+		p50, worst, n := m.stageStats(s.of)
+		if n == 0 {
+			out = append(out, s.name+" -")
+			continue
+		}
+		out = append(out, fmt.Sprintf("%s %s/%s", s.name, fmtDur(p50), fmtDur(worst)))
+	}
+	return out
 }
 
 // fmtDur shows a duration to the precision people read: 0.42s, 4.3s, 1m05s.

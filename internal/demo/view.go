@@ -254,19 +254,10 @@ func (d *demo) failoverLines(p paint, m *mapping, now time.Time) []string {
 	head := fmt.Sprintf("#%d %s -> %s  %s ago  %s", a.N, a.From, a.To, fmtDur(now.Sub(a.At)), status)
 	this := fmt.Sprintf("registered %s  healthy %s  old draining %s  old gone %s",
 		stage(a.Registered), stage(a.Healthy), stage(a.Deregistered), stage(a.Gone))
-	var stats []string
-	for _, s := range stages() {
-		p50, worst, n := m.stageStats(s.of)
-		if n == 0 {
-			stats = append(stats, s.name+" -")
-			continue
-		}
-		stats = append(stats, fmt.Sprintf("%s %s/%s", s.name, fmtDur(p50), fmtDur(worst)))
-	}
 	return []string{
 		"  failover   " + head,
 		"  after DNS  " + this,
-		"  p50/max    " + strings.Join(stats, "  "),
+		"  p50/max    " + strings.Join(m.stagesP50Max(), "  "),
 	}
 }
 

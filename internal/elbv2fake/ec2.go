@@ -40,12 +40,7 @@ func (s *Server) AddVPC(vpcID string, cidrs ...string) error {
 
 // vpc finds a VPC by ID. Called with s.mu held.
 func (s *Server) vpc(id string) *vpc {
-	for _, v := range s.vpcs {
-		if v.id == id {
-			return v
-		}
-	}
-	return nil
+	return first(s.vpcs, func(v *vpc) bool { return v.id == id })
 }
 
 // newVPCID makes an ID in AWS's format (vpc- and 17 hex digits). Called with s.mu held.

@@ -165,11 +165,7 @@ func (s *Server) SetTargets(arn string, ts ...TargetState) error {
 		if err != nil {
 			return fmt.Errorf("elbv2fake: SetTargets: %w", err)
 		}
-		if i := slices.IndexFunc(seeded, func(o *target) bool { return o.ip == t.ip && o.port == t.port }); i >= 0 {
-			seeded[i] = t
-			continue
-		}
-		seeded = append(seeded, t)
+		seeded = put(seeded, t)
 	}
 	g.targets = seeded
 	return nil
@@ -187,12 +183,17 @@ func (s *Server) AddTarget(arn string, ts TargetState) error {
 	if err != nil {
 		return fmt.Errorf("elbv2fake: AddTarget: %w", err)
 	}
-	if old := find(g, t.ip, t.port); old != nil {
-		*old = *t
-		return nil
-	}
-	g.targets = append(g.targets, t)
+	g.targets = put(g.targets, t)
 	return nil
+}
+
+// put adds t to ts, or puts it in the place of the target with the same IP and port.
+func put(ts []*target, t *target) []*target {
+	if i := slices.IndexFunc(ts, func(o *target) bool { return o.ip == t.ip && o.port == t.port }); i >= 0 {
+		ts[i] = t
+		return ts
+	}
+	return append(ts, t)
 }
 
 // SetHealth forces the state DescribeTargetHealth reports for a registered target (e.g. unhealthy, unused,
@@ -293,31 +294,27 @@ func reason(state string) (string, string) {
 	return "", ""
 }
 
+// first returns the first of xs that match accepts, or nil.
+func first[T any](xs []*T, match func(*T) bool) *T {
+	if i := slices.IndexFunc(xs, match); i >= 0 {
+		return xs[i]
+	}
+	return nil
+}
+
+// find returns the group's target at ip and port, or nil.
 func find(g *group, ip netip.Addr, port int32) *target {
-	for _, t := range g.targets {
-		if t.ip == ip && t.port == port {
-			return t
-		}
-	}
-	return nil
+	return first(g.targets, func(t *target) bool { return t.ip == ip && t.port == port })
 }
 
+// group finds a target group by ARN. Called with s.mu held.
 func (s *Server) group(arn string) *group {
-	for _, g := range s.groups {
-		if g.arn == arn {
-			return g
-		}
-	}
-	return nil
+	return first(s.groups, func(g *group) bool { return g.arn == arn })
 }
 
+// groupByName finds a target group by name. Called with s.mu held.
 func (s *Server) groupByName(name string) *group {
-	for _, g := range s.groups {
-		if g.name == name {
-			return g
-		}
-	}
-	return nil
+	return first(s.groups, func(g *group) bool { return g.name == name })
 }
 
 // createGroup validates spec (defaults already applied) and adds the group. Called with s.mu held.
@@ -457,7 +454,7 @@ func (s *Server) describeTargetGroups(form url.Values) response {
 		for _, n := range names {
 			g := s.groupByName(n)
 			if g == nil {
-				return failure(errorf(http.StatusBadRequest, "TargetGroupNotFound", "One or more target groups not found: '%s'", n))
+				return failure(notFound(n))
 			}
 			sel = append(sel, g)
 		}
@@ -519,10 +516,38 @@ type targetReq struct {
 	az      string
 }
 
-// parseTargets reads Targets.member.N.{Id,Port,AvailabilityZone}, checks the addresses against the group's
-// address family and defaults the port to the group's.
+// targetsRequest reads the target group (TargetGroupArn) and the targets (Targets) a RegisterTargets,
+// DeregisterTargets or DescribeTargetHealth request names. Called with s.mu held.
+func (s *Server) targetsRequest(form url.Values) (*group, []targetReq, *apiError) {
+	arn := form.Get("TargetGroupArn")
+	g := s.group(arn)
+	if g == nil {
+		return nil, nil, notFound(arn)
+	}
+	reqs, err := parseTargets(form, g)
+	if err != nil {
+		return nil, nil, err
+	}
+	return g, reqs, nil
+}
+
+// targetsChange reads a RegisterTargets or DeregisterTargets request, which must name at least one target.
+// Called with s.mu held.
+func (s *Server) targetsChange(form url.Values) (*group, []targetReq, *apiError) {
+	g, reqs, err := s.targetsRequest(form)
+	if err == nil && len(reqs) == 0 {
+		err = validationError("Targets must contain at least one target")
+	}
+	return g, reqs, err
+}
+
+// parseTargets reads Targets.member.N.{Id,Port,AvailabilityZone}, checks them against the group's target type
+// (this fake takes only ip targets) and address family, and defaults the port to the group's.
 func parseTargets(form url.Values, g *group) ([]targetReq, *apiError) {
 	ms := indexed(form, "Targets.member")
+	if len(ms) > 0 && g.targetType != "ip" {
+		return nil, validationError("Target group '%s' has target type '%s'; this fake takes only ip targets", g.name, g.targetType)
+	}
 	out := make([]targetReq, 0, len(ms))
 	for _, m := range ms {
 		r := targetReq{id: m["Id"], az: m["AvailabilityZone"], port: g.port}
@@ -568,22 +593,11 @@ func (s *Server) inVPC(g *group, ip netip.Addr) bool {
 }
 
 func (s *Server) registerTargets(form url.Values) response {
-	arn := form.Get("TargetGroupArn")
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	g := s.group(arn)
-	if g == nil {
-		return failure(notFound(arn))
-	}
-	if g.targetType != "ip" {
-		return failure(validationError("Target group '%s' has target type '%s'; this fake registers only ip targets", g.name, g.targetType))
-	}
-	reqs, err := parseTargets(form, g)
+	g, reqs, err := s.targetsChange(form)
 	if err != nil {
 		return failure(err)
-	}
-	if len(reqs) == 0 {
-		return failure(validationError("Targets must contain at least one target"))
 	}
 	// AWS validates the whole request before changing anything.
 	for _, r := range reqs {
@@ -632,26 +646,18 @@ func (s *Server) registerTargets(form url.Values) response {
 }
 
 func (s *Server) deregisterTargets(form url.Values) response {
-	arn := form.Get("TargetGroupArn")
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	g := s.group(arn)
-	if g == nil {
-		return failure(notFound(arn))
-	}
-	reqs, err := parseTargets(form, g)
+	g, reqs, err := s.targetsChange(form)
 	if err != nil {
 		return failure(err)
-	}
-	if len(reqs) == 0 {
-		return failure(validationError("Targets must contain at least one target"))
 	}
 	now := s.now()
 	s.live(g, now)
 	for _, r := range reqs {
 		t := find(g, r.ip, r.port)
-		// SPEC §2: a deregistration that does not name the registered port (and AZ) silently does nothing;
-		// an unknown target is not an error either.
+		// As in ELBv2, a deregistration that does not name the registered port (and AZ) silently does nothing
+		// (why ipsync names both: I4 in docs/safety.md); an unknown target is not an error either.
 		if t == nil || (t.az != "" && t.az != r.az) || t.draining {
 			continue
 		}
@@ -692,14 +698,9 @@ func describe(id string, port int32, az, state, reason, desc string) xmlTargetHe
 }
 
 func (s *Server) describeTargetHealth(form url.Values) response {
-	arn := form.Get("TargetGroupArn")
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	g := s.group(arn)
-	if g == nil {
-		return failure(notFound(arn))
-	}
-	reqs, err := parseTargets(form, g)
+	g, reqs, err := s.targetsRequest(form)
 	if err != nil {
 		return failure(err)
 	}

@@ -26,27 +26,8 @@ import (
 
 	"github.com/ipsync/ipsync/internal/elbv2fake"
 	"github.com/ipsync/ipsync/internal/testutil"
+	"github.com/ipsync/ipsync/internal/testutil/fakeclock"
 )
-
-// clock is a fake Options.Now.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // sdkConfig is how ipsync's factory builds its clients: static credentials, a region, the endpoint override,
 // and the standard retryer (without backoff sleeps, to keep tests fast).
@@ -156,7 +137,7 @@ func code(err error) string {
 }
 
 func TestRegisterInitialThenHealthy(t *testing.T) {
-	clk := newClock()
+	clk := fakeclock.New()
 	s, c, arn := setup(t, elbv2fake.Options{HealthyAfter: 10 * time.Second, Now: clk.Now})
 
 	if err := register(t, c, arn, tgt("10.0.1.5", 0, ""), tgt("10.0.2.6", 6000, "")); err != nil {
@@ -211,7 +192,7 @@ func TestRegisterAvailabilityZoneRules(t *testing.T) {
 }
 
 func TestRegisterIsIdempotentAndRevivesDraining(t *testing.T) {
-	clk := newClock()
+	clk := fakeclock.New()
 	_, c, arn := setup(t, elbv2fake.Options{HealthyAfter: 10 * time.Second, DrainFor: 300 * time.Second, Now: clk.Now})
 	if err := register(t, c, arn, tgt("10.0.1.5", 0, "")); err != nil {
 		t.Fatal(err)
@@ -252,7 +233,7 @@ func TestDeregisterNotNamingRegisteredPortOrAZIsSilentNoop(t *testing.T) {
 }
 
 func TestDeregisterDrainsThenGone(t *testing.T) {
-	clk := newClock()
+	clk := fakeclock.New()
 	s, c, arn := setup(t, elbv2fake.Options{DrainFor: 300 * time.Second, Now: clk.Now})
 	if err := register(t, c, arn, tgt("10.0.1.5", 0, ""), tgt("192.168.1.1", 0, "all")); err != nil {
 		t.Fatal(err)
@@ -352,6 +333,32 @@ func TestTargetGroupNotFound(t *testing.T) {
 	}
 	if _, err := c.DescribeTargetHealth(ctx, &elbv2.DescribeTargetHealthInput{TargetGroupArn: &arn}); !errors.As(err, &nf) {
 		t.Errorf("after DeleteTargetGroup: %v, want TargetGroupNotFoundException", err)
+	}
+}
+
+// A group whose targets are not IP addresses (instance, lambda, alb) is outside what the fake models: naming
+// targets in it fails with a message that says so, and an unfiltered DescribeTargetHealth lists nothing.
+func TestTargetsOfNonIPGroupAreRefused(t *testing.T) {
+	s, c, _ := setup(t, elbv2fake.Options{})
+	inst := s.CreateTargetGroup(elbv2fake.TargetGroupSpec{Name: "inst", Port: 5432, VPCID: "vpc-0123456789abcdef0", TargetType: "instance"})
+	if inst == "" {
+		t.Fatal("CreateTargetGroup refused an instance group")
+	}
+	ctx := context.Background()
+	for action, err := range map[string]error{
+		"RegisterTargets":   register(t, c, inst, tgt("i-0123456789abcdef0", 0, "")),
+		"DeregisterTargets": deregister(t, c, inst, tgt("10.0.1.1", 0, "")),
+	} {
+		if code(err) != "ValidationError" || !strings.Contains(err.Error(), "target type 'instance'") {
+			t.Errorf("%s: %v, want a ValidationError naming the target type", action, err)
+		}
+	}
+	if rows := health(t, c, inst); len(rows) != 0 {
+		t.Errorf("DescribeTargetHealth = %q, want none", rows)
+	}
+	_, err := c.DescribeTargetHealth(ctx, &elbv2.DescribeTargetHealthInput{TargetGroupArn: &inst, Targets: []types.TargetDescription{tgt("10.0.1.1", 0, "")}})
+	if code(err) != "ValidationError" {
+		t.Errorf("DescribeTargetHealth of a named target: %v, want ValidationError", err)
 	}
 }
 
@@ -541,7 +548,7 @@ func TestFaultAppliedLosesTheAnswer(t *testing.T) {
 }
 
 func TestTooManyTargets(t *testing.T) {
-	clk := newClock()
+	clk := fakeclock.New()
 	_, c, arn := setup(t, elbv2fake.Options{MaxTargets: 2, DrainFor: time.Minute, Now: clk.Now})
 	if err := register(t, c, arn, tgt("10.0.1.1", 0, ""), tgt("10.0.1.2", 0, "")); err != nil {
 		t.Fatal(err)
@@ -567,7 +574,7 @@ func TestTooManyTargets(t *testing.T) {
 }
 
 func TestCallLog(t *testing.T) {
-	clk := newClock()
+	clk := fakeclock.New()
 	s, c, arn := setup(t, elbv2fake.Options{Now: clk.Now})
 	s.ResetCalls()
 	_ = register(t, c, arn, tgt("10.0.1.5", 0, ""))
@@ -599,7 +606,7 @@ func TestCallLog(t *testing.T) {
 }
 
 func TestSetHealthAndSeeding(t *testing.T) {
-	clk := newClock()
+	clk := fakeclock.New()
 	s, c, arn := setup(t, elbv2fake.Options{HealthyAfter: time.Minute, Now: clk.Now})
 	ip := netip.MustParseAddr
 	err := s.SetTargets(arn,

@@ -8,7 +8,8 @@ import (
 // Faults as AWS sends them: the HTTP status, error code and message of the real service, for SetFault and
 // FailNext. Each returns a new value, so callers may change fields (Delay, Applied).
 
-// Throttled is ELBv2's rate limit (SPEC §2): HTTP 400 Throttling. The SDK retries it with backoff.
+// Throttled is ELBv2's rate limit (about 4 Register/Deregister calls a second per account, 10 Describe*):
+// HTTP 400 Throttling. The SDK retries it with backoff.
 func Throttled() Fault {
 	return Fault{Status: http.StatusBadRequest, Code: "Throttling", Message: "Rate exceeded"}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/ipsync/ipsync/internal/elbv2fake"
+	"github.com/ipsync/ipsync/internal/testutil/fakeclock"
 )
 
 func errorCode(err error) string {
@@ -32,7 +33,7 @@ func describeHealth(c *elbv2.Client, arn string) error {
 // A burst over AWS's Describe limit, through the real SDK with retries off: a full bucket admits its burst, the
 // rest is answered Throttling; time refills it. The clock is frozen, so the counts are exact.
 func TestLimitsThrottleDescribeBurst(t *testing.T) {
-	clk := newClock()
+	clk := fakeclock.New()
 	lim := elbv2fake.PublishedLimits()
 	s, c, arn := setup(t, elbv2fake.Options{Now: clk.Now, Limits: &lim}) // setup's CreateTargetGroup is not limited
 
@@ -75,7 +76,7 @@ func TestLimitsThrottleDescribeBurst(t *testing.T) {
 // Register/Deregister have their own, smaller bucket; a throttled registration changes nothing; AddTags draws
 // from it too; Describe is unaffected; another region has its own buckets.
 func TestLimitsMutateBucket(t *testing.T) {
-	clk := newClock()
+	clk := fakeclock.New()
 	lim := elbv2fake.PublishedLimits()
 	s, c, arn := setup(t, elbv2fake.Options{Now: clk.Now, Limits: &lim})
 	for i := range lim.MutateBurst - 1 {
@@ -110,7 +111,7 @@ func TestLimitsMutateBucket(t *testing.T) {
 }
 
 func TestLimitsOffByDefault(t *testing.T) {
-	s, c, arn := setup(t, elbv2fake.Options{Now: newClock().Now})
+	s, c, arn := setup(t, elbv2fake.Options{Now: fakeclock.New().Now})
 	for i := range 50 {
 		if err := describeHealth(c, arn); err != nil {
 			t.Fatalf("call %d without Limits: %v", i, err)

@@ -54,7 +54,8 @@ type Call struct {
 	AccessKeyID string     // from the SigV4 credential scope; shows whether an assumed role signed the call
 }
 
-// TargetIPs returns the target addresses a RegisterTargets or DeregisterTargets call named, in order.
+// TargetIPs returns the target addresses a call named in Targets.member.N.Id (RegisterTargets,
+// DeregisterTargets, a filtered DescribeTargetHealth), in order.
 func (c Call) TargetIPs() []netip.Addr {
 	var out []netip.Addr
 	for i := 1; ; i++ {

@@ -90,13 +90,9 @@ func TestAWSMiddlewareCountsEveryAttempt(t *testing.T) {
 	}
 	want := map[string]float64{"Throttling": 2, "OK": 1}
 	for code, n := range want {
-		if v := value(t, reg, "ipsync_aws_api_calls_total", l("operation", "DescribeTargetHealth", "code", code)); v != n {
-			t.Errorf("calls_total{code=%q} = %v, want %v", code, v, n)
-		}
+		wantValue(t, reg, "ipsync_aws_api_calls_total", l("operation", "DescribeTargetHealth", "code", code), n)
 	}
-	if v := value(t, reg, "ipsync_aws_api_call_duration_seconds", l("operation", "DescribeTargetHealth")); v != 3 {
-		t.Errorf("duration count = %v, want 3 (one per attempt)", v)
-	}
+	wantValue(t, reg, "ipsync_aws_api_call_duration_seconds", l("operation", "DescribeTargetHealth"), 3) // one per attempt
 }
 
 func TestAWSMiddlewareErrorCodes(t *testing.T) {
@@ -174,9 +170,7 @@ func TestAWSMiddlewareErrorCodes(t *testing.T) {
 			if _, err := describe(ctx, newELBClient(srv.URL, m, 1)); err == nil {
 				t.Fatal("call succeeded, want an error")
 			}
-			if v := value(t, reg, "ipsync_aws_api_calls_total", l("operation", "DescribeTargetHealth", "code", tc.code)); v != 1 {
-				t.Errorf("calls_total{code=%q} = %v, want 1", tc.code, v)
-			}
+			wantValue(t, reg, "ipsync_aws_api_calls_total", l("operation", "DescribeTargetHealth", "code", tc.code), 1)
 			if got := countSeries(t, reg, "ipsync_aws_api_calls_total"); got != 1 {
 				t.Errorf("%d calls_total series, want 1", got)
 			}

@@ -72,6 +72,14 @@ func value(t *testing.T, g prometheus.Gatherer, name string, labels map[string]s
 	return 0
 }
 
+// wantValue fails the test unless value(name, labels) is want (for a histogram: want samples).
+func wantValue(t *testing.T, g prometheus.Gatherer, name string, labels map[string]string, want float64) {
+	t.Helper()
+	if v := value(t, g, name, labels); v != want {
+		t.Errorf("%s%v = %v, want %v", name, labels, v, want)
+	}
+}
+
 func histSum(t *testing.T, g prometheus.Gatherer, name string, labels map[string]string) float64 {
 	t.Helper()
 	m := find(t, g, name, labels)
@@ -184,29 +192,21 @@ func TestPromlint(t *testing.T) {
 
 func TestBuildInfo(t *testing.T) {
 	_, reg := newMetrics(t)
-	if v := value(t, reg, "ipsync_build_info", l("version", "1.2.3", "commit", "abc1234", "goversion", "go1.26.8")); v != 1 {
-		t.Errorf("build_info = %v, want 1", v)
-	}
+	wantValue(t, reg, "ipsync_build_info", l("version", "1.2.3", "commit", "abc1234", "goversion", "go1.26.8"), 1)
 
 	reg2 := prometheus.NewRegistry()
 	metrics.New(reg2, metrics.BuildInfo{})
-	if v := value(t, reg2, "ipsync_build_info", l("version", "unknown", "commit", "unknown", "goversion", runtime.Version())); v != 1 {
-		t.Errorf("defaulted build_info = %v, want 1", v)
-	}
+	wantValue(t, reg2, "ipsync_build_info", l("version", "unknown", "commit", "unknown", "goversion", runtime.Version()), 1)
 }
 
 func TestInitPreCreatesZeroSeries(t *testing.T) {
 	m, reg := newMetrics(t)
 	m.Init("orders")
 	for _, r := range []string{"unchanged", "changed", "error"} {
-		if v := value(t, reg, "ipsync_sync_runs_total", l("sync", "orders", "result", r)); v != 0 {
-			t.Errorf("runs %s = %v", r, v)
-		}
+		wantValue(t, reg, "ipsync_sync_runs_total", l("sync", "orders", "result", r), 0)
 	}
 	for _, s := range allStates() {
-		if v := value(t, reg, "ipsync_targets", l("sync", "orders", "state", s)); v != 0 {
-			t.Errorf("targets %s = %v", s, v)
-		}
+		wantValue(t, reg, "ipsync_targets", l("sync", "orders", "state", s), 0)
 	}
 	for _, r := range []string{"success", "nxdomain", "servfail", "refused", "timeout", "no_address", "cname_loop", "chain_too_long", "error"} {
 		value(t, reg, "ipsync_dns_queries_total", l("sync", "orders", "result", r))
@@ -214,9 +214,7 @@ func TestInitPreCreatesZeroSeries(t *testing.T) {
 	for _, name := range []string{"ipsync_sync_duration_seconds", "ipsync_last_success_timestamp_seconds", "ipsync_in_sync",
 		"ipsync_resolved_addresses", "ipsync_address_changes_total", "ipsync_registrations_total",
 		"ipsync_deregistrations_total", "ipsync_dns_query_duration_seconds"} {
-		if v := value(t, reg, name, l("sync", "orders")); v != 0 {
-			t.Errorf("%s = %v, want 0", name, v)
-		}
+		wantValue(t, reg, name, l("sync", "orders"), 0)
 	}
 	for _, st := range []string{"registered", "healthy"} {
 		value(t, reg, "ipsync_convergence_seconds", l("sync", "orders", "stage", st))
@@ -226,12 +224,8 @@ func TestInitPreCreatesZeroSeries(t *testing.T) {
 	m.Registered("orders", 3)
 	m.SetInSync("orders", true)
 	m.Init("orders")
-	if v := value(t, reg, "ipsync_registrations_total", l("sync", "orders")); v != 3 {
-		t.Errorf("registrations after second Init = %v, want 3", v)
-	}
-	if v := value(t, reg, "ipsync_in_sync", l("sync", "orders")); v != 1 {
-		t.Errorf("in_sync after second Init = %v, want 1", v)
-	}
+	wantValue(t, reg, "ipsync_registrations_total", l("sync", "orders"), 3)
+	wantValue(t, reg, "ipsync_in_sync", l("sync", "orders"), 1)
 }
 
 func TestSyncRun(t *testing.T) {
@@ -239,28 +233,20 @@ func TestSyncRun(t *testing.T) {
 	m.Init("orders")
 
 	m.SyncRun("orders", metrics.ResultError, time.Second)
-	if v := value(t, reg, "ipsync_sync_runs_total", l("sync", "orders", "result", "error")); v != 1 {
-		t.Errorf("error runs = %v, want 1", v)
-	}
-	if v := value(t, reg, "ipsync_last_success_timestamp_seconds", l("sync", "orders")); v != 0 {
-		t.Errorf("an error run set last success to %v", v)
-	}
+	wantValue(t, reg, "ipsync_sync_runs_total", l("sync", "orders", "result", "error"), 1)
+	wantValue(t, reg, "ipsync_last_success_timestamp_seconds", l("sync", "orders"), 0) // an error run is no success
 
 	before := float64(time.Now().UnixNano()) / 1e9
 	m.SyncRun("orders", metrics.ResultUnchanged, 250*time.Millisecond)
 	m.SyncRun("orders", metrics.ResultChanged, 250*time.Millisecond)
 	after := float64(time.Now().UnixNano()) / 1e9
 	for _, r := range []string{"unchanged", "changed"} {
-		if v := value(t, reg, "ipsync_sync_runs_total", l("sync", "orders", "result", r)); v != 1 {
-			t.Errorf("%s runs = %v, want 1", r, v)
-		}
+		wantValue(t, reg, "ipsync_sync_runs_total", l("sync", "orders", "result", r), 1)
 	}
 	if ts := value(t, reg, "ipsync_last_success_timestamp_seconds", l("sync", "orders")); ts < before-1 || ts > after+1 {
 		t.Errorf("last success = %v, want within [%v, %v]", ts, before, after)
 	}
-	if n := value(t, reg, "ipsync_sync_duration_seconds", l("sync", "orders")); n != 3 {
-		t.Errorf("duration count = %v, want 3", n)
-	}
+	wantValue(t, reg, "ipsync_sync_duration_seconds", l("sync", "orders"), 3)
 	if s := histSum(t, reg, "ipsync_sync_duration_seconds", l("sync", "orders")); s != 1.5 {
 		t.Errorf("duration sum = %v, want 1.5", s)
 	}
@@ -269,30 +255,22 @@ func TestSyncRun(t *testing.T) {
 func TestSetInSync(t *testing.T) {
 	m, reg := newMetrics(t)
 	m.SetInSync("orders", true)
-	if v := value(t, reg, "ipsync_in_sync", l("sync", "orders")); v != 1 {
-		t.Errorf("in_sync = %v, want 1", v)
-	}
+	wantValue(t, reg, "ipsync_in_sync", l("sync", "orders"), 1)
 	m.SetInSync("orders", false)
-	if v := value(t, reg, "ipsync_in_sync", l("sync", "orders")); v != 0 {
-		t.Errorf("in_sync = %v, want 0", v)
-	}
+	wantValue(t, reg, "ipsync_in_sync", l("sync", "orders"), 0)
 }
 
 func TestSetResolvedAddresses(t *testing.T) {
 	m, reg := newMetrics(t)
 	m.SetResolvedAddresses("orders", 2)
-	if v := value(t, reg, "ipsync_resolved_addresses", l("sync", "orders")); v != 2 {
-		t.Errorf("resolved = %v, want 2", v)
-	}
+	wantValue(t, reg, "ipsync_resolved_addresses", l("sync", "orders"), 2)
 }
 
 func TestAddressChange(t *testing.T) {
 	m, reg := newMetrics(t)
 	m.AddressChange("orders")
 	m.AddressChange("orders")
-	if v := value(t, reg, "ipsync_address_changes_total", l("sync", "orders")); v != 2 {
-		t.Errorf("address changes = %v, want 2", v)
-	}
+	wantValue(t, reg, "ipsync_address_changes_total", l("sync", "orders"), 2)
 }
 
 func TestSetTargets(t *testing.T) {
@@ -301,9 +279,7 @@ func TestSetTargets(t *testing.T) {
 	wantStates := func(want map[string]float64) {
 		t.Helper()
 		for _, s := range allStates() {
-			if v := value(t, reg, "ipsync_targets", l("sync", "orders", "state", s)); v != want[s] {
-				t.Errorf("targets{state=%q} = %v, want %v", s, v, want[s])
-			}
+			wantValue(t, reg, "ipsync_targets", l("sync", "orders", "state", s), want[s])
 		}
 	}
 	wantStates(map[string]float64{"healthy": 2, "draining": 1})
@@ -316,13 +292,9 @@ func TestSetTargets(t *testing.T) {
 
 	// A state ELBv2 might add later is exported, and zeroed when gone; garbage keys never become labels.
 	m.SetTargets("orders", map[string]int{"healthy": 1, "hibernating": 2, "10.0.0.1": 1, "Weird State": 1})
-	if v := value(t, reg, "ipsync_targets", l("sync", "orders", "state", "hibernating")); v != 2 {
-		t.Errorf("new state = %v, want 2", v)
-	}
+	wantValue(t, reg, "ipsync_targets", l("sync", "orders", "state", "hibernating"), 2)
 	m.SetTargets("orders", map[string]int{"healthy": 1})
-	if v := value(t, reg, "ipsync_targets", l("sync", "orders", "state", "hibernating")); v != 0 {
-		t.Errorf("vanished new state = %v, want 0", v)
-	}
+	wantValue(t, reg, "ipsync_targets", l("sync", "orders", "state", "hibernating"), 0)
 	for _, bad := range []string{"10.0.0.1", "Weird State"} {
 		if find(t, reg, "ipsync_targets", l("sync", "orders", "state", bad)) != nil {
 			t.Errorf("state %q became a label value", bad)
@@ -338,12 +310,8 @@ func TestRegisteredDeregistered(t *testing.T) {
 	m.Registered("orders", -1) // a counter cannot go down; must not panic either
 	m.Deregistered("orders", 2)
 	m.Deregistered("orders", -5)
-	if v := value(t, reg, "ipsync_registrations_total", l("sync", "orders")); v != 3 {
-		t.Errorf("registrations = %v, want 3", v)
-	}
-	if v := value(t, reg, "ipsync_deregistrations_total", l("sync", "orders")); v != 2 {
-		t.Errorf("deregistrations = %v, want 2", v)
-	}
+	wantValue(t, reg, "ipsync_registrations_total", l("sync", "orders"), 3)
+	wantValue(t, reg, "ipsync_deregistrations_total", l("sync", "orders"), 2)
 }
 
 func TestDNSQuery(t *testing.T) {
@@ -351,18 +319,12 @@ func TestDNSQuery(t *testing.T) {
 	m.DNSQuery("orders", metrics.DNSSuccess, 2*time.Millisecond)
 	m.DNSQuery("orders", "", 2*time.Millisecond) // resolver.KindOf(nil) == ""
 	m.DNSQuery("orders", "servfail", 4*time.Millisecond)
-	if v := value(t, reg, "ipsync_dns_queries_total", l("sync", "orders", "result", "success")); v != 2 {
-		t.Errorf("success = %v, want 2", v)
-	}
-	if v := value(t, reg, "ipsync_dns_queries_total", l("sync", "orders", "result", "servfail")); v != 1 {
-		t.Errorf("servfail = %v, want 1", v)
-	}
+	wantValue(t, reg, "ipsync_dns_queries_total", l("sync", "orders", "result", "success"), 2)
+	wantValue(t, reg, "ipsync_dns_queries_total", l("sync", "orders", "result", "servfail"), 1)
 	if find(t, reg, "ipsync_dns_queries_total", l("sync", "orders", "result", "")) != nil {
 		t.Error("empty result label exported")
 	}
-	if n := value(t, reg, "ipsync_dns_query_duration_seconds", l("sync", "orders")); n != 3 {
-		t.Errorf("duration count = %v, want 3", n)
-	}
+	wantValue(t, reg, "ipsync_dns_query_duration_seconds", l("sync", "orders"), 3)
 	if s := histSum(t, reg, "ipsync_dns_query_duration_seconds", l("sync", "orders")); s < 0.0079 || s > 0.0081 {
 		t.Errorf("duration sum = %v, want 0.008", s)
 	}
@@ -373,9 +335,7 @@ func TestConverged(t *testing.T) {
 	m.Converged("orders", metrics.StageRegistered, 5500*time.Millisecond)
 	m.Converged("orders", metrics.StageHealthy, 90*time.Second)
 	m.Converged("orders", metrics.StageHealthy, -time.Second) // clamped to 0, sum must not go down
-	if n := value(t, reg, "ipsync_convergence_seconds", l("sync", "orders", "stage", "registered")); n != 1 {
-		t.Errorf("registered count = %v, want 1", n)
-	}
+	wantValue(t, reg, "ipsync_convergence_seconds", l("sync", "orders", "stage", "registered"), 1)
 	if s := histSum(t, reg, "ipsync_convergence_seconds", l("sync", "orders", "stage", "healthy")); s != 90 {
 		t.Errorf("healthy sum = %v, want 90", s)
 	}
@@ -422,9 +382,7 @@ func TestNewTwiceOnOneRegistryShares(t *testing.T) {
 	b := metrics.New(reg, metrics.BuildInfo{Version: "1"})
 	a.Registered("orders", 1)
 	b.Registered("orders", 1)
-	if v := value(t, reg, "ipsync_registrations_total", l("sync", "orders")); v != 2 {
-		t.Errorf("registrations = %v, want 2", v)
-	}
+	wantValue(t, reg, "ipsync_registrations_total", l("sync", "orders"), 2)
 }
 
 func TestNilRegistererWorks(t *testing.T) {

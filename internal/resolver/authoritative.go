@@ -82,42 +82,66 @@ func (a *Authoritative) Resolve(ctx context.Context, name string, fam Family) (R
 	}
 	referrals := 0
 	for {
-		z, zerr := a.zoneOf(ctx, c.current())
-		if zerr != nil {
-			return Result{}, c.wrap(zerr)
-		}
-		resp, ns, ref, qerr := a.ask(ctx, z, c.current(), c.qtype)
-		for qerr == nil && ref != nil { // a parent zone's server points down to the child zone's servers
-			if referrals++; referrals > maxReferrals {
-				return Result{}, c.fail(KindUnreachable, ns.addr, fmt.Errorf("%w: more than %d delegations followed for %s; last from %s",
-					ErrNoAuthoritative, maxReferrals, c.current(), ns))
-			}
-			if z, qerr = a.delegated(ctx, c.current(), ref); qerr == nil {
-				resp, ns, ref, qerr = a.ask(ctx, z, c.current(), c.qtype)
-			}
-		}
+		resp, ns, z, qerr := a.askZoneOf(ctx, c, &referrals)
 		if qerr != nil {
-			return Result{}, c.wrap(qerr)
+			return Result{}, qerr
 		}
-		// A name server speaks only for its own zone: records of other zones in its answer are ignored.
-		inZone := func(owner string) bool { return dns.IsSubDomain(z.apex, owner) }
-		advanced, ferr := c.follow(resp.Answer, ns.addr, inZone)
-		if ferr != nil {
-			return Result{}, ferr
+		res, done, aerr := c.readAuthoritative(resp, ns.addr, z.apex)
+		if aerr != nil {
+			return Result{}, aerr
 		}
-		if !inZone(c.current()) {
-			continue // a CNAME into another zone: ask that zone's servers
-		}
-		if resp.Rcode == dns.RcodeNameError {
-			return Result{}, c.nxdomain(ns.addr)
-		}
-		if addrs := c.addrs(resp.Answer); len(addrs) > 0 {
-			return c.result(addrs, ns.addr, ModeAuthoritative), nil
-		}
-		if !advanced {
-			return Result{}, c.noAddress(ns.addr)
+		if done {
+			return res, nil
 		}
 	}
+}
+
+// askZoneOf asks the servers of the zone that holds the chase's current name, following referrals from a
+// parent zone's servers down to the child zone's, and returns the authoritative answer, who gave it and the zone
+// it speaks for. referrals counts the delegations followed over the whole resolution, so a referral loop ends.
+func (a *Authoritative) askZoneOf(ctx context.Context, c *chase, referrals *int) (*dns.Msg, nameServer, *zone, *Error) {
+	z, qerr := a.zoneOf(ctx, c.current())
+	if qerr != nil {
+		return nil, nameServer{}, nil, c.wrap(qerr)
+	}
+	resp, ns, ref, qerr := a.ask(ctx, z, c.current(), c.qtype)
+	for qerr == nil && ref != nil {
+		if *referrals++; *referrals > maxReferrals {
+			return nil, ns, nil, c.fail(KindUnreachable, ns.addr, fmt.Errorf("%w: more than %d delegations followed for %s; last from %s",
+				ErrNoAuthoritative, maxReferrals, c.current(), ns))
+		}
+		if z, qerr = a.delegated(ctx, c.current(), ref); qerr == nil {
+			resp, ns, ref, qerr = a.ask(ctx, z, c.current(), c.qtype)
+		}
+	}
+	if qerr != nil {
+		return nil, ns, nil, c.wrap(qerr)
+	}
+	return resp, ns, z, nil
+}
+
+// readAuthoritative takes an authoritative answer from server, a name server of zone apex, into the chase. It is
+// done with the result or an error when the answer ends the chase, and not done when the current name must be
+// asked for again: a CNAME led into another zone, or the server did not follow a CNAME inside its own zone.
+func (c *chase) readAuthoritative(resp *dns.Msg, server, apex string) (_ Result, done bool, _ *Error) {
+	// A name server speaks only for its own zone: records of other zones in its answer are ignored.
+	inZone := func(owner string) bool { return dns.IsSubDomain(apex, owner) }
+	advanced, ferr := c.follow(resp.Answer, server, inZone)
+	switch {
+	case ferr != nil:
+		return Result{}, true, ferr
+	case !inZone(c.current()):
+		return Result{}, false, nil // a CNAME into another zone: ask that zone's servers
+	case resp.Rcode == dns.RcodeNameError:
+		return Result{}, true, c.nxdomain(server)
+	}
+	if addrs := c.addrs(resp.Answer); len(addrs) > 0 {
+		return c.result(addrs, server, ModeAuthoritative), true, nil
+	}
+	if !advanced {
+		return Result{}, true, c.noAddress(server)
+	}
+	return Result{}, false, nil
 }
 
 // referral is a parent zone's answer that a child zone holds the name: the child's name servers, and the

@@ -57,6 +57,25 @@ func chainNames(zone string, n int) []string {
 	return out
 }
 
+// serveDB publishes db.example.com A 10.0.0.1 (TTL 5 s) on s and makes s answer every query with fault f.
+func serveDB(s *dnstest.Server, f dnstest.Fault) {
+	s.SetA("db.example.com", 5, "10.0.0.1")
+	s.SetFault(f)
+}
+
+// resolveOn starts a DNS server, lets setup publish records on it, and resolves query for fam with a resolver that
+// asks only that server.
+func resolveOn(t *testing.T, forceTCP bool, setup func(*testing.T, *dnstest.Server), query string, fam resolver.Family) (
+	*dnstest.Server, resolver.Result, error,
+) {
+	t.Helper()
+	s := dnstest.Start(t)
+	setup(t, s)
+	r := newResolver(t, resolver.Config{Servers: []string{s.Addr()}, ForceTCP: forceTCP})
+	got, err := r.Resolve(context.Background(), query, fam)
+	return s, got, err
+}
+
 func mustRaw(t *testing.T, s *dnstest.Server, name string, qtype uint16, rrs ...string) {
 	t.Helper()
 	if err := s.SetRaw(name, qtype, rrs...); err != nil {
@@ -161,10 +180,7 @@ func TestResolve(t *testing.T) {
 	for _, tr := range transports {
 		for _, tt := range tests {
 			t.Run(tr.name+"/"+tt.name, func(t *testing.T) {
-				s := dnstest.Start(t)
-				tt.setup(t, s)
-				r := newResolver(t, resolver.Config{Servers: []string{s.Addr()}, ForceTCP: tr.forceTCP})
-				got, err := r.Resolve(context.Background(), tt.query, tt.fam)
+				s, got, err := resolveOn(t, tr.forceTCP, tt.setup, tt.query, tt.fam)
 				if err != nil {
 					t.Fatalf("Resolve: %v", err)
 				}
@@ -251,31 +267,19 @@ func TestResolveErrors(t *testing.T) {
 			query: "c0.nine.example.com", fam: resolver.IPv4, kind: resolver.KindChainTooLong,
 		},
 		{
-			name: "SERVFAIL", setup: func(t *testing.T, s *dnstest.Server) {
-				s.SetA("db.example.com", 5, "10.0.0.1")
-				s.SetFault(dnstest.FaultServFail)
-			},
+			name: "SERVFAIL", setup: func(t *testing.T, s *dnstest.Server) { serveDB(s, dnstest.FaultServFail) },
 			query: "db.example.com", fam: resolver.IPv4, kind: resolver.KindSERVFAIL,
 		},
 		{
-			name: "REFUSED", setup: func(t *testing.T, s *dnstest.Server) {
-				s.SetA("db.example.com", 5, "10.0.0.1")
-				s.SetFault(dnstest.FaultRefused)
-			},
+			name: "REFUSED", setup: func(t *testing.T, s *dnstest.Server) { serveDB(s, dnstest.FaultRefused) },
 			query: "db.example.com", fam: resolver.IPv4, kind: resolver.KindREFUSED,
 		},
 		{
-			name: "NXDOMAIN fault", setup: func(t *testing.T, s *dnstest.Server) {
-				s.SetA("db.example.com", 5, "10.0.0.1")
-				s.SetFault(dnstest.FaultNXDomain)
-			},
+			name: "NXDOMAIN fault", setup: func(t *testing.T, s *dnstest.Server) { serveDB(s, dnstest.FaultNXDomain) },
 			query: "db.example.com", fam: resolver.IPv4, kind: resolver.KindNXDOMAIN,
 		},
 		{
-			name: "NOERROR without answer", setup: func(t *testing.T, s *dnstest.Server) {
-				s.SetA("db.example.com", 5, "10.0.0.1")
-				s.SetFault(dnstest.FaultNoAnswer)
-			},
+			name: "NOERROR without answer", setup: func(t *testing.T, s *dnstest.Server) { serveDB(s, dnstest.FaultNoAnswer) },
 			query: "db.example.com", fam: resolver.IPv4, kind: resolver.KindNoAddress,
 		},
 		{
@@ -299,10 +303,7 @@ func TestResolveErrors(t *testing.T) {
 	for _, tr := range transports {
 		for _, tt := range tests {
 			t.Run(tr.name+"/"+tt.name, func(t *testing.T) {
-				s := dnstest.Start(t)
-				tt.setup(t, s)
-				r := newResolver(t, resolver.Config{Servers: []string{s.Addr()}, ForceTCP: tr.forceTCP})
-				got, err := r.Resolve(context.Background(), tt.query, tt.fam)
+				s, got, err := resolveOn(t, tr.forceTCP, tt.setup, tt.query, tt.fam)
 				if err == nil {
 					t.Fatalf("Resolve = %+v, want a %s error", got, tt.kind)
 				}
@@ -399,10 +400,7 @@ func TestResolveTruncatedFallsBackToTCP(t *testing.T) {
 		setup func(s *dnstest.Server)
 		want  int
 	}{
-		{"TC fault", func(s *dnstest.Server) {
-			s.SetA("db.example.com", 5, "10.0.0.1")
-			s.SetFault(dnstest.FaultTruncate)
-		}, 1},
+		{"TC fault", func(s *dnstest.Server) { serveDB(s, dnstest.FaultTruncate) }, 1},
 		{"answer too big for UDP", func(s *dnstest.Server) { s.SetA("db.example.com", 5, many...) }, len(many)},
 	}
 	for _, tt := range tests {
@@ -430,8 +428,7 @@ func TestResolveTriesNextServer(t *testing.T) {
 		for _, f := range []dnstest.Fault{dnstest.FaultDrop, dnstest.FaultServFail, dnstest.FaultRefused} {
 			t.Run(tr.name+"/"+f.String(), func(t *testing.T) {
 				bad, good := dnstest.Start(t), dnstest.Start(t)
-				bad.SetA("db.example.com", 5, "10.0.0.1")
-				bad.SetFault(f)
+				serveDB(bad, f)
 				good.SetA("db.example.com", 5, "10.0.0.2")
 				r := newResolver(t, resolver.Config{Servers: []string{bad.Addr(), good.Addr()}, Timeout: timeout, ForceTCP: tr.forceTCP})
 				start := time.Now()
@@ -511,8 +508,7 @@ func TestResolveAllServersFail(t *testing.T) {
 			var servers []string
 			for _, f := range tt.faults {
 				s := dnstest.Start(t)
-				s.SetA("db.example.com", 5, "10.0.0.1")
-				s.SetFault(f)
+				serveDB(s, f)
 				servers = append(servers, s.Addr())
 			}
 			r := newResolver(t, resolver.Config{Servers: servers, Timeout: timeout})

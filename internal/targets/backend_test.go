@@ -177,6 +177,13 @@ func createTargetGroup(t *testing.T, cfg aws.Config, vpcID string) fixture {
 	return fixture{ARN: aws.ToString(out.TargetGroups[0].TargetGroupArn), Name: name, VPCID: vpcID}
 }
 
+// groupAndClient creates a target group on b and a client for it built the production way (newClient).
+func (b *backend) groupAndClient(t *testing.T) (fixture, *targets.Client) {
+	t.Helper()
+	f := b.newGroup(t)
+	return f, newClient(t, f.ARN, targets.FactoryOptions{})
+}
+
 // newClient builds a Client the production way: NewFactory (standard env) and For.
 func newClient(t *testing.T, arnStr string, opts targets.FactoryOptions) *targets.Client {
 	t.Helper()
@@ -258,8 +265,7 @@ func wireTargets(b *backend, action string) [][]string {
 // ---- behaviours ----
 
 func testGroup(t *testing.T, b *backend) {
-	f := b.newGroup(t)
-	c := newClient(t, f.ARN, targets.FactoryOptions{})
+	f, c := b.groupAndClient(t)
 	g, err := c.Group(context.Background(), f.ARN)
 	if err != nil {
 		t.Fatal(err)
@@ -271,8 +277,7 @@ func testGroup(t *testing.T, b *backend) {
 }
 
 func testRegisterInVPC(t *testing.T, b *backend) {
-	f := b.newGroup(t)
-	c := newClient(t, f.ARN, targets.FactoryOptions{})
+	f, c := b.groupAndClient(t)
 	b.resetCalls()
 	// Port 0 is left out: the group's port applies. The secondary CIDR counts as inside the VPC.
 	ts := []nlb.Target{tgt("10.0.1.10", tgPort, ""), tgt("10.0.1.11", 0, ""), tgt("100.64.0.5", 6543, "")}
@@ -306,8 +311,7 @@ func testRegisterInVPC(t *testing.T, b *backend) {
 }
 
 func testRegisterOutsideVPC(t *testing.T, b *backend) {
-	f := b.newGroup(t)
-	c := newClient(t, f.ARN, targets.FactoryOptions{})
+	f, c := b.groupAndClient(t)
 	if err := c.Register(context.Background(), f.ARN, []nlb.Target{tgt("192.0.2.10", tgPort, "all")}); err != nil {
 		t.Fatal(err)
 	}
@@ -336,8 +340,7 @@ func testRegisterOutsideVPC(t *testing.T, b *backend) {
 }
 
 func testDeregisterEchoes(t *testing.T, b *backend) {
-	f := b.newGroup(t)
-	c := newClient(t, f.ARN, targets.FactoryOptions{})
+	f, c := b.groupAndClient(t)
 	ctx := context.Background()
 	// A port other than the group's, so a deregistration without it would miss (I4).
 	keep := tgt("10.0.1.21", tgPort, "")
@@ -386,13 +389,13 @@ func testDeregisterWrongPort(t *testing.T, b *backend) {
 	if !b.matchesPort {
 		t.Skipf("%s keys targets by IP only: a deregistration with any port removes the target", b.name)
 	}
-	f := b.newGroup(t)
-	c := newClient(t, f.ARN, targets.FactoryOptions{})
+	f, c := b.groupAndClient(t)
 	ctx := context.Background()
 	if err := c.Register(ctx, f.ARN, []nlb.Target{tgt("10.0.1.30", tgPort, "")}); err != nil {
 		t.Fatal(err)
 	}
-	// ELBv2 answers success and does nothing (SPEC §2); the target stays.
+	// ELBv2 answers success and does nothing (why ipsync names the registered port: I4 in docs/safety.md);
+	// the target stays.
 	if err := c.Deregister(ctx, f.ARN, []nlb.Target{tgt("10.0.1.30", 6543, "")}); err != nil {
 		t.Fatalf("Deregister with a port that is not registered: %v", err)
 	}
@@ -402,8 +405,7 @@ func testDeregisterWrongPort(t *testing.T, b *backend) {
 }
 
 func testChunks(t *testing.T, b *backend) {
-	f := b.newGroup(t)
-	c := newClient(t, f.ARN, targets.FactoryOptions{})
+	f, c := b.groupAndClient(t)
 	ctx := context.Background()
 	var ts []nlb.Target
 	for i := range 250 {
@@ -451,8 +453,7 @@ func testTooManyTargets(t *testing.T, b *backend) {
 	if b.maxTargets == 0 {
 		t.Skipf("%s has no target limit", b.name)
 	}
-	f := b.newGroup(t)
-	c := newClient(t, f.ARN, targets.FactoryOptions{})
+	f, c := b.groupAndClient(t)
 	var ts []nlb.Target
 	for i := range b.maxTargets + 1 {
 		ts = append(ts, tgt(netip.AddrFrom4([4]byte{10, 0, byte(2 + i/250), byte(1 + i%250)}).String(), tgPort, ""))
@@ -464,8 +465,7 @@ func testTooManyTargets(t *testing.T, b *backend) {
 }
 
 func testVPCCIDRs(t *testing.T, b *backend) {
-	f := b.newGroup(t)
-	c := newClient(t, f.ARN, targets.FactoryOptions{})
+	f, c := b.groupAndClient(t)
 	got, err := c.VPCCIDRs(context.Background(), f.VPCID)
 	if err != nil {
 		t.Fatal(err)

@@ -1,9 +1,11 @@
 // Package testutil holds the small helpers that tests across packages share: a buffer that goroutines may write
-// to while the test reads it, and a wait for a condition. Only tests import it.
+// to while the test reads it, a wait for a condition, and a child process that ends with the test. Only tests
+// import it.
 package testutil
 
 import (
 	"bytes"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -61,4 +63,24 @@ func Wait(timeout time.Duration, ok func() bool) bool {
 		time.Sleep(pause)
 	}
 	return true
+}
+
+// StartProcess starts cmd and returns a channel closed when it has exited. When the test ends the process is
+// killed and waited for; then, if the test failed and onFailure is not nil, onFailure runs, e.g. to log the
+// process's whole output.
+func StartProcess(t testing.TB, cmd *exec.Cmd, onFailure func()) <-chan struct{} {
+	t.Helper()
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting %s: %v", cmd.Path, err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-done
+		if t.Failed() && onFailure != nil {
+			onFailure()
+		}
+	})
+	return done
 }

@@ -2,6 +2,7 @@ package testutil_test
 
 import (
 	"fmt"
+	"os/exec"
 	"runtime"
 	"strings"
 	"sync"
@@ -87,5 +88,24 @@ func TestWait(t *testing.T) {
 	}
 	if waited := time.Since(start); waited < 50*time.Millisecond {
 		t.Fatalf("gave up after %s, before the timeout", waited)
+	}
+}
+
+// A process started for a test is still running during it and is gone once the test has ended.
+func TestStartProcessEndsWithTheTest(t *testing.T) {
+	var done <-chan struct{}
+	t.Run("test", func(t *testing.T) {
+		// An hour: were the process not killed, the cleanup would wait until go test times out.
+		done = testutil.StartProcess(t, exec.Command("sleep", "3600"), nil)
+		select {
+		case <-done:
+			t.Fatal("the process exited while the test was running")
+		case <-time.After(50 * time.Millisecond):
+		}
+	})
+	select {
+	case <-done:
+	default:
+		t.Fatal("the process still runs after its test ended")
 	}
 }
