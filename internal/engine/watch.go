@@ -12,7 +12,9 @@ import (
 )
 
 // This file serves the Lambda handler: passes over some mappings, and the failover watch. Both reuse the
-// mapping's own reconcile, so the safety invariants and the memory between passes are the daemon's.
+// mapping's own reconcile, so the safety invariants and the memory between passes are the daemon's. Lambda can
+// run invocations of one execution environment concurrently (AWS_LAMBDA_MAX_CONCURRENCY): every read or write of
+// a mapping's memory here holds its busy lock, as the passes do.
 
 // Names returns the mapping names in configuration order.
 func (e *Engine) Names() []string {
