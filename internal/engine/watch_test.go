@@ -181,7 +181,9 @@ func TestConcurrentWatches(t *testing.T) {
 	var wg sync.WaitGroup
 	watches := make([][]engine.WatchReport, 2)
 	for i := range watches {
-		wg.Go(func() { watches[i] = eng.Watch(context.Background(), []string{"orders"}, 10*time.Second, 50*time.Millisecond) })
+		wg.Go(func() {
+			watches[i] = eng.Watch(context.Background(), []string{"orders"}, 10*time.Second, 50*time.Millisecond)
+		})
 	}
 	wg.Go(func() {
 		for range 5 {
