@@ -53,9 +53,13 @@ func (m *mapping) apply(ctx context.Context, p plan.Plan, rep *Report) error {
 
 // deregisterStale resolves the endpoint once more, then deregisters the targets DNS still leaves out. The pass's
 // answer can be seconds old by now when AWS was slow or throttled, and an address DNS serves again meanwhile must
-// stay (I2 on the freshest answer). When that resolution fails, nothing is deregistered (I1).
+// stay (I2 on the freshest answer). When that resolution fails, or carries an address ipsync refuses (I10),
+// nothing is deregistered (I1).
 func (m *mapping) deregisterStale(ctx context.Context, ts []nlb.Target, rep *Report) error {
 	res, err := m.query(ctx)
+	if err == nil {
+		err = CheckAddrs(m.cfg, m.group, m.policy.VPCCIDRs, res.Addrs)
+	}
 	if err != nil {
 		return fmt.Errorf("resolving %s again before deregistering %v: %w; nothing deregistered", m.cfg.Endpoint, ts, err)
 	}
