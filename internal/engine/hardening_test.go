@@ -134,3 +134,41 @@ func TestPoisonedAnswerBeforeDeregistering(t *testing.T) {
 	}
 	e.wantLive(ipA, ipB)
 }
+
+// TestRegisteredButNeverSeen is I3 (issue 9 item 10): AWS answers RegisterTargets with success but never carries it
+// out. A stale target is deregistered only once the new one is seen in DescribeTargetHealth, so A stays, the pass
+// fails saying why (logged once, soft: the next pass registers again), and nothing is deregistered. Once AWS
+// carries registrations out again, the group converges by itself.
+func TestRegisteredButNeverSeen(t *testing.T) {
+	e := newFakeEnv(t, elbv2fake.Options{})
+	e.dns.SetA(endpoint, 5, ipA.String())
+	s := e.mapping()
+	s.DeregisterAfter = 1
+	eng := e.engine(engine.Options{}, s)
+	mustOK(t, e.pass(eng))
+	e.fake.SetFault(func(action string, _ url.Values) *elbv2fake.Fault {
+		if action == "RegisterTargets" {
+			f := elbv2fake.AcceptedNotApplied()
+			return &f
+		}
+		return nil
+	})
+	e.dns.SetA(endpoint, 5, ipB.String())
+	for range 2 {
+		r := e.pass(eng)
+		if r.Err() == nil || engine.IsHard(r.Err()) || !strings.Contains(r.Error, "not in DescribeTargetHealth") || !strings.Contains(r.Error, "nothing deregistered") {
+			t.Fatalf("pass: %+v, want a soft error saying B never appeared and nothing was deregistered", r)
+		}
+	}
+	if d := e.rec.Calls("Deregister"); len(d) != 0 {
+		t.Fatalf("I3: deregistered although B never appeared: %v", d)
+	}
+	e.wantLive(ipA)
+	if n := e.logs.FilterMessage("sync pass failed").FilterFieldKey("error").Len(); n != 2 {
+		t.Fatalf("%d failure lines, want one per pass", n)
+	}
+
+	e.fake.SetFault(nil)
+	mustOK(t, e.pass(eng))
+	e.wantLive(ipB)
+}
