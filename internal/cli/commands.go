@@ -149,7 +149,7 @@ func runDaemon(env Env, args []string) int {
 
 	eng.Run(env.Signals)
 
-	w.log.Info("stopping: signal received, pass in flight finished")
+	w.log.Info("stopped: signal received")
 	if srv != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()

@@ -30,7 +30,7 @@ func (m *mapping) apply(ctx context.Context, p plan.Plan, rep *Report) error {
 	}
 	if len(p.Register) > 0 {
 		err := m.register(ctx, p.Register)
-		if awserr.IsTooManyTargets(err) && len(p.Deregister) > 0 {
+		if awserr.IsTooManyTargets(err) && len(p.Deregister) > 0 && !m.skipDeregistration(p.Deregister) {
 			m.log.Warn("target group is full (TooManyTargets): deregistering stale targets before registering, an exception to register-first",
 				zap.Stringers("deregister", p.Deregister))
 			if err := m.deregisterStale(ctx, p.Deregister, rep); err != nil {
@@ -44,7 +44,7 @@ func (m *mapping) apply(ctx context.Context, p plan.Plan, rep *Report) error {
 		}
 		rep.Registered = p.Register
 	}
-	if len(p.Deregister) > 0 {
+	if len(p.Deregister) > 0 && !m.skipDeregistration(p.Deregister) {
 		if err := m.awaitSeen(ctx, rep.Registered); err != nil {
 			return err
 		}

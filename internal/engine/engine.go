@@ -12,6 +12,7 @@ import (
 	"context"
 	"net/netip"
 	"slices"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -72,6 +73,10 @@ type Options struct {
 	// FollowInterval is how often the target group is read while a new target is not yet healthy (default 2s);
 	// FollowFor bounds that (default 5m).
 	FollowInterval, FollowFor time.Duration
+	// StopGrace bounds how long Run lets the passes in flight finish after stop (default 12 s): then their calls
+	// are cancelled. With the HTTP server's shutdown after it, the daemon exits within 20 s of SIGTERM, well
+	// inside ECS's default stop timeout of 30 s, after which ECS kills the task.
+	StopGrace time.Duration
 	// Settle makes RunOnce finish the job for callers that keep no memory between runs (one-shot sync, Lambda):
 	// while stale addresses wait for deregister_after (I6), it resolves again when the answer's TTL ends and
 	// passes again, so that one run both registers the new address and removes the old one.
@@ -85,6 +90,9 @@ type Engine struct {
 	opts     Options
 	mappings []*mapping
 	vpcs     vpcCache
+
+	stopping     chan struct{} // closed when Run's stop is done: no deregistration starts after it
+	stoppingOnce sync.Once
 }
 
 // New builds an engine for a validated configuration. It makes no network call.
@@ -104,7 +112,10 @@ func New(cfg *config.Config, deps Deps, opts Options) *Engine {
 	if opts.FollowFor <= 0 {
 		opts.FollowFor = 5 * time.Minute
 	}
-	e := &Engine{cfg: cfg, deps: deps, opts: opts}
+	if opts.StopGrace <= 0 {
+		opts.StopGrace = 12 * time.Second
+	}
+	e := &Engine{cfg: cfg, deps: deps, opts: opts, stopping: make(chan struct{})}
 	for _, s := range cfg.Syncs {
 		deps.Metrics.Init(s.Name)
 		e.mappings = append(e.mappings, newMapping(e, s))

@@ -3,12 +3,19 @@ package engine_test
 // Tests of issue 9 (hardening): each shows an edge that a slow, odd or hostile world found, and what ipsync does.
 
 import (
+	"context"
 	"net/netip"
 	"net/url"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/ipsync/ipsync/internal/config"
 	"github.com/ipsync/ipsync/internal/elbv2fake"
 	"github.com/ipsync/ipsync/internal/engine"
 	"github.com/ipsync/ipsync/internal/nlb"
@@ -171,4 +178,97 @@ func TestRegisteredButNeverSeen(t *testing.T) {
 	e.fake.SetFault(nil)
 	mustOK(t, e.pass(eng))
 	e.wantLive(ipB)
+}
+
+// gatedGroup holds every RegisterTargets call, once armed, until release is closed (or, when release is nil,
+// until the call's context ends), and says on entered when one arrives.
+type gatedGroup struct {
+	engine.TargetGroup
+	armed   atomic.Bool
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (g *gatedGroup) Register(ctx context.Context, arn string, ts []nlb.Target) error {
+	if g.armed.Load() {
+		g.entered <- struct{}{}
+		select {
+		case <-g.release:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return g.TargetGroup.Register(ctx, arn, ts)
+}
+
+// stopMidRegistration runs the daemon on a failover from A to B (A stale at once: deregister_after 1), stops it
+// while B's registration is held by g, calls whileStopping, and returns the logs once Run has returned.
+func stopMidRegistration(t *testing.T, e *env, g *gatedGroup, grace time.Duration, whileStopping func()) *observer.ObservedLogs {
+	t.Helper()
+	e.dns.SetA(endpoint, 1, ipA.String())
+	s := e.mapping()
+	s.DeregisterAfter = 1
+	cfg := config.Defaults()
+	cfg.Syncs = []config.Sync{s}
+	core, logs := observer.New(zap.InfoLevel)
+	eng := engine.New(cfg, engine.Deps{
+		Resolver: e.res,
+		Clients:  func(context.Context, string, string) (engine.TargetGroup, error) { return g, nil },
+		Log:      zap.New(core),
+	}, engine.Options{StopGrace: grace})
+	mustOK(t, eng.RunOnce(context.Background())[0]) // A registered
+	g.entered = make(chan struct{}, 1)
+	g.armed.Store(true)
+
+	stop, cancel := context.WithCancel(context.Background())
+	ran := make(chan struct{})
+	go func() { defer close(ran); eng.Run(stop) }()
+	e.dns.SetA(endpoint, 1, ipB.String())
+	select {
+	case <-g.entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("B's registration did not start within 10 s of the failover")
+	}
+	cancel() // SIGTERM mid-pass
+	whileStopping()
+	select {
+	case <-ran:
+	case <-time.After(20 * time.Second):
+		t.Fatal("Run did not return within 20 s of the stop")
+	}
+	return logs
+}
+
+// TestStopStartsNoDeregistration (issue 9 item 12): the daemon is stopped while registering B in the pass that
+// would then deregister A. The registration finishes, A is not deregistered, and the log says A was left.
+func TestStopStartsNoDeregistration(t *testing.T) {
+	e := newFakeEnv(t, elbv2fake.Options{})
+	g := &gatedGroup{TargetGroup: e.rec, release: make(chan struct{})}
+	logs := stopMidRegistration(t, e, g, time.Minute, func() {
+		time.Sleep(100 * time.Millisecond) // Run has seen the stop
+		close(g.release)
+	})
+	if d := e.rec.Calls("Deregister"); len(d) != 0 {
+		t.Fatalf("deregistered after the stop: %v", d)
+	}
+	e.wantLive(ipA, ipB)
+	if logs.FilterMessageSnippet("not deregistering stale targets").FilterFieldKey("targets").Len() != 1 {
+		t.Fatalf("no log line says A was left registered: %v", logs.All())
+	}
+}
+
+// TestStopGraceCutsThePass (issue 9 item 12): a pass in flight that outlasts the grace after the stop is cut
+// short: its held call is cancelled, Run returns, nothing is deregistered, and the log names the mapping.
+func TestStopGraceCutsThePass(t *testing.T) {
+	e := newFakeEnv(t, elbv2fake.Options{})
+	g := &gatedGroup{TargetGroup: e.rec} // nil release: held until the call is cancelled
+	logs := stopMidRegistration(t, e, g, 200*time.Millisecond, func() {})
+	if d := e.rec.Calls("Deregister"); len(d) != 0 {
+		t.Fatalf("deregistered after the stop: %v", d)
+	}
+	e.wantLive(ipA)
+	cut := logs.FilterMessageSnippet("cut short").All()
+	if len(cut) != 1 || !slices.Equal(cut[0].ContextMap()["syncs"].([]any), []any{"orders"}) {
+		t.Fatalf("want one line naming orders as cut short: %v", logs.All())
+	}
 }
