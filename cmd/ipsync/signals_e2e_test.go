@@ -7,13 +7,18 @@ import (
 	"fmt"
 	"net/netip"
 	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/ipsync/ipsync/internal/elbv2fake"
+	"github.com/ipsync/ipsync/internal/testutil"
+	"github.com/ipsync/ipsync/internal/testutil/awstest"
 )
 
 // mappingConfig is a configuration of one mapping per "name endpoint target-group-ARN extra-keys" entry.
@@ -84,5 +89,59 @@ func TestSIGTERMMidSlowPass(t *testing.T) {
 	}
 	if !cut {
 		t.Fatalf("no log line says the pass of orders was cut short:\n%s", p.out.String())
+	}
+}
+
+// TestSIGHUPReloads (issue 9 item 6): SIGHUP reloads the configuration file. A valid change starts the added
+// mapping and keeps the unchanged one with its memory; an invalid change is logged and the running configuration
+// stays. orders runs with prune: false, so it deregisters only targets it remembers registering: A leaving after
+// the reloads shows that orders kept its memory.
+func TestSIGHUPReloads(t *testing.T) {
+	const a, b, c = "10.0.1.10", "10.0.2.20", "10.0.3.30"
+	w := newFakeWorld(t, elbv2fake.Options{})
+	reports := awstest.NewTargetGroup(t, 5432)
+	w.dns.SetA(endpoint, 1, a)
+	w.dns.SetA("reports.rds.test", 1, b)
+	orders := [4]string{"orders", endpoint, w.group.ARN, ", prune: false"}
+	path := filepath.Join(t.TempDir(), "ipsync.yaml")
+	write := func(cfg string) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(w.mappingConfig(orders))
+	p := startDaemon(t, path) // IPSYNC_CONFIG is the file's path
+	waitFakeLive(t, w, 15*time.Second, a)
+	hangup := func(wantMsg string) {
+		t.Helper()
+		if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		testutil.Eventually(t, 10*time.Second, "the log says "+wantMsg, func() bool {
+			return strings.Contains(p.out.String(), wantMsg)
+		})
+	}
+
+	write(w.mappingConfig(orders, [4]string{"reports", "reports.rds.test", reports.ARN, ""}))
+	hangup(`"msg":"SIGHUP: configuration reloaded"`)
+	waitFakeLive(t, w, 15*time.Second, a)
+	testutil.Eventually(t, 15*time.Second, "reports, added by the reload, registers B", func() bool {
+		return slices.Equal(fakeLive(w.fake, reports.ARN), addrs(b))
+	})
+	if !strings.Contains(p.out.String(), `"kept":["orders"]`) || !strings.Contains(p.out.String(), `"added":["reports"]`) {
+		t.Fatalf("the reload line does not say orders was kept and reports added:\n%s", p.out.String())
+	}
+
+	write("syncs:\n  - {name: orders, endpoint: " + endpoint + ", target_group_arn: " + w.group.ARN + ", prune: maybe}\n")
+	hangup(`"msg":"SIGHUP: configuration not reloaded, the running one stays: fix it and send SIGHUP again"`)
+
+	// Both mappings still run, and orders still knows it registered A.
+	w.dns.SetA(endpoint, 1, c)
+	waitFakeLive(t, w, 20*time.Second, c)
+	select {
+	case <-p.done:
+		t.Fatalf("the daemon exited:\n%s", p.out.String())
+	default:
 	}
 }

@@ -127,6 +127,7 @@ func runDaemon(env Env, args []string) int {
 	}
 	defer func() { _ = w.log.Sync() }()
 	eng := w.engine(engine.Options{DryRun: *dryRun})
+	defer reloadOnHangup(env.Signals, flags, eng, w.log)()
 
 	var srv *http.Server
 	if cfg.Listen != "" {

@@ -85,11 +85,16 @@ type Options struct {
 
 // Engine holds the mappings and their memory between passes.
 type Engine struct {
-	cfg      *config.Config
-	deps     Deps
-	opts     Options
-	mappings []*mapping
-	vpcs     vpcCache
+	cfg  *config.Config
+	deps Deps
+	opts Options
+	vpcs vpcCache
+
+	mu        sync.Mutex
+	mappings  []*mapping    // replaced by Reload, never changed in place (current)
+	started   []*mapping    // started by Reload, not yet scheduled by Run (takeStarted)
+	reloaded  chan struct{} // wakes Run after a Reload
+	reloading sync.Mutex    // serializes Reloads
 
 	stopping     chan struct{} // closed when Run's stop is done: no deregistration starts after it
 	stoppingOnce sync.Once
@@ -115,7 +120,7 @@ func New(cfg *config.Config, deps Deps, opts Options) *Engine {
 	if opts.StopGrace <= 0 {
 		opts.StopGrace = 12 * time.Second
 	}
-	e := &Engine{cfg: cfg, deps: deps, opts: opts, stopping: make(chan struct{})}
+	e := &Engine{cfg: cfg, deps: deps, opts: opts, stopping: make(chan struct{}), reloaded: make(chan struct{}, 1)}
 	for _, s := range cfg.Syncs {
 		deps.Metrics.Init(s.Name)
 		e.mappings = append(e.mappings, newMapping(e, s))
@@ -162,7 +167,7 @@ const (
 // RunOnce makes one pass over every mapping, several at once, and returns a report per mapping in
 // configuration order. Cancelling ctx ends Settle's waits; calls in flight finish under their own deadlines.
 func (e *Engine) RunOnce(ctx context.Context) []Report {
-	return each(e, e.mappings, func(m *mapping) Report { return m.runOnce(ctx) })
+	return each(e, e.current(), func(m *mapping) Report { return m.runOnce(ctx) })
 }
 
 // runOnce is one pass, then with Settle more passes, each after the answer's TTL, while stale addresses wait

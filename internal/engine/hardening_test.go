@@ -6,6 +6,7 @@ import (
 	"context"
 	"net/netip"
 	"net/url"
+	"reflect"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -19,6 +20,8 @@ import (
 	"github.com/ipsync/ipsync/internal/elbv2fake"
 	"github.com/ipsync/ipsync/internal/engine"
 	"github.com/ipsync/ipsync/internal/nlb"
+	"github.com/ipsync/ipsync/internal/testutil"
+	"github.com/ipsync/ipsync/internal/testutil/awstest"
 )
 
 // TestDuplicateHealthRows (issue 9 item 13): DescribeTargetHealth lists every target twice. The engine plans on
@@ -270,5 +273,89 @@ func TestStopGraceCutsThePass(t *testing.T) {
 	cut := logs.FilterMessageSnippet("cut short").All()
 	if len(cut) != 1 || !slices.Equal(cut[0].ContextMap()["syncs"].([]any), []any{"orders"}) {
 		t.Fatalf("want one line naming orders as cut short: %v", logs.All())
+	}
+}
+
+// TestReloadKeepsUnchangedMappings (issue 9 item 6): a reload keeps an unchanged mapping as it is, memory included,
+// stops a removed one without touching its group, and starts a new one.
+func TestReloadKeepsUnchangedMappings(t *testing.T) {
+	e := newFakeEnv(t, elbv2fake.Options{})
+	orders, reports := twoMappings(e)
+	billing := e.mapping()
+	billing.Name, billing.Endpoint, billing.TargetGroupARN = "billing", "billing.c9abc.us-east-1.rds.test", awstest.NewTargetGroup(t, port).ARN
+	e.dns.SetA(orders.Endpoint, 5, ipA.String())
+	e.dns.SetA(reports.Endpoint, 5, ipB.String())
+	e.dns.SetA(billing.Endpoint, 5, ipC.String())
+	eng := e.engine(engine.Options{}, orders, reports)
+	e.pass(eng)
+	e.dns.SetA(orders.Endpoint, 5, ipC.String())
+	if r := mustOK(t, e.pass(eng)); !slices.Equal(r.Waiting, []netip.Addr{ipA}) {
+		t.Fatalf("after the change A waits for a second absence (I6): %+v", r)
+	}
+
+	cfg := config.Defaults()
+	cfg.Syncs = []config.Sync{orders, billing}
+	cfg.DNS.Servers = []string{e.dns.Addr()}
+	cfg.Poll.Max = time.Minute
+	rep := eng.Reload(cfg)
+	want := engine.ReloadReport{Kept: []string{"orders"}, Added: []string{"billing"}, Removed: []string{"reports"}, Restart: []string{"poll"}}
+	if !reflect.DeepEqual(rep, want) {
+		t.Fatalf("Reload = %+v, want %+v", rep, want)
+	}
+	if got := eng.Names(); !slices.Equal(got, []string{"orders", "billing"}) {
+		t.Fatalf("Names() after the reload = %v", got)
+	}
+	e.dns.SetA(reports.Endpoint, 5, ipC.String())
+	reps := eng.RunOnce(context.Background())
+	if len(reps) != 2 || reps[0].Sync != "orders" || reps[1].Sync != "billing" {
+		t.Fatalf("after the reload RunOnce reports %+v, want orders and billing", reps)
+	}
+	// orders kept its memory: this is A's second absence, so A goes now.
+	if r := mustOK(t, reps[0]); !slices.Equal(r.Deregistered, []nlb.Target{{IP: ipA, Port: port}}) {
+		t.Fatalf("orders after the reload: %+v, want A deregistered on its second absence", r)
+	}
+	if r := mustOK(t, reps[1]); len(r.Registered) != 1 {
+		t.Fatalf("billing after the reload: %+v, want C registered", r)
+	}
+	if got := e.fake.Targets(reports.TargetGroupARN); len(got) != 1 || got[0].IP != ipB {
+		t.Fatalf("the removed mapping's group holds %v, want B untouched", got)
+	}
+
+	// A changed mapping starts again with an empty memory.
+	orders.DeregisterAfter = 3
+	cfg.Syncs = []config.Sync{orders, billing}
+	if rep := eng.Reload(cfg); !slices.Equal(rep.Changed, []string{"orders"}) || !slices.Equal(rep.Kept, []string{"billing"}) {
+		t.Fatalf("Reload = %+v, want orders changed and billing kept", rep)
+	}
+}
+
+// TestReloadWhileRunning (issue 9 item 6): Reload is safe while Run runs (-race): the new mapping is scheduled at
+// once, and the removed one makes no call after the reload.
+func TestReloadWhileRunning(t *testing.T) {
+	e := newFakeEnv(t, elbv2fake.Options{})
+	orders, reports := twoMappings(e)
+	e.dns.SetA(orders.Endpoint, 1, ipA.String())
+	e.dns.SetA(reports.Endpoint, 1, ipB.String())
+	eng := engineWithRealClock(e, orders)
+	runEngine(t, eng)
+	testutil.Eventually(t, 10*time.Second, "orders registers A", func() bool { return len(e.fake.Targets(orders.TargetGroupARN)) == 1 })
+
+	cfg := config.Defaults()
+	cfg.Syncs = []config.Sync{reports}
+	eng.Reload(cfg)
+	testutil.Eventually(t, 10*time.Second, "reports, added by the reload, registers B", func() bool {
+		return len(e.fake.Targets(reports.TargetGroupARN)) == 1
+	})
+	e.fake.ResetCalls()
+	e.dns.SetA(orders.Endpoint, 1, ipC.String())
+	e.dns.SetA(reports.Endpoint, 1, ipC.String())
+	testutil.Eventually(t, 10*time.Second, "reports follows its change", func() bool {
+		return slices.ContainsFunc(e.fake.Targets(reports.TargetGroupARN), func(s elbv2fake.TargetState) bool { return s.IP == ipC })
+	})
+	time.Sleep(1500 * time.Millisecond) // more than a TTL: orders would have registered C by now
+	for _, c := range e.fake.Calls() {
+		if c.Params.Get("TargetGroupArn") == orders.TargetGroupARN {
+			t.Fatalf("the removed mapping called %s after the reload", c.Action)
+		}
 	}
 }

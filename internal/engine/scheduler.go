@@ -20,10 +20,12 @@ func (e *Engine) Run(stop context.Context) {
 	work, cut := context.WithCancel(context.WithoutCancel(stop)) // calls outlive stop, until the grace ends
 	defer cut()
 	queue := &wakeQueue{}
-	window := min(e.cfg.Poll.Max, e.cfg.Poll.Min*time.Duration(max(1, len(e.mappings)/200)))
-	for _, m := range e.mappings {
+	e.takeStarted() // Run schedules every current mapping itself
+	mappings := e.current()
+	window := min(e.cfg.Poll.Max, e.cfg.Poll.Min*time.Duration(max(1, len(mappings)/200)))
+	for _, m := range mappings {
 		at := e.deps.Now()
-		if len(e.mappings) > 1 {
+		if len(mappings) > 1 {
 			at = at.Add(rand.N(window))
 		}
 		heap.Push(queue, wake{at: at, m: m})
@@ -35,6 +37,9 @@ func (e *Engine) Run(stop context.Context) {
 	for {
 		for len(running) < e.opts.Concurrency && queue.Len() > 0 && !(*queue)[0].at.After(e.deps.Now()) {
 			m := heap.Pop(queue).(wake).m
+			if m.retired.Load() {
+				continue // removed or changed by Reload
+			}
 			running[m] = true
 			go func() { done <- wake{at: m.step(work), m: m} }()
 		}
@@ -50,6 +55,10 @@ func (e *Engine) Run(stop context.Context) {
 		case w := <-done:
 			delete(running, w.m)
 			heap.Push(queue, w)
+		case <-e.reloaded:
+			for _, m := range e.takeStarted() {
+				heap.Push(queue, wake{at: e.deps.Now(), m: m})
+			}
 		case <-due:
 		}
 	}
@@ -60,9 +69,11 @@ func (e *Engine) Run(stop context.Context) {
 func (m *mapping) step(ctx context.Context) time.Time {
 	m.busy.Lock()
 	defer m.busy.Unlock()
-	if m.now().Before(m.nextResolve) {
+	switch {
+	case m.retired.Load():
+	case m.now().Before(m.nextResolve):
 		m.refresh(ctx)
-	} else {
+	default:
 		m.pass(ctx)
 	}
 	return m.wakeAt()

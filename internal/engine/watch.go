@@ -18,8 +18,9 @@ import (
 
 // Names returns the mapping names in configuration order.
 func (e *Engine) Names() []string {
-	names := make([]string, len(e.mappings))
-	for i, m := range e.mappings {
+	ms := e.current()
+	names := make([]string, len(ms))
+	for i, m := range ms {
 		names[i] = m.cfg.Name
 	}
 	return names
@@ -129,7 +130,7 @@ func wait(ctx context.Context, tick <-chan time.Time) bool {
 // selected returns the named mappings in configuration order.
 func (e *Engine) selected(names []string) []*mapping {
 	var out []*mapping
-	for _, m := range e.mappings {
+	for _, m := range e.current() {
 		if slices.Contains(names, m.cfg.Name) {
 			out = append(out, m)
 		}
