@@ -26,7 +26,7 @@ func (e *Engine) Run(stop context.Context) {
 	for _, m := range mappings {
 		at := e.deps.Now()
 		if len(mappings) > 1 {
-			at = at.Add(rand.N(window))
+			at = at.Add(rand.N(window)) //nolint:gosec // G404: start-up jitter, no secret
 		}
 		heap.Push(queue, wake{at: at, m: m})
 	}
