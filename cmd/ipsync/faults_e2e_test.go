@@ -238,7 +238,7 @@ func servedThroughout(states []dnsState, ip netip.Addr, from, to time.Time) bool
 func TestRefusedByEveryCommand(t *testing.T) {
 	w := newFakeWorld(t, elbv2fake.Options{})
 	w.dns.SetA(endpoint, 5, "10.0.1.10")
-	w.dns.SetA("outside.rds.test", 5, "192.0.2.10")
+	w.dns.SetA("outside.rds.test", 5, "172.31.0.10")
 	inst := w.fake.CreateTargetGroup(elbv2fake.TargetGroupSpec{Name: "inst", Port: 5432, Protocol: "TCP", VPCID: w.group.VPCID, TargetType: "instance"})
 	alb := w.fake.CreateTargetGroup(elbv2fake.TargetGroupSpec{Name: "alb", Port: 5432, Protocol: "HTTP", VPCID: w.group.VPCID, TargetType: "ip"})
 	for _, tc := range []struct {

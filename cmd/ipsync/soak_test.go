@@ -43,7 +43,7 @@ const (
 )
 
 // soakPool is where failovers go: four addresses in the VPC and one outside (registered with AvailabilityZone all).
-var soakPool = []string{"10.0.1.10", "10.0.2.20", "10.0.3.30", "10.0.4.40", "192.0.2.10"}
+var soakPool = []string{"10.0.1.10", "10.0.2.20", "10.0.3.30", "10.0.4.40", "172.31.0.10"}
 
 type soak struct {
 	t   *testing.T

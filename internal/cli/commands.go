@@ -127,6 +127,7 @@ func runDaemon(env Env, args []string) int {
 	}
 	defer func() { _ = w.log.Sync() }()
 	eng := w.engine(engine.Options{DryRun: *dryRun})
+	defer reloadOnHangup(env.Signals, flags, eng, w.log)()
 
 	var srv *http.Server
 	if cfg.Listen != "" {
@@ -149,7 +150,7 @@ func runDaemon(env Env, args []string) int {
 
 	eng.Run(env.Signals)
 
-	w.log.Info("stopping: signal received, pass in flight finished")
+	w.log.Info("stopped: signal received")
 	if srv != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()

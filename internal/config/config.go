@@ -34,6 +34,9 @@ type Sync struct {
 	DeregisterAfter  int    // consecutive successful resolutions an address must be absent before deregistration (I6)
 	RoleARN          string // optional IAM role to assume for this mapping
 	RDSIdentifier    string // rds_identifier: the DB instance/cluster whose RDS events concern this mapping; "" = DBIdentifier's default
+	// AllowedCIDRs are the only ranges an address must be in to be registered (I10), as written (Validate checks
+	// them; AllowedPrefixes parses them). Empty: the private ranges and the target group's VPC CIDRs.
+	AllowedCIDRs []string
 
 	// zeroPort records a port given as 0, which Validate rejects; Port alone cannot tell it from "not given".
 	// It is only ever set on invalid input, so valid configurations compare equal to struct literals.

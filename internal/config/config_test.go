@@ -166,6 +166,7 @@ syncs:
     prune: false
     deregister_after: 5
     role_arn: arn:aws:iam::210987654321:role/ipsync/orders
+    allowed_cidrs: [10.1.0.0/16, "fd00::/8"]
 dns: {mode: authoritative, servers: [10.0.0.2, "10.0.0.3:5353"], timeout: 750ms}
 poll: {min: 2s, max: 1m}
 resync_interval: 5m
@@ -178,6 +179,7 @@ log: {level: debug, format: console}`)
 		Syncs: []config.Sync{{
 			Name: "orders_rw", Endpoint: "orders.example.com", TargetGroupARN: tgARN, Port: 6432,
 			AvailabilityZone: "vpc", Prune: false, DeregisterAfter: 5, RoleARN: "arn:aws:iam::210987654321:role/ipsync/orders",
+			AllowedCIDRs: []string{"10.1.0.0/16", "fd00::/8"},
 		}},
 		DNS:            config.DNS{Mode: "authoritative", Servers: []string{"10.0.0.2:53", "10.0.0.3:5353"}, Timeout: 750 * time.Millisecond},
 		Poll:           config.Poll{Min: 2 * time.Second, Max: time.Minute},
@@ -640,6 +642,10 @@ var validateCases = []struct {
 	{"role not an ARN", validSync + "    role_arn: ipsync-role\n", []string{`role_arn "ipsync-role": is not an ARN`}},
 	{"role with region", validSync + "    role_arn: arn:aws:iam:us-east-1:123456789012:role/x\n", []string{`has region "us-east-1"; IAM ARNs have none`}},
 	{"role bad account", validSync + "    role_arn: arn:aws:iam::abc:role/x\n", []string{`account ID "abc"`}},
+	{"allowed_cidrs not a CIDR", validSync + "    allowed_cidrs: [10.0.0.0/16, 10.1.0.0]\n",
+		[]string{`syncs[0] (orders): allowed_cidrs[1] "10.1.0.0": not a CIDR; expected a range such as 10.0.0.0/16`}},
+	{"allowed_cidrs host bits", validSync + "    allowed_cidrs: [\"fd00::1/8\", 10.1.2.3/16]\n",
+		[]string{`allowed_cidrs[0] "fd00::1/8": has bits set past the prefix length; did you mean fd00::/8?`, `allowed_cidrs[1] "10.1.2.3/16": has bits set past the prefix length; did you mean 10.1.0.0/16?`}},
 	{"duplicate names", validSync + "  - endpoint: orders.other.example.com\n    target_group_arn: " + strings.Replace(tgARN, "/orders/", "/orders2/", 1) + "\n",
 		[]string{`syncs[1] (orders): name "orders" is already used by syncs[0]; names must be unique`}},
 	{"bad name", validSync + "    name: orders db\n", []string{`syncs[0] (orders db): name "orders db": expected letters, digits, '_', '.' and '-' only`}},
@@ -707,6 +713,8 @@ var validCases = []struct{ name, doc string }{
 	{"single-label endpoint", "syncs:\n  - {endpoint: db, target_group_arn: " + tgARN + "}\n"},
 	{"other partition", "syncs:\n  - {endpoint: db.x, target_group_arn: \"arn:aws-cn:elasticloadbalancing:cn-north-1:123456789012:targetgroup/db/0123456789abcdef\"}\n"},
 	{"role with path", validSync + "    role_arn: arn:aws:iam::123456789012:role/service/ipsync\n"},
+	{"allowed_cidrs", validSync + "    allowed_cidrs: [10.1.0.0/16, \"fd00::/8\", 0.0.0.0/0]\n"},
+	{"allowed_cidrs empty", validSync + "    allowed_cidrs: []\n"},
 	{"listen disabled", validSync + "listen: \"\"\n"},
 	{"listen any port", validSync + "listen: \"127.0.0.1:0\"\n"},
 	{"listen host name", validSync + "listen: \"localhost:9796\"\n"},

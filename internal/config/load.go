@@ -41,6 +41,7 @@ type fileSync struct {
 	DeregisterAfter  *whole[int]   `yaml:"deregister_after"`
 	RoleARN          *string       `yaml:"role_arn"`
 	RDSIdentifier    *string       `yaml:"rds_identifier"`
+	AllowedCIDRs     []string      `yaml:"allowed_cidrs"`
 
 	// The other sources; a mapping takes exactly one of endpoint, endpoints and rds.
 	Endpoints []string `yaml:"endpoints"`
@@ -329,6 +330,9 @@ func (fs fileSync) sync() Sync {
 	setWhole(&s.DeregisterAfter, fs.DeregisterAfter)
 	setIf(&s.RoleARN, fs.RoleARN)
 	setIf(&s.RDSIdentifier, fs.RDSIdentifier)
+	if len(fs.AllowedCIDRs) > 0 {
+		s.AllowedCIDRs = fs.AllowedCIDRs
+	}
 	s.zeroPort = fs.Port != nil && fs.Port.n == 0
 	s.defaultName()
 	return s

@@ -177,6 +177,14 @@ func (s *Sync) problems() []string {
 		add("rds_identifier %q: expected a DB instance or cluster identifier (1-63 letters, digits and hyphens, starting with a letter, no \"--\", not ending with '-'), as in the RDS event's SourceIdentifier; leave it out to use the endpoint's first label", s.RDSIdentifier)
 	}
 
+	for i, c := range s.AllowedCIDRs {
+		if p, err := netip.ParsePrefix(c); err != nil {
+			add("allowed_cidrs[%d] %q: not a CIDR; expected a range such as 10.0.0.0/16 or fd00::/8", i, c)
+		} else if p != p.Masked() {
+			add("allowed_cidrs[%d] %q: has bits set past the prefix length; did you mean %s?", i, c, p.Masked())
+		}
+	}
+
 	// An empty name with no source is already reported as the missing source it derives from.
 	if (s.Name != "" || s.DefaultName() != "") && !validName(s.Name) {
 		add("name %q: expected letters, digits, '_', '.' and '-' only, since it is a metric label (the default is the first label of endpoint): set name:", s.Name)
@@ -235,6 +243,17 @@ func (s *Sync) sourceProblems() []string {
 		p = append(p, s.RDS.problems()...)
 	}
 	return p
+}
+
+// AllowedPrefixes returns AllowedCIDRs parsed; a Validate'd configuration has no invalid entry (any is skipped).
+func (s *Sync) AllowedPrefixes() []netip.Prefix {
+	out := make([]netip.Prefix, 0, len(s.AllowedCIDRs))
+	for _, c := range s.AllowedCIDRs {
+		if p, err := netip.ParsePrefix(c); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 func validName(s string) bool {

@@ -547,6 +547,32 @@ func TestFaultAppliedLosesTheAnswer(t *testing.T) {
 	}
 }
 
+func TestFaultAcceptedNotApplied(t *testing.T) {
+	s, c, arn := setup(t, elbv2fake.Options{})
+	s.FailNext("RegisterTargets", 1, elbv2fake.AcceptedNotApplied())
+	if err := register(t, c, arn, tgt("10.0.1.5", 0, "")); err != nil {
+		t.Fatalf("err = %v, want the success AWS answered", err)
+	}
+	if ts := s.Targets(arn); len(ts) != 0 {
+		t.Errorf("NotApplied fault: the registration was made: %v", ts)
+	}
+}
+
+func TestFaultDuplicateRows(t *testing.T) {
+	s, c, arn := setup(t, elbv2fake.Options{})
+	if err := register(t, c, arn, tgt("10.0.1.5", 0, "")); err != nil {
+		t.Fatal(err)
+	}
+	s.FailNext("DescribeTargetHealth", 1, elbv2fake.DuplicateRows())
+	out, err := c.DescribeTargetHealth(context.Background(), &elbv2.DescribeTargetHealthInput{TargetGroupArn: &arn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(out.TargetHealthDescriptions); n != 2 {
+		t.Fatalf("%d rows, want the one target twice", n)
+	}
+}
+
 func TestTooManyTargets(t *testing.T) {
 	clk := fakeclock.New()
 	_, c, arn := setup(t, elbv2fake.Options{MaxTargets: 2, DrainFor: time.Minute, Now: clk.Now})

@@ -6,7 +6,7 @@ import (
 )
 
 // Faults as AWS sends them: the HTTP status, error code and message of the real service, for SetFault and
-// FailNext. Each returns a new value, so callers may change fields (Delay, Applied).
+// FailNext. Each returns a new value, so callers may change fields (Delay, Applied, NotApplied).
 
 // Throttled is ELBv2's rate limit (about 4 Register/Deregister calls a second per account, 10 Describe*):
 // HTTP 400 Throttling. The SDK retries it with backoff.
@@ -60,6 +60,13 @@ func TooManyTargets() Fault {
 	return Fault{Status: http.StatusBadRequest, Code: "TooManyTargets",
 		Message: "You've reached the limit on the number of targets registered to a target group"}
 }
+
+// AcceptedNotApplied is a mutating call that AWS answers with success but never carries out: a registration
+// that "succeeded" and never shows up in DescribeTargetHealth.
+func AcceptedNotApplied() Fault { return Fault{NotApplied: true} }
+
+// DuplicateRows is a DescribeTargetHealth answer that lists every target twice.
+func DuplicateRows() Fault { return Fault{DuplicateRows: true} }
 
 // DeleteTargetGroup deletes the target group as the DeleteTargetGroup action does, e.g. someone deleting it while
 // ipsync runs: every later call naming its ARN fails TargetGroupNotFound. It reports whether the group existed.

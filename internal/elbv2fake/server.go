@@ -83,6 +83,11 @@ type Fault struct {
 	Delay     time.Duration // sleep before answering (real time); if the client gives up first, nothing is answered
 	CloseConn bool          // reset the TCP connection instead of answering
 	Applied   bool          // the call takes effect before the fault: the change is made, the answer is lost
+	// NotApplied is the converse of Applied: the call is answered as a success but makes no change, as a
+	// RegisterTargets that AWS accepted and never carried out. For RegisterTargets and DeregisterTargets.
+	NotApplied bool
+	// DuplicateRows makes a DescribeTargetHealth answer list every target twice.
+	DuplicateRows bool
 }
 
 // Server is the fake endpoint. All methods are safe for concurrent use.
@@ -346,8 +351,15 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, reqID string, pa
 			return
 		}
 	}
-	if !applied {
+	switch {
+	case fault != nil && fault.NotApplied:
+		res = success(nil) // the answer of RegisterTargets and DeregisterTargets
+	case !applied:
 		res = s.dispatch(svc, action, form)
+	}
+	if th, ok := res.body.(targetHealthResult); ok && fault != nil && fault.DuplicateRows {
+		th.TargetHealthDescriptions = append(th.TargetHealthDescriptions, th.TargetHealthDescriptions...)
+		res.body = th
 	}
 	if res.err != nil {
 		failWith(svc, res.err)

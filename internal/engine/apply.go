@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -12,8 +13,9 @@ import (
 	"github.com/ipsync/ipsync/internal/plan"
 )
 
-// apply changes the target group as planned: register first, deregister only after that succeeded (I3), except
-// when the group is full (TooManyTargets), where stale targets must go first to make room.
+// apply changes the target group as planned: register first, deregister only once the new targets are seen in
+// DescribeTargetHealth (I3), except when the group is full (TooManyTargets), where stale targets must go first to
+// make room.
 func (m *mapping) apply(ctx context.Context, p plan.Plan, rep *Report) error {
 	if p.Empty() {
 		return nil
@@ -28,7 +30,7 @@ func (m *mapping) apply(ctx context.Context, p plan.Plan, rep *Report) error {
 	}
 	if len(p.Register) > 0 {
 		err := m.register(ctx, p.Register)
-		if awserr.IsTooManyTargets(err) && len(p.Deregister) > 0 {
+		if awserr.IsTooManyTargets(err) && len(p.Deregister) > 0 && !m.skipDeregistration(p.Deregister) {
 			m.log.Warn("target group is full (TooManyTargets): deregistering stale targets before registering, an exception to register-first",
 				zap.Stringers("deregister", p.Deregister))
 			if err := m.deregisterStale(ctx, p.Deregister, rep); err != nil {
@@ -42,7 +44,10 @@ func (m *mapping) apply(ctx context.Context, p plan.Plan, rep *Report) error {
 		}
 		rep.Registered = p.Register
 	}
-	if len(p.Deregister) > 0 {
+	if len(p.Deregister) > 0 && !m.skipDeregistration(p.Deregister) {
+		if err := m.awaitSeen(ctx, rep.Registered); err != nil {
+			return err
+		}
 		if err := m.deregisterStale(ctx, p.Deregister, rep); err != nil {
 			return err
 		}
@@ -51,11 +56,69 @@ func (m *mapping) apply(ctx context.Context, p plan.Plan, rep *Report) error {
 	return nil
 }
 
+// seenAfter are the waits before each DescribeTargetHealth read that looks for targets just registered, before
+// stale ones are deregistered (I3). AWS lists a new target (as initial) at once; the later reads cover a brief
+// lag, and the bound keeps the pass short when a registration AWS accepted never shows up: the next pass
+// registers it again.
+var seenAfter = []time.Duration{0, 250 * time.Millisecond, time.Second}
+
+// awaitSeen returns nil once every target of ts is in DescribeTargetHealth in any state but draining, and an
+// error after len(seenAfter) reads without them. A successful RegisterTargets answer alone is not enough (I3).
+func (m *mapping) awaitSeen(ctx context.Context, ts []nlb.Target) error {
+	if len(ts) == 0 {
+		return nil
+	}
+	var missing []nlb.Target
+	for _, d := range seenAfter {
+		if !sleep(ctx, d) {
+			return fmt.Errorf("stopped while waiting for %v to appear in %s; nothing deregistered", ts, m.cfg.TargetGroupARN)
+		}
+		if err := m.describe(ctx); err != nil {
+			return fmt.Errorf("reading the targets to see %v before deregistering stale ones: %w; nothing deregistered", ts, err)
+		}
+		missing = slices.DeleteFunc(slices.Clone(ts), func(t nlb.Target) bool {
+			return slices.ContainsFunc(m.current, func(h nlb.TargetHealth) bool { return h.IP == t.IP && h.Port == t.Port && !h.Draining() })
+		})
+		if len(missing) == 0 {
+			return nil
+		}
+	}
+	return fmt.Errorf("registered %v in %s, but after %d reads over %s they are not in DescribeTargetHealth (AWS accepted the registration and has not carried it out); "+
+		"nothing deregistered: the stale targets stay until the new ones appear, and the next pass registers them again",
+		missing, m.cfg.TargetGroupARN, len(seenAfter), sum(seenAfter))
+}
+
+// sleep waits d; false when ctx ends first.
+func sleep(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func sum(ds []time.Duration) (total time.Duration) {
+	for _, d := range ds {
+		total += d
+	}
+	return total
+}
+
 // deregisterStale resolves the endpoint once more, then deregisters the targets DNS still leaves out. The pass's
 // answer can be seconds old by now when AWS was slow or throttled, and an address DNS serves again meanwhile must
-// stay (I2 on the freshest answer). When that resolution fails, nothing is deregistered (I1).
+// stay (I2 on the freshest answer). When that resolution fails, or carries an address ipsync refuses (I10),
+// nothing is deregistered (I1).
 func (m *mapping) deregisterStale(ctx context.Context, ts []nlb.Target, rep *Report) error {
 	res, err := m.query(ctx)
+	if err == nil {
+		err = CheckAddrs(m.cfg, m.group, m.policy.VPCCIDRs, res.Addrs)
+	}
 	if err != nil {
 		return fmt.Errorf("resolving %s again before deregistering %v: %w; nothing deregistered", m.cfg.Endpoint, ts, err)
 	}

@@ -27,9 +27,9 @@ type CheckResult struct {
 var nlbProtocols = []string{"TCP", "TLS", "UDP", "TCP_UDP"}
 
 // CheckRemote checks every mapping without changing anything: the target group exists and is of type ip with an
-// NLB protocol, its VPC can be read, and the endpoint resolves to addresses of the group's family that the
-// availability_zone policy can register. Up to 16 mappings are checked at once (AWS allows about 10 Describe
-// calls a second); results come in configuration order.
+// NLB protocol, its VPC can be read, and the endpoint resolves to addresses of the group's family that ipsync may
+// register (I10) and the availability_zone policy can. Up to 16 mappings are checked at once (AWS allows about
+// 10 Describe calls a second); results come in configuration order.
 // The daemon and `sync` refuse the same things with the same messages (CheckGroup, CheckAddrs).
 func CheckRemote(ctx context.Context, cfg *config.Config, res Resolver, clients ClientFunc) []CheckResult {
 	out := make([]CheckResult, len(cfg.Syncs))
@@ -96,10 +96,29 @@ func CheckGroup(s config.Sync, g targets.Group) error {
 	return nil
 }
 
-// CheckAddrs refuses addresses the mapping's availability_zone policy cannot register: with vpc, every address
-// must be inside the target group's VPC, since AWS accepts an address outside it only with AvailabilityZone all.
-// The error is a *HardError.
+// CheckAddrs refuses an answer ipsync must not act on, before anything is planned; the error is a *HardError.
+// I10: every address must be one a database can have: never loopback, link-local, unspecified, multicast or
+// broadcast, and inside the mapping's allowed_cidrs (by default the private ranges and the target group's VPC
+// CIDRs, cidrs). One other address refuses the whole answer, the real new address with it: AWS would refuse the
+// batch that carried both anyway, and an answer that carries one is poisoned or misconfigured. Then, with
+// availability_zone vpc, every address must be inside the VPC, since AWS accepts an address outside it only with
+// AvailabilityZone all.
 func CheckAddrs(s config.Sync, g targets.Group, cidrs []netip.Prefix, addrs []netip.Addr) error {
+	allowed, allowedText := s.AllowedPrefixes(), fmt.Sprint(s.AllowedCIDRs)
+	if len(allowed) == 0 {
+		allowed = append(slices.Clone(privateRanges), cidrs...)
+		allowedText = fmt.Sprintf("(default: RFC 1918, RFC 6598, IPv6 ULA and the target group's VPC %s %v)", g.VPCID, cidrs)
+	}
+	for _, a := range addrs {
+		if kind := notADatabase(a); kind != "" {
+			return &HardError{Err: fmt.Errorf("%s resolves to %v, and %s is %s address, which ipsync never registers (I10): "+
+				"fix the endpoint's DNS records or dns.servers (the answer is poisoned or misconfigured)", s.Endpoint, addrs, a, kind)}
+		}
+		if !slices.ContainsFunc(allowed, func(c netip.Prefix) bool { return c.Contains(a) }) {
+			return &HardError{Err: fmt.Errorf("%s resolves to %v, with %s, outside allowed_cidrs %s (I10): "+
+				"fix the endpoint's DNS records, or add the database's range to allowed_cidrs", s.Endpoint, addrs, a, allowedText)}
+		}
+	}
 	if s.AvailabilityZone != plan.AZVPC {
 		return nil
 	}
@@ -110,4 +129,33 @@ func CheckAddrs(s config.Sync, g targets.Group, cidrs []netip.Prefix, addrs []ne
 		}
 	}
 	return nil
+}
+
+// privateRanges are the ranges a database's address is in by default (I10), besides its target group's VPC:
+// RFC 1918, RFC 6598 (carrier-grade NAT, which VPCs may use) and IPv6 unique local addresses.
+var privateRanges = []netip.Prefix{
+	netip.MustParsePrefix("10.0.0.0/8"),
+	netip.MustParsePrefix("172.16.0.0/12"),
+	netip.MustParsePrefix("192.168.0.0/16"),
+	netip.MustParsePrefix("100.64.0.0/10"),
+	netip.MustParsePrefix("fc00::/7"),
+}
+
+// notADatabase names the kind of a that can never be a database's address ("a loopback", ...), or returns "".
+// No allowed_cidrs entry overrides it. An IPv4-mapped IPv6 address is judged as the IPv4 address it carries.
+func notADatabase(a netip.Addr) string {
+	a = a.Unmap()
+	switch {
+	case a.IsLoopback():
+		return "a loopback"
+	case a.IsUnspecified():
+		return "an unspecified"
+	case a.IsLinkLocalUnicast():
+		return "a link-local"
+	case a.IsMulticast():
+		return "a multicast"
+	case a == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
+		return "a broadcast"
+	}
+	return ""
 }

@@ -12,6 +12,7 @@ import (
 	"context"
 	"net/netip"
 	"slices"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -72,6 +73,10 @@ type Options struct {
 	// FollowInterval is how often the target group is read while a new target is not yet healthy (default 2s);
 	// FollowFor bounds that (default 5m).
 	FollowInterval, FollowFor time.Duration
+	// StopGrace bounds how long Run lets the passes in flight finish after stop (default 12 s): then their calls
+	// are cancelled. With the HTTP server's shutdown after it, the daemon exits within 20 s of SIGTERM, well
+	// inside ECS's default stop timeout of 30 s, after which ECS kills the task.
+	StopGrace time.Duration
 	// Settle makes RunOnce finish the job for callers that keep no memory between runs (one-shot sync, Lambda):
 	// while stale addresses wait for deregister_after (I6), it resolves again when the answer's TTL ends and
 	// passes again, so that one run both registers the new address and removes the old one.
@@ -80,11 +85,19 @@ type Options struct {
 
 // Engine holds the mappings and their memory between passes.
 type Engine struct {
-	cfg      *config.Config
-	deps     Deps
-	opts     Options
-	mappings []*mapping
-	vpcs     vpcCache
+	cfg  *config.Config
+	deps Deps
+	opts Options
+	vpcs vpcCache
+
+	mu        sync.Mutex
+	mappings  []*mapping    // replaced by Reload, never changed in place (current)
+	started   []*mapping    // started by Reload, not yet scheduled by Run (takeStarted)
+	reloaded  chan struct{} // wakes Run after a Reload
+	reloading sync.Mutex    // serializes Reloads
+
+	stopping     chan struct{} // closed when Run's stop is done: no deregistration starts after it
+	stoppingOnce sync.Once
 }
 
 // New builds an engine for a validated configuration. It makes no network call.
@@ -104,7 +117,10 @@ func New(cfg *config.Config, deps Deps, opts Options) *Engine {
 	if opts.FollowFor <= 0 {
 		opts.FollowFor = 5 * time.Minute
 	}
-	e := &Engine{cfg: cfg, deps: deps, opts: opts}
+	if opts.StopGrace <= 0 {
+		opts.StopGrace = 12 * time.Second
+	}
+	e := &Engine{cfg: cfg, deps: deps, opts: opts, stopping: make(chan struct{}), reloaded: make(chan struct{}, 1)}
 	for _, s := range cfg.Syncs {
 		deps.Metrics.Init(s.Name)
 		e.mappings = append(e.mappings, newMapping(e, s))
@@ -151,7 +167,7 @@ const (
 // RunOnce makes one pass over every mapping, several at once, and returns a report per mapping in
 // configuration order. Cancelling ctx ends Settle's waits; calls in flight finish under their own deadlines.
 func (e *Engine) RunOnce(ctx context.Context) []Report {
-	return each(e, e.mappings, func(m *mapping) Report { return m.runOnce(ctx) })
+	return each(e, e.current(), func(m *mapping) Report { return m.runOnce(ctx) })
 }
 
 // runOnce is one pass, then with Settle more passes, each after the answer's TTL, while stale addresses wait

@@ -33,7 +33,7 @@ const (
 var (
 	ipA = netip.MustParseAddr("10.0.1.10")
 	ipB = netip.MustParseAddr("10.0.2.20")
-	ipX = netip.MustParseAddr("192.0.2.10") // outside the VPC
+	ipX = netip.MustParseAddr("172.31.0.10") // private (RFC 1918), outside the VPC
 )
 
 // clock is the engine's time, moved by the test, so that resync and readiness can be tested without sleeping.

@@ -712,6 +712,9 @@ func TestRefusals(t *testing.T) {
 		{name: "not an NLB protocol", spec: elbv2fake.TargetGroupSpec{Name: "alb", Port: port, Protocol: "HTTP", TargetType: "ip"},
 			addr: ipA, want: "not a Network Load Balancer protocol"},
 		{name: "outside the VPC with availability_zone vpc", az: "vpc", addr: ipX, want: "availability_zone is vpc", fixed: ipA},
+		// I10 (issue 9 item 9): never a loopback address, nor a public one outside allowed_cidrs.
+		{name: "loopback", addr: netip.MustParseAddr("127.0.0.1"), want: "127.0.0.1 is a loopback address", fixed: ipA},
+		{name: "outside allowed_cidrs", addr: netip.MustParseAddr("192.0.2.10"), want: "outside allowed_cidrs", fixed: ipA},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFaultEnv(t, faultOpts{})

@@ -44,12 +44,13 @@ func (m *mapping) init(ctx context.Context) error {
 		Prune:           m.cfg.Prune,
 		AZ:              m.cfg.AvailabilityZone,
 	}
-	if pol.AZ == plan.AZAuto || pol.AZ == plan.AZVPC { // vpc: to refuse an address outside the VPC (CheckAddrs)
+	// auto: to choose a zone; vpc: to refuse an address outside the VPC; no allowed_cidrs: the VPC is allowed (I10).
+	if pol.AZ == plan.AZAuto || pol.AZ == plan.AZVPC || len(m.cfg.AllowedCIDRs) == 0 {
 		pol.VPCCIDRs, err = m.e.vpcs.get(ctx, vpcKey(m.cfg, g.VPCID), func(ctx context.Context) ([]netip.Prefix, error) {
 			return client.VPCCIDRs(ctx, g.VPCID)
 		})
 		if err != nil {
-			return fmt.Errorf("reading the CIDRs of VPC %s (the target group's) for availability_zone %s: %w", g.VPCID, pol.AZ, err)
+			return fmt.Errorf("reading the CIDRs of VPC %s (the target group's) for availability_zone %s and allowed_cidrs: %w", g.VPCID, pol.AZ, err)
 		}
 	}
 	fam, err := resolver.FamilyFor(g.IPAddressType)

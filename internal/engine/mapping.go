@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -40,6 +41,7 @@ type mapping struct {
 	// awaitHealthy holds the addresses ipsync registered and is watching until healthy.
 	awaitHealthy map[netip.Addr]follow
 	nextResolve  time.Time
+	retired      atomic.Bool // set by Reload (under busy) when the mapping was removed or changed: no pass after it
 
 	// mu guards the outcome of the last pass, which Ready reads without waiting for a pass.
 	mu          sync.Mutex

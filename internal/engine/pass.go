@@ -58,7 +58,7 @@ func (m *mapping) resolve(ctx context.Context, rep *Report) (res resolver.Result
 	m.nextResolve = at.Add(m.ttl(res))
 	m.e.deps.Metrics.SetResolvedAddresses(m.cfg.Name, len(res.Addrs))
 	if err := CheckAddrs(m.cfg, m.group, m.policy.VPCCIDRs, res.Addrs); err != nil {
-		return res, at, false, err // refused before any change: availability_zone vpc and an address outside the VPC
+		return res, at, false, fmt.Errorf("%w; no target changed", err) // refused before any change (I10, availability_zone vpc)
 	}
 	changed = m.lastAddrs != nil && !slices.Equal(m.lastAddrs, res.Addrs)
 	if changed {

@@ -35,8 +35,9 @@ func (e *Engine) readinessWindow() time.Duration {
 func (e *Engine) Readiness() []MappingReadiness {
 	window := e.readinessWindow()
 	now := e.deps.Now()
-	out := make([]MappingReadiness, 0, len(e.mappings))
-	for _, m := range e.mappings {
+	mappings := e.current()
+	out := make([]MappingReadiness, 0, len(mappings))
+	for _, m := range mappings {
 		last, lastErr := m.status()
 		r := MappingReadiness{Sync: m.cfg.Name, State: ReadyOK, Err: lastErr}
 		switch {

@@ -7,8 +7,9 @@ import (
 	"time"
 )
 
-// Run is the daemon: each mapping runs on its own schedule until stop is done. A pass in flight when stop is
-// done is finished (its calls keep their own deadlines), then Run returns.
+// Run is the daemon: each mapping runs on its own schedule until stop is done. Then no pass starts, and neither
+// does a deregistration in a pass in flight (shutdown.go); the passes in flight get Options.StopGrace to finish,
+// then their calls are cancelled, and Run returns. What was left undone is logged.
 //
 // One scheduler holds every mapping's next wake-up time and hands due mappings to at most Options.Concurrency
 // workers at once: an idle mapping costs no goroutine, and a slow or failing mapping holds one worker, never the
@@ -16,40 +17,48 @@ import (
 // lock. First passes are spread over a start window (poll.min, longer for many mappings) so that a thousand
 // mappings of equal TTL do not query DNS and AWS in lockstep bursts.
 func (e *Engine) Run(stop context.Context) {
-	work := context.WithoutCancel(stop) // calls must outlive stop so that a pass in flight finishes
+	work, cut := context.WithCancel(context.WithoutCancel(stop)) // calls outlive stop, until the grace ends
+	defer cut()
 	queue := &wakeQueue{}
-	window := min(e.cfg.Poll.Max, e.cfg.Poll.Min*time.Duration(max(1, len(e.mappings)/200)))
-	for _, m := range e.mappings {
+	e.takeStarted() // Run schedules every current mapping itself
+	mappings := e.current()
+	window := min(e.cfg.Poll.Max, e.cfg.Poll.Min*time.Duration(max(1, len(mappings)/200)))
+	for _, m := range mappings {
 		at := e.deps.Now()
-		if len(e.mappings) > 1 {
-			at = at.Add(rand.N(window))
+		if len(mappings) > 1 {
+			at = at.Add(rand.N(window)) //nolint:gosec // G404: start-up jitter, no secret
 		}
 		heap.Push(queue, wake{at: at, m: m})
 	}
 	done := make(chan wake)
-	running := 0
+	running := map[*mapping]bool{}
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
-		for running < e.opts.Concurrency && queue.Len() > 0 && !(*queue)[0].at.After(e.deps.Now()) {
+		for len(running) < e.opts.Concurrency && queue.Len() > 0 && !(*queue)[0].at.After(e.deps.Now()) {
 			m := heap.Pop(queue).(wake).m
-			running++
+			if m.retired.Load() {
+				continue // removed or changed by Reload
+			}
+			running[m] = true
 			go func() { done <- wake{at: m.step(work), m: m} }()
 		}
 		var due <-chan time.Time
-		if running < e.opts.Concurrency && queue.Len() > 0 {
+		if len(running) < e.opts.Concurrency && queue.Len() > 0 {
 			timer.Reset(max((*queue)[0].at.Sub(e.deps.Now()), 0))
 			due = timer.C
 		}
 		select {
 		case <-stop.Done():
-			for ; running > 0; running-- {
-				<-done
-			}
+			e.shutdown(running, done, cut)
 			return
 		case w := <-done:
-			running--
+			delete(running, w.m)
 			heap.Push(queue, w)
+		case <-e.reloaded:
+			for _, m := range e.takeStarted() {
+				heap.Push(queue, wake{at: e.deps.Now(), m: m})
+			}
 		case <-due:
 		}
 	}
@@ -60,9 +69,11 @@ func (e *Engine) Run(stop context.Context) {
 func (m *mapping) step(ctx context.Context) time.Time {
 	m.busy.Lock()
 	defer m.busy.Unlock()
-	if m.now().Before(m.nextResolve) {
+	switch {
+	case m.retired.Load():
+	case m.now().Before(m.nextResolve):
 		m.refresh(ctx)
-	} else {
+	default:
 		m.pass(ctx)
 	}
 	return m.wakeAt()

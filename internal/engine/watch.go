@@ -12,12 +12,15 @@ import (
 )
 
 // This file serves the Lambda handler: passes over some mappings, and the failover watch. Both reuse the
-// mapping's own reconcile, so the safety invariants and the memory between passes are the daemon's.
+// mapping's own reconcile, so the safety invariants and the memory between passes are the daemon's. Lambda can
+// run invocations of one execution environment concurrently (AWS_LAMBDA_MAX_CONCURRENCY): every read or write of
+// a mapping's memory here holds its busy lock, as the passes do.
 
 // Names returns the mapping names in configuration order.
 func (e *Engine) Names() []string {
-	names := make([]string, len(e.mappings))
-	for i, m := range e.mappings {
+	ms := e.current()
+	names := make([]string, len(ms))
+	for i, m := range ms {
 		names[i] = m.cfg.Name
 	}
 	return names
@@ -127,7 +130,7 @@ func wait(ctx context.Context, tick <-chan time.Time) bool {
 // selected returns the named mappings in configuration order.
 func (e *Engine) selected(names []string) []*mapping {
 	var out []*mapping
-	for _, m := range e.mappings {
+	for _, m := range e.current() {
 		if slices.Contains(names, m.cfg.Name) {
 			out = append(out, m)
 		}

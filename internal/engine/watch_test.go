@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -161,5 +162,50 @@ func TestWatchOnlyNamed(t *testing.T) {
 	}
 	if reps := eng.Watch(context.Background(), nil, time.Minute, time.Second); len(reps) != 0 {
 		t.Fatalf("watch of no mapping: %+v", reps)
+	}
+}
+
+// TestConcurrentWatches is issue 9 item 8: Lambda can run several invocations of one execution environment at
+// once (AWS_LAMBDA_MAX_CONCURRENCY), so two failover watches, and a scheduled pass beside them, may work on the
+// same mapping together. Under -race this must report no data race, and their passes must still be serialized:
+// B is registered once, A deregistered once, in that order (I3).
+func TestConcurrentWatches(t *testing.T) {
+	e := newFakeEnv(t, elbv2fake.Options{})
+	e.dns.SetA(endpoint, 1, ipA.String())
+	eng := engineWithRealClock(e, e.mapping())
+	mustOK(t, eng.RunOnce(context.Background())[0])
+	callsBefore := len(e.rec.Calls(""))
+
+	timer := time.AfterFunc(300*time.Millisecond, func() { e.dns.SetA(endpoint, 1, ipB.String()) })
+	defer timer.Stop()
+	var wg sync.WaitGroup
+	watches := make([][]engine.WatchReport, 2)
+	for i := range watches {
+		wg.Go(func() {
+			watches[i] = eng.Watch(context.Background(), []string{"orders"}, 10*time.Second, 50*time.Millisecond)
+		})
+	}
+	wg.Go(func() {
+		for range 5 {
+			eng.RunOnceFor(context.Background(), []string{"orders"})
+			time.Sleep(50 * time.Millisecond)
+		}
+	})
+	wg.Wait()
+
+	for i, reps := range watches {
+		if len(reps) != 1 || reps[0].Err() != nil || !reps[0].AddressChanged {
+			t.Fatalf("watch %d: %+v: want one report that saw the change", i, reps)
+		}
+	}
+	e.wantLive(ipB)
+	var muts []string
+	for _, c := range e.rec.Calls("")[callsBefore:] {
+		if strings.HasPrefix(c, "Register") || strings.HasPrefix(c, "Deregister") {
+			muts = append(muts, c)
+		}
+	}
+	if len(muts) != 2 || muts[0] != "Register [10.0.2.20:5432]" || muts[1] != "Deregister [10.0.1.10:5432]" {
+		t.Fatalf("mutations %v: want B registered once, then A deregistered once (I3)", muts)
 	}
 }

@@ -52,9 +52,10 @@ type Options struct {
 	Now      func() time.Time
 }
 
-// Handler serves invocations; it implements aws-lambda-go's lambda.Handler. The Lambda runtime sends an
-// execution environment one invocation at a time, and Invoke must not be called concurrently either: a mapping
-// is worked on by one goroutine at a time.
+// Handler serves invocations; it implements aws-lambda-go's lambda.Handler. Invoke is safe for concurrent use:
+// Lambda can send one execution environment several invocations at once (AWS_LAMBDA_MAX_CONCURRENCY), and the
+// engine then serializes the passes of each mapping, so two invocations never plan from one mapping's memory
+// together.
 type Handler struct {
 	opts Options
 	log  *zap.Logger

@@ -161,6 +161,27 @@ func (m *Metrics) Init(sync string) {
 	m.convergence.WithLabelValues(sync, StageHealthy)
 }
 
+// Forget deletes every series of a mapping that no longer exists (a configuration reload removed it), so that its
+// last in_sync or targets value does not stay behind for alerts to read.
+func (m *Metrics) Forget(sync string) {
+	if m == nil {
+		return
+	}
+	labels := prometheus.Labels{"sync": sync}
+	m.syncRuns.DeletePartialMatch(labels)
+	m.syncDuration.DeletePartialMatch(labels)
+	m.lastSuccess.DeletePartialMatch(labels)
+	m.inSync.DeletePartialMatch(labels)
+	m.resolved.DeletePartialMatch(labels)
+	m.addressChanges.DeletePartialMatch(labels)
+	m.targets.DeletePartialMatch(labels)
+	m.registrations.DeletePartialMatch(labels)
+	m.deregistrations.DeletePartialMatch(labels)
+	m.dnsQueries.DeletePartialMatch(labels)
+	m.dnsDuration.DeletePartialMatch(labels)
+	m.convergence.DeletePartialMatch(labels)
+}
+
 // SyncRun records one pass. Any result but ResultError also sets the last success time to now.
 func (m *Metrics) SyncRun(sync, result string, d time.Duration) {
 	if m == nil {

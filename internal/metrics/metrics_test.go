@@ -199,6 +199,36 @@ func TestBuildInfo(t *testing.T) {
 	wantValue(t, reg2, "ipsync_build_info", l("version", "unknown", "commit", "unknown", "goversion", runtime.Version()), 1)
 }
 
+// TestForget: a mapping removed by a reload leaves no series behind; the others keep theirs.
+func TestForget(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := metrics.New(reg, metrics.BuildInfo{})
+	m.Init("orders")
+	m.Init("reports")
+	m.SetInSync("reports", true)
+	m.Forget("reports")
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var orders int
+	for _, mf := range mfs {
+		for _, s := range mf.GetMetric() {
+			for _, l := range s.GetLabel() {
+				if l.GetName() == "sync" && l.GetValue() == "reports" {
+					t.Fatalf("%s still has a series for the forgotten mapping", mf.GetName())
+				}
+				if l.GetName() == "sync" && l.GetValue() == "orders" {
+					orders++
+				}
+			}
+		}
+	}
+	if orders == 0 {
+		t.Fatal("Forget(reports) removed orders' series too")
+	}
+}
+
 func TestInitPreCreatesZeroSeries(t *testing.T) {
 	m, reg := newMetrics(t)
 	m.Init("orders")

@@ -163,7 +163,7 @@ func comparePrefix(a, b netip.Prefix) int {
 	return cmp.Compare(a.Bits(), b.Bits())
 }
 
-// Health returns every target of the group with its state, sorted by IP then port. Port and
+// Health returns every target of the group with its state, sorted by IP then port, one row per target. Port and
 // AvailabilityZone are exactly what ELBv2 reported, so they can be echoed on deregistration (I4).
 func (c *Client) Health(ctx context.Context, arn string) ([]nlb.TargetHealth, error) {
 	ctx, cancel := c.callCtx(ctx)
@@ -202,9 +202,26 @@ func (c *Client) Health(ctx context.Context, arn string) ([]nlb.TargetHealth, er
 		if c := cmp.Compare(a.Port, b.Port); c != 0 {
 			return c
 		}
-		return cmp.Compare(a.AvailabilityZone, b.AvailabilityZone)
+		if c := cmp.Compare(a.AvailabilityZone, b.AvailabilityZone); c != 0 {
+			return c
+		}
+		return drainingFirst(a, b)
 	})
-	return hs, nil
+	return slices.CompactFunc(hs, func(a, b nlb.TargetHealth) bool { return a.Target == b.Target }), nil
+}
+
+// drainingFirst orders the rows of one target so that a draining one comes first and is the one Health keeps
+// when DescribeTargetHealth lists a target twice and the rows disagree: a live target taken for draining is
+// registered again, which changes nothing, while a draining one taken for live would leave its address unserved.
+func drainingFirst(a, b nlb.TargetHealth) int {
+	switch {
+	case a.Draining() == b.Draining():
+		return 0
+	case a.Draining():
+		return -1
+	default:
+		return 1
+	}
 }
 
 // Register registers the targets, at most MaxTargetsPerCall per request. Port 0 and AvailabilityZone ""

@@ -218,6 +218,35 @@ func TestDeregisterEchoesHealthExactly(t *testing.T) {
 	}
 }
 
+// TestHealthOneRowPerTarget (issue 9 item 13): DescribeTargetHealth rows that repeat a target are merged; when
+// they disagree, the draining row is kept (I5 errs toward registering again, which changes nothing).
+func TestHealthOneRowPerTarget(t *testing.T) {
+	row := func(ip string, port int32, state elbv2types.TargetHealthStateEnum) elbv2types.TargetHealthDescription {
+		return elbv2types.TargetHealthDescription{Target: &elbv2types.TargetDescription{Id: aws.String(ip), Port: aws.Int32(port)},
+			TargetHealth: &elbv2types.TargetHealth{State: state}}
+	}
+	stub := &stubELB{health: []elbv2types.TargetHealthDescription{
+		row("10.0.0.7", 5432, elbv2types.TargetHealthStateEnumHealthy),
+		row("10.0.0.8", 5432, elbv2types.TargetHealthStateEnumHealthy),
+		row("10.0.0.7", 5432, elbv2types.TargetHealthStateEnumHealthy),
+		row("10.0.0.8", 5432, elbv2types.TargetHealthStateEnumDraining),
+		row("10.0.0.8", 5432, elbv2types.TargetHealthStateEnumHealthy),
+		row("10.0.0.7", 6543, elbv2types.TargetHealthStateEnumInitial),
+	}}
+	hs, err := targets.NewClient(stub, noEC2{}).Health(context.Background(), goodARN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []nlb.TargetHealth{
+		{Target: nlb.Target{IP: netip.MustParseAddr("10.0.0.7"), Port: 5432}, State: "healthy"},
+		{Target: nlb.Target{IP: netip.MustParseAddr("10.0.0.7"), Port: 6543}, State: "initial"},
+		{Target: nlb.Target{IP: netip.MustParseAddr("10.0.0.8"), Port: 5432}, State: "draining"},
+	}
+	if !slices.Equal(hs, want) {
+		t.Fatalf("Health =\n %v\nwant\n %v", hs, want)
+	}
+}
+
 func TestRegisterChunksAndStopsAtFirstError(t *testing.T) {
 	var ts []nlb.Target
 	for i := range 201 {

@@ -1,0 +1,51 @@
+package cli
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"go.uber.org/zap"
+
+	"github.com/ipsync/ipsync/internal/config"
+	"github.com/ipsync/ipsync/internal/engine"
+)
+
+// reloadOnHangup makes SIGHUP reload the configuration, instead of ending the process (the default), until ctx is
+// done or the returned function is called. It loads and validates first: an invalid configuration is logged and
+// the running one stays. A valid one goes to eng.Reload, which keeps unchanged mappings with their memory.
+func reloadOnHangup(ctx context.Context, flags *config.Flags, eng *engine.Engine, log *zap.Logger) (stop func()) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	ctx, cancel := context.WithCancel(ctx)
+	go reloadLoop(ctx, hup, flags, eng, log)
+	return func() {
+		signal.Stop(hup)
+		cancel()
+	}
+}
+
+func reloadLoop(ctx context.Context, hup <-chan os.Signal, flags *config.Flags, eng *engine.Engine, log *zap.Logger) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+		}
+		cfg, err := config.Load(flags)
+		if err == nil {
+			err = cfg.Validate()
+		}
+		if err != nil {
+			log.Error("SIGHUP: configuration not reloaded, the running one stays: fix it and send SIGHUP again", zap.Error(err))
+			continue
+		}
+		r := eng.Reload(cfg)
+		log.Info("SIGHUP: configuration reloaded", zap.Strings("kept", r.Kept), zap.Strings("changed", r.Changed),
+			zap.Strings("added", r.Added), zap.Strings("removed", r.Removed))
+		if len(r.Restart) > 0 {
+			log.Warn("SIGHUP: these settings changed but take effect only after a restart", zap.Strings("settings", r.Restart))
+		}
+	}
+}
