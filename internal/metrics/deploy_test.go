@@ -40,6 +40,7 @@ func registryFamilies(t *testing.T) map[string]family {
 	reg := prometheus.NewPedanticRegistry()
 	m := New(reg, BuildInfo{})
 	m.Init("orders")
+	m.InitBudgets()
 	m.awsCalls.WithLabelValues("DescribeTargetHealth", awserr.CodeOK).Inc()
 	m.awsDuration.WithLabelValues("DescribeTargetHealth").Observe(0.01)
 	mfs, err := reg.Gather()
@@ -56,8 +57,8 @@ func registryFamilies(t *testing.T) map[string]family {
 		}
 		out[mf.GetName()] = f
 	}
-	if len(out) != 15 {
-		t.Fatalf("the registry has %d families, want the 15 families ipsync exports (TestContract lists them): %v", len(out), out)
+	if len(out) != 17 {
+		t.Fatalf("the registry has %d families, want the 17 families ipsync exports (TestContract lists them): %v", len(out), out)
 	}
 	return out
 }

@@ -67,6 +67,8 @@ type Metrics struct {
 	awsCalls        *prometheus.CounterVec
 	awsDuration     *prometheus.HistogramVec
 	convergence     *prometheus.HistogramVec
+	budgetWait      *prometheus.HistogramVec
+	budgetDeferred  *prometheus.CounterVec
 
 	mu sync.Mutex
 	// extraStates remembers target states outside targetStates() per mapping, so that SetTargets can zero
@@ -120,6 +122,13 @@ func New(reg prometheus.Registerer, info BuildInfo) *Metrics {
 		convergence: newHistogramVec(reg, "convergence_seconds",
 			"Time from an address change to its target being registered, and to it being healthy.",
 			[]float64{0.1, 0.25, 0.5, 1, 2, 3, 4, 5, 6, 8, 10, 15, 20, 30, 60, 120, 300, 600}, "sync", "stage"),
+		budgetWait: newHistogramVec(reg, "aws_budget_wait_seconds",
+			"Time an AWS API call attempt waited for ipsync's own API budget (aws.describe_rps, aws.mutate_rps) "+
+				"before it was sent, by budget: describe, mutate or rds_describe.",
+			[]float64{0, .01, .05, .1, .25, .5, 1, 2, 5, 10, 30, 60}, "budget"),
+		budgetDeferred: newCounterVec(reg, "aws_budget_deferred_calls_total",
+			"AWS API call attempts that could not go at once and waited for ipsync's own API budget, by budget.",
+			"budget"),
 	}
 	if info.Version == "" {
 		info.Version = "unknown"
@@ -306,6 +315,32 @@ func (m *Metrics) Converged(sync, stage string, d time.Duration) {
 		return
 	}
 	m.convergence.WithLabelValues(sync, stage).Observe(seconds(d))
+}
+
+// Budgets are the values of the budget label of the AWS API budget metrics.
+func Budgets() []string { return []string{"describe", "mutate", "rds_describe"} }
+
+// InitBudgets creates the budget series at 0, so that alerts on their rate work from the first scrape.
+func (m *Metrics) InitBudgets() {
+	if m == nil {
+		return
+	}
+	for _, b := range Budgets() {
+		m.budgetWait.WithLabelValues(b)
+		m.budgetDeferred.WithLabelValues(b)
+	}
+}
+
+// BudgetWait records how long one call attempt waited for the API budget; a wait above 0 also counts the
+// attempt as deferred.
+func (m *Metrics) BudgetWait(budget string, d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.budgetWait.WithLabelValues(budget).Observe(seconds(d))
+	if d > 0 {
+		m.budgetDeferred.WithLabelValues(budget).Inc()
+	}
 }
 
 // seconds clamps negative durations to 0: they can only come from a caller bug, and a histogram sum must not

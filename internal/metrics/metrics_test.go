@@ -115,6 +115,7 @@ func touchAll(t *testing.T, m *metrics.Metrics) {
 	m.DNSQuery("orders", metrics.DNSSuccess, 3*time.Millisecond)
 	m.Converged("orders", metrics.StageRegistered, 5500*time.Millisecond)
 	m.Converged("orders", metrics.StageHealthy, 40*time.Second)
+	m.BudgetWait("describe", 200*time.Millisecond)
 	callDescribeTargetHealth(t, m, 0)
 }
 
@@ -125,21 +126,23 @@ func TestContract(t *testing.T) {
 		typ    dto.MetricType
 		labels []string
 	}{
-		"ipsync_build_info":                     {dto.MetricType_GAUGE, []string{"commit", "goversion", "version"}},
-		"ipsync_sync_runs_total":                {dto.MetricType_COUNTER, []string{"result", "sync"}},
-		"ipsync_sync_duration_seconds":          {dto.MetricType_HISTOGRAM, []string{"sync"}},
-		"ipsync_last_success_timestamp_seconds": {dto.MetricType_GAUGE, []string{"sync"}},
-		"ipsync_in_sync":                        {dto.MetricType_GAUGE, []string{"sync"}},
-		"ipsync_resolved_addresses":             {dto.MetricType_GAUGE, []string{"sync"}},
-		"ipsync_address_changes_total":          {dto.MetricType_COUNTER, []string{"sync"}},
-		"ipsync_targets":                        {dto.MetricType_GAUGE, []string{"state", "sync"}},
-		"ipsync_registrations_total":            {dto.MetricType_COUNTER, []string{"sync"}},
-		"ipsync_deregistrations_total":          {dto.MetricType_COUNTER, []string{"sync"}},
-		"ipsync_dns_queries_total":              {dto.MetricType_COUNTER, []string{"result", "sync"}},
-		"ipsync_dns_query_duration_seconds":     {dto.MetricType_HISTOGRAM, []string{"sync"}},
-		"ipsync_aws_api_calls_total":            {dto.MetricType_COUNTER, []string{"code", "operation"}},
-		"ipsync_aws_api_call_duration_seconds":  {dto.MetricType_HISTOGRAM, []string{"operation"}},
-		"ipsync_convergence_seconds":            {dto.MetricType_HISTOGRAM, []string{"stage", "sync"}},
+		"ipsync_build_info":                      {dto.MetricType_GAUGE, []string{"commit", "goversion", "version"}},
+		"ipsync_sync_runs_total":                 {dto.MetricType_COUNTER, []string{"result", "sync"}},
+		"ipsync_sync_duration_seconds":           {dto.MetricType_HISTOGRAM, []string{"sync"}},
+		"ipsync_last_success_timestamp_seconds":  {dto.MetricType_GAUGE, []string{"sync"}},
+		"ipsync_in_sync":                         {dto.MetricType_GAUGE, []string{"sync"}},
+		"ipsync_resolved_addresses":              {dto.MetricType_GAUGE, []string{"sync"}},
+		"ipsync_address_changes_total":           {dto.MetricType_COUNTER, []string{"sync"}},
+		"ipsync_targets":                         {dto.MetricType_GAUGE, []string{"state", "sync"}},
+		"ipsync_registrations_total":             {dto.MetricType_COUNTER, []string{"sync"}},
+		"ipsync_deregistrations_total":           {dto.MetricType_COUNTER, []string{"sync"}},
+		"ipsync_dns_queries_total":               {dto.MetricType_COUNTER, []string{"result", "sync"}},
+		"ipsync_dns_query_duration_seconds":      {dto.MetricType_HISTOGRAM, []string{"sync"}},
+		"ipsync_aws_api_calls_total":             {dto.MetricType_COUNTER, []string{"code", "operation"}},
+		"ipsync_aws_api_call_duration_seconds":   {dto.MetricType_HISTOGRAM, []string{"operation"}},
+		"ipsync_convergence_seconds":             {dto.MetricType_HISTOGRAM, []string{"stage", "sync"}},
+		"ipsync_aws_budget_wait_seconds":         {dto.MetricType_HISTOGRAM, []string{"budget"}},
+		"ipsync_aws_budget_deferred_calls_total": {dto.MetricType_COUNTER, []string{"budget"}},
 	}
 	mfs, err := reg.Gather()
 	if err != nil {

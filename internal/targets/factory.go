@@ -17,6 +17,8 @@ import (
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go/middleware"
+
+	"github.com/ipsync/ipsync/internal/budget"
 )
 
 // DefaultMaxAttempts is the SDK standard retryer's attempt limit (first try included) unless FactoryOptions says otherwise.
@@ -31,6 +33,7 @@ type FactoryOptions struct {
 	EndpointURL string                          // optional override (demo); "" = SDK standard resolution
 	MaxAttempts int                             // retryer; 0 = DefaultMaxAttempts
 	CallTimeout time.Duration                   // per-call deadline; 0 = DefaultCallTimeout
+	Budget      *budget.Budget                  // the AWS API budget per account and region (I11); nil: none
 }
 
 // Factory builds Clients per (region, role ARN) from one aws.Config loaded once from the SDK's standard
@@ -40,6 +43,7 @@ type Factory struct {
 	cfg         aws.Config // with the retryer and APIOptions; Region is set per client
 	endpointURL string
 	callTimeout time.Duration
+	budget      *budget.Budget
 
 	mu      sync.Mutex
 	clients map[clientKey]*Client
@@ -59,16 +63,16 @@ func NewFactory(ctx context.Context, opts FactoryOptions) (*Factory, error) {
 }
 
 // NewFactoryFromConfig builds a Factory over cfg with the SDK standard retryer (retries happen there and nowhere
-// else), opts.APIOptions and the per-call timeout. The emulators use it with static credentials, so that nothing
+// else), opts.APIOptions, PlainRequestBody, the per-call timeout and opts.Budget. The emulators use it with static credentials, so that nothing
 // comes from the process's AWS environment.
 func NewFactoryFromConfig(cfg aws.Config, opts FactoryOptions) *Factory {
 	cfg.Retryer = opts.retryer()
-	cfg.APIOptions = append(slices.Clip(cfg.APIOptions), opts.APIOptions...)
+	cfg.APIOptions = append(append(slices.Clip(cfg.APIOptions), opts.APIOptions...), PlainRequestBody)
 	timeout := opts.CallTimeout
 	if timeout <= 0 {
 		timeout = DefaultCallTimeout
 	}
-	return &Factory{cfg: cfg, endpointURL: opts.EndpointURL, callTimeout: timeout, clients: map[clientKey]*Client{}}
+	return &Factory{cfg: cfg, endpointURL: opts.EndpointURL, callTimeout: timeout, budget: opts.Budget, clients: map[clientKey]*Client{}}
 }
 
 func (opts FactoryOptions) retryer() func() aws.Retryer {
@@ -82,8 +86,9 @@ func (opts FactoryOptions) retryer() func() aws.Retryer {
 }
 
 // For returns the Client for the target group's region, acting as roleARN when it is not "". Clients are
-// cached per (region, role), so mappings sharing them also share connections and assumed-role credentials.
-// It makes no network call: a bad role surfaces on the first API call.
+// cached per (region, role), so mappings sharing them also share connections and assumed-role credentials; a
+// client's calls count against the API budget of the target group's account and region (a role acts in one
+// account). It makes no network call: a bad role surfaces on the first API call.
 func (f *Factory) For(ctx context.Context, targetGroupARN, roleARN string) (*Client, error) {
 	region, err := RegionFromARN(targetGroupARN)
 	if err != nil {
@@ -91,6 +96,12 @@ func (f *Factory) For(ctx context.Context, targetGroupARN, roleARN string) (*Cli
 	}
 	if roleARN != "" {
 		if err := checkRoleARN(roleARN); err != nil {
+			return nil, err
+		}
+	}
+	var acct *budget.Account
+	if f.budget != nil {
+		if acct, err = f.budget.For(targetGroupARN); err != nil {
 			return nil, err
 		}
 	}
@@ -115,6 +126,7 @@ func (f *Factory) For(ctx context.Context, targetGroupARN, roleARN string) (*Cli
 		if f.endpointURL != "" {
 			o.BaseEndpoint = aws.String(f.endpointURL)
 		}
+		o.APIOptions = append(o.APIOptions, acct.Middleware())
 	})
 	ec2c := ec2.NewFromConfig(cfg, func(o *ec2.Options) {
 		if f.endpointURL != "" {
@@ -122,7 +134,7 @@ func (f *Factory) For(ctx context.Context, targetGroupARN, roleARN string) (*Cli
 		}
 	})
 	c := NewClient(elb, ec2c)
-	c.CallTimeout = f.callTimeout
+	c.CallTimeout, c.Budget = f.callTimeout, acct
 	f.clients[key] = c
 	return c, nil
 }
