@@ -113,7 +113,7 @@ func (a *Account) Wait(ctx context.Context, kind Kind, maxWait time.Duration) (c
 
 func (a *Account) take(ctx context.Context, kind Kind) error {
 	start := time.Now()
-	err := a.buckets[kind].take(ctx, isUrgent(ctx))
+	err := a.buckets[kind].take(ctx, IsUrgent(ctx))
 	a.metrics.BudgetWait(string(kind), time.Since(start))
 	if err != nil {
 		return fmt.Errorf("waiting for ipsync's AWS API budget (%s): %w", kind, err)
@@ -171,7 +171,8 @@ type urgentKey struct{}
 // marked. The engine marks the passes of a mapping whose addresses changed until its target group is in sync.
 func Urgent(ctx context.Context) context.Context { return context.WithValue(ctx, urgentKey{}, true) }
 
-func isUrgent(ctx context.Context) bool { v, _ := ctx.Value(urgentKey{}).(bool); return v }
+// IsUrgent reports whether ctx carries Urgent's mark.
+func IsUrgent(ctx context.Context) bool { v, _ := ctx.Value(urgentKey{}).(bool); return v }
 
 type prepaidKey struct{}
 

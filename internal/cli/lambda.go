@@ -9,7 +9,6 @@ import (
 	"github.com/ipsync/ipsync/internal/config"
 	"github.com/ipsync/ipsync/internal/engine"
 	"github.com/ipsync/ipsync/internal/lambda"
-	"github.com/ipsync/ipsync/internal/resolver"
 	"github.com/ipsync/ipsync/internal/targets"
 )
 
@@ -32,6 +31,7 @@ func runLambda(env Env) int {
 	fs := newFlagSet(env, "lambda", "The Lambda handler; configured from IPSYNC_CONFIG or the flags' IPSYNC_* variables.")
 	flags := config.BindFlags(fs)
 	dryRun := fs.Bool("dry-run", false, "plan only, for every invocation: no RegisterTargets/DeregisterTargets call")
+	shard := shardFlag(fs)
 	if code := parse(env, fs, nil, FailoverWindowEnv); code >= 0 {
 		return code
 	}
@@ -49,12 +49,13 @@ func runLambda(env Env) int {
 		window = d
 	}
 	log := newLogger(cfg, env.Stderr)
-	res, err := resolver.New(resolver.Config{Servers: cfg.DNS.Servers, Timeout: cfg.DNS.Timeout})
+	keepShard(cfg, *shard, log)
+	res, err := newLookup(cfg)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "ipsync lambda: DNS resolver: %v\n", err)
 		return exitError
 	}
-	factory, err := targets.NewFactory(env.Signals, targets.FactoryOptions{})
+	factory, err := targets.NewFactory(env.Signals, targets.FactoryOptions{Budget: newBudget(cfg, nil)})
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "ipsync lambda: AWS configuration: %v\n", err)
 		return exitError
