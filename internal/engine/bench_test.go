@@ -93,7 +93,7 @@ func newBenchWorld(tb testing.TB, n int, opts elbv2fake.Options) *benchWorld {
 	return w
 }
 
-// benchAddr is mapping i's address in failover generation gen: unique per (i, gen) for i < 1000, gen < 200.
+// benchAddr is mapping i's address in failover generation gen: unique per (i, gen) for i < 62,500, gen < 200.
 func benchAddr(i, gen int) netip.Addr {
 	return netip.AddrFrom4([4]byte{10, byte(1 + gen%200), byte(i / 250), byte(1 + i%250)})
 }
