@@ -205,10 +205,13 @@ func (m *Metrics) SetDNSMode(sync, mode string) {
 }
 
 // DNSServerQuery counts one query to one server. server is the authoritative name server's host name without
-// the trailing dot, or DNSServerRecursive; result is DNSSuccess or the resolver's error kind.
+// the trailing dot, or DNSServerRecursive; result is DNSSuccess (or "") or the resolver's error kind.
 func (m *Metrics) DNSServerQuery(mode, server, result string) {
 	if m == nil {
 		return
+	}
+	if result == "" {
+		result = DNSSuccess
 	}
 	m.dnsServer.WithLabelValues(mode, server, result).Inc()
 }
