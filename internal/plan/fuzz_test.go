@@ -101,7 +101,7 @@ func decodeCase(data []byte) fuzzCase {
 		c.mem.counted = Answer{Addrs: addrsOf(r.next()), At: fuzzEpoch, TTL: lastTTL, Server: lastServer}
 	}
 	// What earlier answers said: per address, nothing, or when it appeared (up to 90 s before the new answer,
-	// across ServerLag) and which servers returned it.
+	// across ServerLag), when it was last returned, and which servers returned it.
 	c.at = fuzzEpoch.Add(time.Duration(r.pick(13)) * time.Second)
 	c.mem.seen = map[netip.Addr]sighting{}
 	for _, ip := range fuzzIPs {
@@ -109,7 +109,8 @@ func decodeCase(data []byte) fuzzCase {
 		if by&8 == 0 {
 			continue
 		}
-		s := sighting{first: c.at.Add(-time.Duration(r.pick(91)) * time.Second), by: map[string]bool{}}
+		first := c.at.Add(-time.Duration(r.pick(91)) * time.Second)
+		s := sighting{first: first, last: first.Add(time.Duration(r.pick(91)) * time.Second), by: map[string]bool{}}
 		for i, srv := range fuzzServers {
 			if by&(1<<i) != 0 {
 				s.by[srv] = true
@@ -125,7 +126,8 @@ func decodeCase(data []byte) fuzzCase {
 // checkObserve asserts what counts as a resolution for I6: an answer counts only when there is no counted
 // answer yet, when it differs from the last counted one, comes from another server, or comes at least that
 // answer's TTL later. A counted answer raises the absence of every registered address it lacks by exactly one,
-// except an address its server has never returned that appeared less than ServerLag ago (a lagging server); an
+// except an address its server has never returned that appeared less than ServerLag ago, when the answer holds
+// no address that appeared after it (a lagging server); an
 // answer that does not count raises none. Either way a desired address has no absence left, every address of
 // the answer is marked as returned by its server, and Observe leaves its input alone.
 func checkObserve(t *testing.T, c fuzzCase) {
@@ -150,6 +152,15 @@ func checkObserve(t *testing.T, c fuzzCase) {
 		before, after := c.mem.Absent[ip], next.Absent[ip]
 		s, wasSeen := c.mem.seen[ip]
 		lags := wasSeen && !s.by[c.server] && c.at.Sub(s.first) < ServerLag
+		for _, y := range c.desired { // an answer with an address newer than ip is ahead of it, not behind
+			firstY := c.at // new to memory, or forgotten: it appears now
+			if sy, ok := c.mem.seen[y]; ok && (reg[y] || c.at.Sub(sy.last) < ServerLag) {
+				firstY = sy.first
+			}
+			if firstY.After(s.first) {
+				lags = false
+			}
+		}
 		if want[ip] && !next.seen[ip].by[c.server] {
 			t.Fatalf("%v is in the answer of %q, but memory does not say that server returned it", ip, c.server)
 		}

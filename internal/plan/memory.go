@@ -19,16 +19,16 @@ type Memory struct {
 	Owned map[nlb.Target]bool
 	// counted is the last answer that counted as a resolution (zero At: none yet).
 	counted Answer
-	// seen holds, for each address DNS returned that is still returned or registered, when it appeared and which
-	// servers have returned it since (see Observe on lagging servers).
+	// seen holds, for each address DNS returned that is registered or was returned within ServerLag, when it
+	// appeared and which servers have returned it since (see Observe on lagging servers).
 	seen map[netip.Addr]sighting
 }
 
-// sighting is what memory knows about an address DNS returned: when it first appeared (since it was last
-// neither returned nor registered) and which servers have returned it since.
+// sighting is what memory knows about an address DNS returned: when it first appeared (since memory last
+// forgot it), when it was last returned, and which servers have returned it since it appeared.
 type sighting struct {
-	first time.Time
-	by    map[string]bool
+	first, last time.Time
+	by          map[string]bool
 }
 
 // ServerLag is how long a server that has not yet returned a new address may lag behind the servers that have:
@@ -58,13 +58,13 @@ type Answer struct {
 // targets no longer in the target group at all.
 //
 // Lagging servers. A zone's name servers publish a change a few seconds apart, so while a change propagates
-// some answer with the new address and some with the old. A server's answer without an address does not count
-// as an absence of it when that server has never returned the address since it appeared and the address
-// appeared less than ServerLag ago: that server may simply not have the new record yet. So a lagging server's
-// old answer never moves the new address toward deregistration, however many times in a row it is asked, while
-// its old address, present in that answer, starts from zero again and goes only once the servers agree. With a
-// single server (recursive mode, as a rule) nothing changes: a server that answers has returned what it
-// returned.
+// some answer with the new address and some with the old. A server's answer without an address X does not count
+// as an absence of X when it may come from a server that does not have X yet: X appeared less than ServerLag
+// ago, that server has not returned X since, and the answer holds no address that appeared after X (an answer
+// with newer news than X is ahead of X, not behind). So a lagging server's old answer never moves the new
+// address toward deregistration, however many times in a row it is asked, while its old address, present in
+// that answer, starts from zero again and goes only once the servers agree. With a single server (recursive
+// mode, as a rule) nothing changes: a server that answers has returned what it returned.
 func Observe(mem Memory, ans Answer, current []nlb.TargetHealth) Memory {
 	reg := registered(current)
 	seen := see(mem.seen, ans, reg)
@@ -85,7 +85,7 @@ func Observe(mem Memory, ans Answer, current []nlb.TargetHealth) Memory {
 			continue
 		}
 		n := mem.Absent[ip]
-		if !lagging(mem.seen[ip], ans) {
+		if !lagging(seen, ip, ans) {
 			n++
 		}
 		if n > 0 {
@@ -101,23 +101,33 @@ func counts(last, ans Answer) bool {
 		ans.At.Sub(last.At) >= last.TTL
 }
 
-// lagging reports whether ans, which lacks the address seen describes, may come from a server that does not
-// have that address yet (see Observe).
-func lagging(seen sighting, ans Answer) bool {
-	return !seen.first.IsZero() && !seen.by[ans.Server] && ans.At.Sub(seen.first) < ServerLag
+// lagging reports whether ans, which lacks address x, may come from a server that does not have x yet (see
+// Observe). seen are the sightings after ans.
+func lagging(seen map[netip.Addr]sighting, x netip.Addr, ans Answer) bool {
+	sx, ok := seen[x]
+	if !ok || sx.by[ans.Server] || ans.At.Sub(sx.first) >= ServerLag {
+		return false
+	}
+	for _, ip := range ans.Addrs {
+		if seen[ip].first.After(sx.first) {
+			return false
+		}
+	}
+	return true
 }
 
-// see returns the sightings after ans: its addresses are marked as returned by its server, addresses new to
-// memory appear now, and addresses neither returned nor registered are forgotten. old is not modified.
+// see returns the sightings after ans: its addresses are marked as returned by its server now, addresses new to
+// memory appear now, and addresses neither registered nor returned within ServerLag are forgotten. old is not
+// modified.
 func see(old map[netip.Addr]sighting, ans Answer, reg map[netip.Addr]bool) map[netip.Addr]sighting {
-	next := make(map[netip.Addr]sighting, len(ans.Addrs))
+	next := make(map[netip.Addr]sighting, len(old)+len(ans.Addrs))
 	for ip, s := range old {
-		if reg[ip] {
+		if reg[ip] || ans.At.Sub(s.last) < ServerLag {
 			next[ip] = s
 		}
 	}
 	for _, ip := range ans.Addrs {
-		s, ok := old[ip]
+		s, ok := next[ip]
 		if !ok {
 			s = sighting{first: ans.At}
 		}
@@ -126,7 +136,7 @@ func see(old map[netip.Addr]sighting, ans Answer, reg map[netip.Addr]bool) map[n
 			by[srv] = true
 		}
 		by[ans.Server] = true
-		next[ip] = sighting{first: s.first, by: by}
+		next[ip] = sighting{first: s.first, last: ans.At, by: by}
 	}
 	return next
 }

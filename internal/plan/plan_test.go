@@ -417,14 +417,20 @@ func TestLaggingServerNeverRemovesTheNewAddress(t *testing.T) {
 }
 
 // TestLaggingServerCountsAfterServerLag: a server that still has not returned the new address ServerLag after
-// it appeared is not lagging any more, but saying something else; its answers count again.
+// it appeared is not lagging any more, but saying something else; its answers count again. So does an answer
+// with an address newer than the new one.
 func TestLaggingServerCountsAfterServerLag(t *testing.T) {
 	current := []nlb.TargetHealth{th(ipA, 5432, "", "healthy"), th(ipB, 5432, "", "healthy")}
-	mem := Observe(Memory{}, Answer{Addrs: addrs(ipB), At: t0, TTL: time.Second, Server: "ns1:53"}, current)
+	mem := Observe(Memory{}, Answer{Addrs: addrs(ipA), At: t0.Add(-time.Second), TTL: time.Second, Server: "ns1:53"}, current)
+	mem = Observe(mem, Answer{Addrs: addrs(ipB), At: t0, TTL: time.Second, Server: "ns1:53"}, current)
 	mem = Observe(mem, Answer{Addrs: addrs(ipA), At: t0.Add(time.Second), TTL: time.Second, Server: "ns2:53"}, current)
 	mem = Observe(mem, Answer{Addrs: addrs(ipA), At: t0.Add(2 * time.Second), TTL: time.Second, Server: "ns2:53"}, current)
 	if n := mem.Absent[ipB]; n != 0 {
 		t.Fatalf("B absent %d times from a server that never returned it, within ServerLag; want 0", n)
+	}
+	// An answer with an address newer than B is ahead of B, not behind: it counts, whichever server gives it.
+	if ahead := Observe(mem, Answer{Addrs: addrs(ipC), At: t0.Add(3 * time.Second), TTL: time.Second, Server: "ns3:53"}, current); ahead.Absent[ipB] != 1 {
+		t.Fatalf("B absent %d times after ns3, which never returned B, answered the newer C; want 1", ahead.Absent[ipB])
 	}
 	late := t0.Add(ServerLag)
 	mem = Observe(mem, Answer{Addrs: addrs(ipA), At: late, TTL: time.Second, Server: "ns2:53"}, current)
