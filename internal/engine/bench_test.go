@@ -297,7 +297,7 @@ func (w *benchWorld) failoverRound(b *testing.B, gen int, delay func() time.Dura
 	return register, deregister, calls, mutating
 }
 
-// BenchmarkFailoverDNSModes measures SPEC §7's authoritative-mode goal against recursive mode in one run: the
+// BenchmarkFailoverDNSModes measures the authoritative-mode speed goal against recursive mode in one run: the
 // same 100 failovers (two rounds over 50 mappings, each changing at the same random moment within one TTL in
 // both modes) with poll.min 1s and deregister_after 2, from the DNS change to the new target registered and to
 // the old one deregistered. In authoritative mode the change is published by the zone's two name servers (the
