@@ -66,7 +66,7 @@ type wiring struct {
 	registry *prometheus.Registry
 	metrics  *metrics.Metrics
 	factory  *targets.Factory
-	resolver *resolver.Resolver
+	resolver resolver.Lookup
 }
 
 func wire(ctx context.Context, env Env, cfg *config.Config) (*wiring, error) {
@@ -75,7 +75,7 @@ func wire(ctx context.Context, env Env, cfg *config.Config) (*wiring, error) {
 	v := buildInfo()
 	w.metrics = metrics.New(w.registry, metrics.BuildInfo{Version: v.Version, Commit: v.Commit, GoVersion: v.GoVersion})
 	var err error
-	if w.resolver, err = resolver.New(resolver.Config{Servers: cfg.DNS.Servers, Timeout: cfg.DNS.Timeout}); err != nil {
+	if w.resolver, err = engine.NewResolver(cfg, w.metrics, nil); err != nil {
 		return nil, fmt.Errorf("DNS resolver: %w", err)
 	}
 	if w.factory, err = targets.NewFactory(ctx, targets.FactoryOptions{APIOptions: []func(*middleware.Stack) error{w.metrics.AWSMiddleware()}}); err != nil {
@@ -360,7 +360,10 @@ func printReports(w io.Writer, output string, reports []engine.Report, status bo
 			fmt.Fprintf(w, "  error:        %s\n", r.Error)
 		}
 		if len(r.Addresses) > 0 {
-			fmt.Fprintf(w, "  dns:          %s (ttl %s, via %s, server %s)\n", joinAddrs(r.Addresses), r.TTL, strings.Join(r.Chain, " -> "), r.Server)
+			fmt.Fprintf(w, "  dns:          %s (ttl %s, via %s, server %s, %s mode)\n", joinAddrs(r.Addresses), r.TTL, strings.Join(r.Chain, " -> "), r.Server, r.DNSMode)
+		}
+		if r.DNSFallback != "" {
+			fmt.Fprintf(w, "  dns mode:     fallback to recursive (dns.servers): %s\n", r.DNSFallback)
 		}
 		if status || r.Error == "" {
 			fmt.Fprintf(w, "  targets:      %s\n", joinHealth(r.Targets))

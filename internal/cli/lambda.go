@@ -9,7 +9,6 @@ import (
 	"github.com/ipsync/ipsync/internal/config"
 	"github.com/ipsync/ipsync/internal/engine"
 	"github.com/ipsync/ipsync/internal/lambda"
-	"github.com/ipsync/ipsync/internal/resolver"
 	"github.com/ipsync/ipsync/internal/targets"
 )
 
@@ -49,7 +48,8 @@ func runLambda(env Env) int {
 		window = d
 	}
 	log := newLogger(cfg, env.Stderr)
-	res, err := resolver.New(resolver.Config{Servers: cfg.DNS.Servers, Timeout: cfg.DNS.Timeout})
+	// The failover watch resolves every poll.min in authoritative mode too: it asks the name servers directly.
+	res, err := engine.NewResolver(cfg, nil, nil)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "ipsync lambda: DNS resolver: %v\n", err)
 		return exitError

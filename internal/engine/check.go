@@ -77,8 +77,8 @@ func checkOne(ctx context.Context, s config.Sync, res Resolver, clients ClientFu
 		return "", err
 	}
 	port := cmp.Or(s.Port, g.Port)
-	return fmt.Sprintf("target group %s (%s %s, port %d, %s) in %s; %s resolves to %s; targets will use port %d",
-		g.Name, g.TargetType, g.Protocol, g.Port, g.IPAddressType, g.VPCID, s.Endpoint, r.Addrs, port), nil
+	return fmt.Sprintf("target group %s (%s %s, port %d, %s) in %s; %s resolves to %s (%s); targets will use port %d",
+		g.Name, g.TargetType, g.Protocol, g.Port, g.IPAddressType, g.VPCID, s.Endpoint, r.Addrs, modeSummary(r), port), nil
 }
 
 // CheckGroup refuses a target group ipsync cannot serve: not of type ip, or not a Network Load Balancer's. The

@@ -140,6 +140,8 @@ type Report struct {
 	TTLSeconds     float64            `json:"ttl_seconds,omitempty"`
 	Chain          []string           `json:"chain,omitempty"`
 	Server         string             `json:"dns_server,omitempty"`
+	DNSMode        string             `json:"dns_mode,omitempty"`     // recursive | authoritative | fallback
+	DNSFallback    string             `json:"dns_fallback,omitempty"` // why authoritative mode fell back to recursive
 	Registered     []nlb.Target       `json:"registered,omitempty"`   // with DryRun: would register
 	Deregistered   []nlb.Target       `json:"deregistered,omitempty"` // with DryRun: would deregister
 	Waiting        []netip.Addr       `json:"waiting,omitempty"`      // stale, kept until deregister_after

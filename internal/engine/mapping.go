@@ -42,6 +42,7 @@ type mapping struct {
 	awaitHealthy map[netip.Addr]follow
 	nextResolve  time.Time
 	retired      atomic.Bool // set by Reload (under busy) when the mapping was removed or changed: no pass after it
+	fellBack     bool        // the last answer came from the recursive servers because the name servers were unreachable
 
 	// mu guards the outcome of the last pass, which Ready reads without waiting for a pass.
 	mu          sync.Mutex
@@ -74,15 +75,19 @@ func (m *mapping) reconcile(ctx context.Context) Report {
 
 func (m *mapping) now() time.Time { return m.e.deps.Now() }
 
-// ttl is how long an answer stands: its TTL within poll.min and poll.max.
+// ttl is how long an answer stands: its TTL within poll.min and poll.max; poll.min, whatever the TTL, for an
+// answer from the zone's own name servers (authoritative mode), which publish a change the moment it is made.
 func (m *mapping) ttl(res resolver.Result) time.Duration {
+	if res.Mode == resolver.ModeAuthoritative {
+		return m.e.cfg.Poll.Min
+	}
 	return min(max(res.TTL, m.e.cfg.Poll.Min), m.e.cfg.Poll.Max)
 }
 
 // observe records a successful answer that arrived at at in the planner's memory; plan.Observe decides whether
 // it counts as a resolution for deregister_after (I6).
 func (m *mapping) observe(res resolver.Result, at time.Time) {
-	m.mem = plan.Observe(m.mem, plan.Answer{Addrs: res.Addrs, At: at, TTL: m.ttl(res)}, m.current)
+	m.mem = plan.Observe(m.mem, plan.Answer{Addrs: res.Addrs, At: at, TTL: m.ttl(res), Server: res.Server}, m.current)
 }
 
 // setStatus records the outcome of a pass for Ready.

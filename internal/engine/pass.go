@@ -54,6 +54,7 @@ func (m *mapping) resolve(ctx context.Context, rep *Report) (res resolver.Result
 		return res, at, false, fmt.Errorf("resolving %s: %w; no target changed", m.cfg.Endpoint, err)
 	}
 	rep.Addresses, rep.TTL, rep.TTLSeconds, rep.Chain, rep.Server = res.Addrs, res.TTL, res.TTL.Seconds(), res.Chain, res.Server
+	m.noteMode(res, rep)
 	at = m.now()
 	m.nextResolve = at.Add(m.ttl(res))
 	m.e.deps.Metrics.SetResolvedAddresses(m.cfg.Name, len(res.Addrs))

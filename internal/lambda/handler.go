@@ -47,7 +47,7 @@ type Options struct {
 	Log      *zap.Logger   // nil: no logs
 	Metrics  io.Writer     // EMF lines (os.Stdout in Lambda); nil: none
 	Window   time.Duration // failover watch; 0 = DefaultWindow
-	Interval time.Duration // resolution interval of the watch; 0 = 1 s
+	Interval time.Duration // resolution interval of the watch; 0 = 1 s, or poll.min in authoritative mode
 	DryRun   bool          // every invocation plans only (IPSYNC_DRY_RUN): no RegisterTargets/DeregisterTargets call (I8)
 	Now      func() time.Time
 }
@@ -76,6 +76,9 @@ func New(opts Options) *Handler {
 	}
 	if opts.Interval <= 0 {
 		opts.Interval = time.Second
+		if opts.Config.DNS.Mode == config.DNSModeAuthoritative {
+			opts.Interval = opts.Config.Poll.Min // the name servers show the change at once: ask as often as allowed
+		}
 	}
 	h := &Handler{opts: opts, log: opts.Log, emf: NewEMF(opts.Metrics, opts.Now)}
 	h.live = h.engine(opts.DryRun)

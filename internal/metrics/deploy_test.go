@@ -42,6 +42,7 @@ func registryFamilies(t *testing.T) map[string]family {
 	m.Init("orders")
 	m.awsCalls.WithLabelValues("DescribeTargetHealth", awserr.CodeOK).Inc()
 	m.awsDuration.WithLabelValues("DescribeTargetHealth").Observe(0.01)
+	m.DNSServerQuery(DNSModeAuthoritative, "ns-1.awsdns-01.org", DNSSuccess)
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -56,8 +57,8 @@ func registryFamilies(t *testing.T) map[string]family {
 		}
 		out[mf.GetName()] = f
 	}
-	if len(out) != 15 {
-		t.Fatalf("the registry has %d families, want the 15 families ipsync exports (TestContract lists them): %v", len(out), out)
+	if len(out) != 17 {
+		t.Fatalf("the registry has %d families, want the 17 families ipsync exports (TestContract lists them): %v", len(out), out)
 	}
 	return out
 }
@@ -69,6 +70,7 @@ func closedValues() map[string][]string {
 		"state":  targetStates(),
 		"stage":  {StageRegistered, StageHealthy},
 		"result": slices.Concat(syncResults(), dnsResults()),
+		"mode":   dnsModes(),
 	}
 }
 
