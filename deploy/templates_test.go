@@ -443,9 +443,9 @@ func TestLambdaTemplate(t *testing.T) {
 				got = append(got, fmt.Sprint(x))
 			}
 			slices.Sort(got)
-			want := slices.Sorted(slices.Values(lambda.FailoverEventIDs()))
+			want := lambda.RuleEventIDs()
 			if !slices.Equal(got, want) {
-				t.Errorf("rule %s matches EventIDs %q; the handler watches %q (internal/lambda.FailoverEventIDs)", id, got, want)
+				t.Errorf("rule %s matches EventIDs %q; the handler serves %q (internal/lambda.RuleEventIDs)", id, got, want)
 			}
 			if !reflect.DeepEqual(p["source"], []any{lambda.SourceRDS}) ||
 				!reflect.DeepEqual(p["detail-type"], []any{lambda.DetailTypeRDSInstance, lambda.DetailTypeRDSCluster}) {

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -75,10 +74,7 @@ func (m *mapping) resolve(ctx context.Context, rep *Report) (srcs []plan.Source,
 	if len(want) == 0 {
 		// I1: the desired state is unknown, so nothing changes.
 		m.nextResolve = minTime(next, now.Add(m.e.cfg.Poll.Min))
-		if failures == nil {
-			failures = errors.New("no member is available (all are held)")
-		}
-		return nil, false, nil, fmt.Errorf("%s: %w; no target changed", rep.Endpoint, failures)
+		return nil, false, nil, m.unknown(answers)
 	}
 	rep.Addresses = want
 	for _, a := range answers {

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -174,7 +175,29 @@ func (m *mapping) sourceFailures(answers []sourceAnswer) error {
 			errs = append(errs, fmt.Errorf("resolving %s: %w; the addresses it last resolved to stay", a.dns, a.err))
 		}
 	}
-	return errors.Join(errs...)
+	return joinErrors(errs)
+}
+
+// unknown is the error of a pass in which no source answered: nothing changes (I1).
+func (m *mapping) unknown(answers []sourceAnswer) error {
+	switch {
+	case m.cfg.RDS == nil && len(answers) == 1:
+		return fmt.Errorf("resolving %s: %w; no target changed", answers[0].dns, answers[0].err)
+	case m.cfg.RDS != nil && m.membersErr != nil && len(answers) == 0:
+		return fmt.Errorf("%w; no target changed", m.membersErr)
+	}
+	var errs []error
+	if m.cfg.RDS != nil && m.membersErr != nil {
+		errs = append(errs, m.membersErr)
+	}
+	for _, a := range answers {
+		if a.err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", cmp.Or(a.dns, a.name), a.err))
+		} else {
+			errs = append(errs, fmt.Errorf("%s: not available (%s)", a.name, a.member.Status))
+		}
+	}
+	return fmt.Errorf("no source of %s answered (%w); no target changed", describeSource(m.cfg), joinErrors(errs))
 }
 
 // sourceReports are the report's view of the answers.
@@ -229,6 +252,26 @@ func (m *mapping) readMembers(ctx context.Context) {
 	m.mu.Unlock()
 }
 
+// joinErrors is errors.Join on one line, for logs and reports: "a; b". nil for none.
+func joinErrors(errs []error) error {
+	if len(errs) == 0 {
+		return nil
+	}
+	return joined(errs)
+}
+
+type joined []error
+
+func (j joined) Error() string {
+	msgs := make([]string, len(j))
+	for i, err := range j {
+		msgs[i] = err.Error()
+	}
+	return strings.Join(msgs, "; ")
+}
+
+func (j joined) Unwrap() []error { return j }
+
 func memberIDs(ms members.Members) []string {
 	ids := make([]string, len(ms.Members))
 	for i, mem := range ms.Members {
@@ -248,6 +291,17 @@ func (e *Engine) RefreshMembers(names []string) {
 		m.nextMembers = time.Time{}
 		m.busy.Unlock()
 	}
+}
+
+// RDSMappings returns the names of the rds: mappings, in configuration order.
+func (e *Engine) RDSMappings() []string {
+	var names []string
+	for _, m := range e.mappings {
+		if m.cfg.RDS != nil {
+			names = append(names, m.cfg.Name)
+		}
+	}
+	return names
 }
 
 // MappingsFor returns the names of the mappings an RDS event about the DB instance or cluster id concerns: those
