@@ -157,7 +157,7 @@ func (e *env) engine(opts engine.Options, syncs ...config.Sync) *engine.Engine {
 		},
 		Members: e.members(),
 		Log:     zap.New(core),
-		Now: e.clock.Now,
+		Now:     e.clock.Now,
 	}, opts)
 }
 

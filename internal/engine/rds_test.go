@@ -392,4 +392,3 @@ func TestReaderEndpointRotation(t *testing.T) {
 	}
 	e.wantLiveIn(byRDS, ipR1, ipR2)
 }
-
