@@ -296,7 +296,7 @@ func runValidate(env Env, args []string) int {
 		fmt.Fprintf(env.Stderr, "ipsync validate: %v\n", err)
 		return exitError
 	}
-	results := engine.CheckRemote(context.WithoutCancel(env.Signals), cfg, w.resolver, engine.FromFactory(w.factory))
+	results := engine.CheckRemote(context.WithoutCancel(env.Signals), cfg, w.resolver, engine.FromFactory(w.factory), engine.MembersFromFactory(w.factory))
 	code := exitOK
 	for _, r := range results {
 		if r.Err != nil {

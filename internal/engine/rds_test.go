@@ -392,3 +392,25 @@ func TestReaderEndpointRotation(t *testing.T) {
 	}
 	e.wantLiveIn(byRDS, ipR1, ipR2)
 }
+
+// TestRDSCheckRemote: `validate --remote` reads an rds: source's members and resolves each one's endpoint.
+func TestRDSCheckRemote(t *testing.T) {
+	e := newFakeEnv(t, elbv2fake.Options{})
+	w := e.rds()
+	c := w.cluster()
+	w.instance(c+"-w", c, "")
+	ipR1, ipR2 := w.instance(c+"-r1", c, ""), w.instance(c+"-r2", c, "")
+	cfg := config.Defaults()
+	cfg.Syncs = []config.Sync{e.rdsMapping("readers", config.RDS{Cluster: c, Role: config.RoleReader})}
+	cfg.DNS.Servers = []string{e.dns.Addr()}
+	clients := func(context.Context, string, string) (engine.TargetGroup, error) { return e.rec, nil }
+	got := engine.CheckRemote(context.Background(), cfg, e.res, clients, e.members())
+	if len(got) != 1 || got[0].Err != nil || !strings.Contains(got[0].Summary, ipR1.String()) || !strings.Contains(got[0].Summary, ipR2.String()) {
+		t.Fatalf("CheckRemote: %+v; want both readers resolved", got)
+	}
+	e.fake.FailNext("DescribeDBClusters", 1, elbv2fake.RDSAccessDenied("DescribeDBClusters"))
+	if got := engine.CheckRemote(context.Background(), cfg, e.res, clients, e.members()); got[0].Err == nil ||
+		!strings.Contains(got[0].Err.Error(), "allow rds:DescribeDBClusters") {
+		t.Fatalf("CheckRemote with RDS denied: %+v", got)
+	}
+}
