@@ -313,7 +313,7 @@ func checkLeastPrivilege(t *testing.T, where string, sts []statement, ops []stri
 				if !conditionOn(s.condition) {
 					t.Errorf("%s %s: sts:AssumeRole must be granted only where role_arn is used (condition %q)", where, s.sid, s.condition)
 				}
-			case strings.HasPrefix(a, "rds:") && !strings.Contains(s.condition, "Rds"):
+			case strings.HasPrefix(a, "rds:") && !strings.Contains(strings.ToLower(s.condition), "rds"):
 				t.Errorf("%s %s: %s must be granted only where rds: mappings are followed (condition %q)", where, s.sid, a, s.condition)
 			case strings.Contains(a, "*"):
 				t.Errorf("%s %s: wildcard action %s", where, s.sid, a)
