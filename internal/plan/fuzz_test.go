@@ -283,3 +283,11 @@ func TestFuzzSeeded(t *testing.T) {
 		checkObserve(t, c)
 	}
 }
+
+func toSet(addrs []netip.Addr) map[netip.Addr]bool {
+	set := make(map[netip.Addr]bool, len(addrs))
+	for _, a := range addrs {
+		set[a] = true
+	}
+	return set
+}

@@ -156,14 +156,6 @@ func registered(current []nlb.TargetHealth) map[netip.Addr]bool {
 	return set
 }
 
-func toSet(addrs []netip.Addr) map[netip.Addr]bool {
-	set := make(map[netip.Addr]bool, len(addrs))
-	for _, a := range addrs {
-		set[a] = true
-	}
-	return set
-}
-
 // ownKey is a target as ownership knows it: IP and port.
 func ownKey(t nlb.Target) nlb.Target { return nlb.Target{IP: t.IP, Port: t.Port} }
 
