@@ -123,10 +123,7 @@ func New(cfg *config.Config, deps Deps, opts Options) *Engine {
 	}
 	e := &Engine{cfg: cfg, deps: deps, opts: opts, stopping: make(chan struct{}), reloaded: make(chan struct{}, 1)}
 	for _, s := range cfg.Syncs {
-		deps.Metrics.Init(s.Name)
-		if s.RDS != nil {
-			deps.Metrics.InitMembership(s.Name)
-		}
+		initMetrics(deps.Metrics, s)
 		e.mappings = append(e.mappings, newMapping(e, s))
 	}
 	return e

@@ -15,6 +15,7 @@ import (
 
 	"github.com/ipsync/ipsync/internal/config"
 	"github.com/ipsync/ipsync/internal/members"
+	"github.com/ipsync/ipsync/internal/metrics"
 	"github.com/ipsync/ipsync/internal/plan"
 	"github.com/ipsync/ipsync/internal/resolver"
 	"github.com/ipsync/ipsync/internal/targets"
@@ -280,23 +281,39 @@ func memberIDs(ms members.Members) []string {
 	return ids
 }
 
+// initMetrics creates a mapping's series; only an rds: mapping has membership series (a mapping that a reload
+// changed from rds: to DNS names loses them, so that no alert reads a membership that is no longer followed).
+func initMetrics(m *metrics.Metrics, s config.Sync) {
+	m.Init(s.Name)
+	if s.RDS != nil {
+		m.InitMembership(s.Name)
+	} else {
+		m.ForgetMembership(s.Name)
+	}
+}
+
 // RefreshMembers makes the next pass of the named rds: mappings read their membership, whatever rds.refresh
 // says: the Lambda calls it on an RDS event about a member (an instance added, removed, promoted).
 func (e *Engine) RefreshMembers(names []string) {
 	for _, m := range e.selected(names) {
-		if m.cfg.RDS == nil {
-			continue
-		}
-		m.busy.Lock()
-		m.nextMembers = time.Time{}
-		m.busy.Unlock()
+		m.refreshMembers()
 	}
+}
+
+// refreshMembers makes the next pass read the membership of an rds: mapping.
+func (m *mapping) refreshMembers() {
+	if m.cfg.RDS == nil {
+		return
+	}
+	m.busy.Lock()
+	defer m.busy.Unlock()
+	m.nextMembers = time.Time{}
 }
 
 // RDSMappings returns the names of the rds: mappings, in configuration order.
 func (e *Engine) RDSMappings() []string {
 	var names []string
-	for _, m := range e.mappings {
+	for _, m := range e.current() {
 		if m.cfg.RDS != nil {
 			names = append(names, m.cfg.Name)
 		}
@@ -310,7 +327,7 @@ func (e *Engine) RDSMappings() []string {
 func (e *Engine) MappingsFor(id string) []string {
 	id = strings.ToLower(id)
 	var names []string
-	for _, m := range e.mappings {
+	for _, m := range e.current() {
 		m.mu.Lock()
 		member := slices.Contains(m.memberIDs, id)
 		m.mu.Unlock()

@@ -76,7 +76,7 @@ func (m *mapping) watch(ctx context.Context, end time.Time, interval time.Durati
 			// A failover changes an rds: source's members too (the writer and a reader swap): read them at the
 			// shortest refresh while the watch lasts.
 			membersRead = time.Now()
-			m.e.RefreshMembers([]string{m.cfg.Name})
+			m.refreshMembers()
 		}
 		last = m.reconcile(ctx)
 		if s.see(last, m.e.opts.DryRun) || !time.Now().Add(interval).Before(end) || !wait(ctx, interval) {

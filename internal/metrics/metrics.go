@@ -247,9 +247,7 @@ func (m *Metrics) Forget(sync string) {
 	m.dnsDuration.DeletePartialMatch(labels)
 	m.convergence.DeletePartialMatch(labels)
 	m.dnsMode.DeletePartialMatch(labels)
-	m.members.DeletePartialMatch(labels)
-	m.membershipKnown.DeletePartialMatch(labels)
-	m.membershipErrs.DeletePartialMatch(labels)
+	m.ForgetMembership(sync)
 }
 
 // Values of the state label of ipsync_members.
@@ -267,6 +265,17 @@ func (m *Metrics) InitMembership(sync string) {
 	m.members.WithLabelValues(sync, MemberUnavailable)
 	m.membershipKnown.WithLabelValues(sync)
 	m.membershipErrs.WithLabelValues(sync)
+}
+
+// ForgetMembership deletes a mapping's membership series: it no longer follows an rds: source.
+func (m *Metrics) ForgetMembership(sync string) {
+	if m == nil {
+		return
+	}
+	labels := prometheus.Labels{"sync": sync}
+	m.members.DeletePartialMatch(labels)
+	m.membershipKnown.DeletePartialMatch(labels)
+	m.membershipErrs.DeletePartialMatch(labels)
 }
 
 // MembershipRead records one membership read of an rds: mapping: ok is false when it failed.
