@@ -148,8 +148,9 @@ func (m *mapping) describe(ctx context.Context) error {
 		return fmt.Errorf("reading the targets of %s: %w", m.cfg.TargetGroupARN, err)
 	}
 	m.current, m.describedAt = cur, m.now()
-	m.observeHealth()
+	// Targets by state first: a scrape that sees a convergence to healthy then also sees the healthy target.
 	m.setTargetMetrics()
+	m.observeHealth()
 	return nil
 }
 
