@@ -8,6 +8,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/ipsync/ipsync/internal/config"
 	"github.com/ipsync/ipsync/internal/nlb"
 )
 
@@ -69,7 +70,14 @@ func (m *mapping) watch(ctx context.Context, end time.Time, interval time.Durati
 	// passes less than interval after the previous resolution, which the query budget answers with the same,
 	// shared answer (resolver.Coalescer), so that a poll is lost.
 	var last Report
+	var membersRead time.Time
 	for {
+		if m.cfg.RDS != nil && time.Since(membersRead) >= config.MinRDSRefresh {
+			// A failover changes an rds: source's members too (the writer and a reader swap): read them at the
+			// shortest refresh while the watch lasts.
+			membersRead = time.Now()
+			m.refreshMembers()
+		}
 		last = m.reconcile(ctx)
 		if s.see(last, m.e.opts.DryRun) || !time.Now().Add(interval).Before(end) || !wait(ctx, interval) {
 			break
