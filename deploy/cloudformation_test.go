@@ -164,6 +164,22 @@ func withoutAssumeRole(ops []string) []string {
 	return slices.DeleteFunc(slices.Clone(ops), func(op string) bool { return op == "sts:AssumeRole" })
 }
 
+// deployedRDS marks the statements of a deployed policy as granted under FollowRdsMembers=true when the stack
+// was deployed so: a deployed policy has no conditions left, and checkLeastPrivilege wants RDS reads under one.
+func deployedRDS(sts []statement, follow bool) []statement {
+	for i := range sts {
+		if follow {
+			sts[i].condition = "FollowRdsMembers=true"
+		}
+	}
+	return sts
+}
+
+// withoutRDS is ops without the RDS reads, which a stack grants only with FollowRdsMembers=true.
+func withoutRDS(ops []string) []string {
+	return slices.DeleteFunc(slices.Clone(ops), func(op string) bool { return strings.HasPrefix(op, "rds:") })
+}
+
 func anyList(ss []string) []any {
 	out := make([]any, len(ss))
 	for i, s := range ss {
@@ -239,7 +255,7 @@ func TestCloudFormationStacksDeployIntoMoto(t *testing.T) {
 			name: "endpoint-arm64", arch: "arm64",
 			params: map[string]string{
 				"Endpoint": deployEndpoint, "AssumeRoleArns": strings.Join(deployAssumeRoles, ","),
-				"DnsServers": "10.0.0.2:53", "FailoverWindowSeconds": "90",
+				"DnsServers": "10.0.0.2:53", "FailoverWindowSeconds": "90", "FollowRdsMembers": "true",
 			},
 			assumeRoles: deployAssumeRoles,
 			wantEnv: map[string]string{
@@ -260,7 +276,11 @@ func TestCloudFormationStacksDeployIntoMoto(t *testing.T) {
 					params[k] = v
 				}
 				st := deployStack(t, cfg, "ipsync-"+tc.name, filepath.Join("lambda", "ipsync.yaml"), params)
-				checkLambdaStack(t, cfg, st, tc.arch, tc.assumeRoles, tc.wantEnv, ops)
+				wantOps := ops
+				if params["FollowRdsMembers"] != "true" {
+					wantOps = withoutRDS(ops)
+				}
+				checkLambdaStack(t, cfg, st, tc.arch, tc.assumeRoles, tc.wantEnv, wantOps)
 			})
 		}
 	})
@@ -297,7 +317,7 @@ func TestCloudFormationStacksDeployIntoMoto(t *testing.T) {
 			// CloudFormation skips: it has no AWS::ServiceDiscovery resources; the stack must still complete).
 			name: "ipsync-ssm",
 			params: map[string]string{
-				"ConfigParameterName": ssmParameter, "AssumeRoleArns": strings.Join(deployAssumeRoles, ","),
+				"ConfigParameterName": ssmParameter, "AssumeRoleArns": strings.Join(deployAssumeRoles, ","), "FollowRdsMembers": "true",
 				"CloudMapNamespaceName": "ipsync.local", "ClusterName": "shared",
 			},
 			assumeRoles: deployAssumeRoles,
@@ -339,8 +359,8 @@ func checkLambdaStack(t *testing.T, cfg aws.Config, st stack, arch string, assum
 	if len(assumeRoles) == 0 {
 		wantOps = withoutAssumeRole(ops)
 	}
-	checkLeastPrivilege(t, "deployed "+role, rolePolicy(t, cfg, role, "ipsync"), wantOps, anyList(deployTargetGroups),
-		anyList(assumeRoles), func(string) bool { return true })
+	checkLeastPrivilege(t, "deployed "+role, deployedRDS(rolePolicy(t, cfg, role, "ipsync"), slices.Contains(wantOps, "rds:DescribeDBClusters")),
+		wantOps, anyList(deployTargetGroups), anyList(assumeRoles), func(string) bool { return true })
 
 	fnName := st.id(t, "Function")
 	fn, err := awslambda.NewFromConfig(cfg).GetFunction(ctx, &awslambda.GetFunctionInput{FunctionName: aws.String(fnName)})
@@ -416,8 +436,11 @@ func checkECSStack(t *testing.T, cfg aws.Config, st stack, image string, tc ecsC
 	if len(tc.assumeRoles) == 0 {
 		wantOps = withoutAssumeRole(ops)
 	}
-	checkLeastPrivilege(t, "deployed "+role, rolePolicy(t, cfg, role, "ipsync"), wantOps, anyList(deployTargetGroups),
-		anyList(tc.assumeRoles), func(string) bool { return true })
+	if tc.params["FollowRdsMembers"] != "true" {
+		wantOps = withoutRDS(wantOps)
+	}
+	checkLeastPrivilege(t, "deployed "+role, deployedRDS(rolePolicy(t, cfg, role, "ipsync"), slices.Contains(wantOps, "rds:DescribeDBClusters")),
+		wantOps, anyList(deployTargetGroups), anyList(tc.assumeRoles), func(string) bool { return true })
 
 	client := ecs.NewFromConfig(cfg)
 	td, err := client.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{TaskDefinition: aws.String(st.id(t, "TaskDefinition"))})
@@ -492,8 +515,8 @@ func checkFailoverPattern(t *testing.T, where, pattern string) []string {
 		t.Fatalf("%s: pattern %q: %v", where, pattern, err)
 	}
 	got := slices.Sorted(slices.Values(p.Detail.EventID))
-	if want := slices.Sorted(slices.Values(lambda.FailoverEventIDs())); !slices.Equal(got, want) {
-		t.Errorf("%s matches EventIDs %q; the handler watches %q (internal/lambda.FailoverEventIDs)", where, got, want)
+	if want := lambda.RuleEventIDs(); !slices.Equal(got, want) {
+		t.Errorf("%s matches EventIDs %q; the handler serves %q (internal/lambda.RuleEventIDs)", where, got, want)
 	}
 	if !slices.Equal(p.Source, []string{lambda.SourceRDS}) ||
 		!slices.Equal(p.DetailType, []string{lambda.DetailTypeRDSInstance, lambda.DetailTypeRDSCluster}) {

@@ -313,6 +313,8 @@ func checkLeastPrivilege(t *testing.T, where string, sts []statement, ops []stri
 				if !conditionOn(s.condition) {
 					t.Errorf("%s %s: sts:AssumeRole must be granted only where role_arn is used (condition %q)", where, s.sid, s.condition)
 				}
+			case strings.HasPrefix(a, "rds:") && !strings.Contains(strings.ToLower(s.condition), "rds"):
+				t.Errorf("%s %s: %s must be granted only where rds: mappings are followed (condition %q)", where, s.sid, a, s.condition)
 			case strings.Contains(a, "*"):
 				t.Errorf("%s %s: wildcard action %s", where, s.sid, a)
 			}
@@ -386,6 +388,11 @@ func TestIAMPolicyJSON(t *testing.T) {
 	if len(l(targetGroups)) == 0 {
 		t.Errorf("iam/policy.json: Register/Deregister must name target group ARNs, got %v", targetGroups)
 	}
+	for i := range sts {
+		if strings.Contains(sts[i].sid, "OnlyWithRds") { // says when it is needed, as a template's condition does
+			sts[i].condition = sts[i].sid
+		}
+	}
 	checkLeastPrivilege(t, "iam/policy.json", sts, ops, targetGroups, roles, func(string) bool {
 		for _, s := range sts {
 			if slices.Contains(s.actions, "sts:AssumeRole") {
@@ -443,9 +450,9 @@ func TestLambdaTemplate(t *testing.T) {
 				got = append(got, fmt.Sprint(x))
 			}
 			slices.Sort(got)
-			want := slices.Sorted(slices.Values(lambda.FailoverEventIDs()))
+			want := lambda.RuleEventIDs()
 			if !slices.Equal(got, want) {
-				t.Errorf("rule %s matches EventIDs %q; the handler watches %q (internal/lambda.FailoverEventIDs)", id, got, want)
+				t.Errorf("rule %s matches EventIDs %q; the handler serves %q (internal/lambda.RuleEventIDs)", id, got, want)
 			}
 			if !reflect.DeepEqual(p["source"], []any{lambda.SourceRDS}) ||
 				!reflect.DeepEqual(p["detail-type"], []any{lambda.DetailTypeRDSInstance, lambda.DetailTypeRDSCluster}) {

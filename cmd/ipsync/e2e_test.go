@@ -392,6 +392,29 @@ func TestValidateRemoteAndStatus(t *testing.T) {
 	}
 }
 
+// TestAuthoritativeFallbackShown: in authoritative mode with DNS servers that know no name server for the
+// endpoint's zone (as in a VPC whose resolver is the only DNS it can reach), the mapping falls back to
+// recursive mode, and `validate --remote` and `status` say so.
+func TestAuthoritativeFallbackShown(t *testing.T) {
+	w := newWorld(t, true)
+	w.dns.SetA(endpoint, 5, "10.0.1.10")
+	cfg := []string{"IPSYNC_CONFIG=" + fmt.Sprintf(`syncs:
+  - {name: orders, endpoint: %s, target_group_arn: %s}
+dns: {mode: authoritative, servers: [%q], timeout: 500ms}
+`, endpoint, w.group.ARN, w.dns.Addr())}
+	if code, out := run(t, cfg, "validate", "--remote"); code != 0 || !strings.Contains(out, "ok   orders") || !strings.Contains(out, "falling back") {
+		t.Fatalf("validate --remote: exit %d, want 0 and a summary that says it fell back to recursive mode:\n%s", code, out)
+	}
+	code, out := run(t, cfg, "status")
+	if code != 0 || !strings.Contains(out, "10.0.1.10") || !strings.Contains(out, "fallback mode") || !strings.Contains(out, "dns mode:     fallback to recursive") {
+		t.Fatalf("status: exit %d, want the fallback shown:\n%s", code, out)
+	}
+	code, out = run(t, cfg, "status", "--output", "json")
+	if code != 0 || !strings.Contains(out, `"dns_mode": "fallback"`) || !strings.Contains(out, `"dns_fallback"`) {
+		t.Fatalf("status --output json: exit %d, want dns_mode fallback and its reason:\n%s", code, out)
+	}
+}
+
 func TestVersion(t *testing.T) {
 	code, out := run(t, nil, "version")
 	if code != 0 || !regexp.MustCompile(`^ipsync \S+ \(commit \S+, go1\.`).MatchString(out) {

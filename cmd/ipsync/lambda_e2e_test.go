@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"github.com/ipsync/ipsync/internal/dnstest"
+	"github.com/ipsync/ipsync/internal/elbv2fake"
 	"github.com/ipsync/ipsync/internal/targets"
 	"github.com/ipsync/ipsync/internal/testutil"
 	"github.com/ipsync/ipsync/internal/testutil/awstest"
@@ -441,6 +442,7 @@ dns: {servers: [%q], timeout: 500ms}
 
 	// 2. Direct dry-run invocation while DNS says something new: the plan comes back, nothing changes (I8).
 	dns.SetA(endpoint, 1, "10.0.2.20")
+	time.Sleep(time.Second) // the query budget: one query per name per poll.min (1 s), shared by every invocation
 	mark := rec.mark()
 	r = decodeResponse(t, "dry run", rt.invoke(t, readFixture(t, "lambda-direct-dry-run.json"), 30*time.Second))
 	if !r.DryRun || len(r.Syncs) != 1 || r.Syncs[0].Sync != "orders" || !slices.Equal(ips(r.Syncs[0].Registered), []string{"10.0.2.20"}) ||
@@ -454,6 +456,7 @@ dns: {servers: [%q], timeout: 500ms}
 		t.Fatalf("the dry run changed the group: %v", got)
 	}
 	dns.SetA(endpoint, 1, "10.0.1.10")
+	time.Sleep(time.Second) // the watch's first pass must not get the dry run's answer (query budget, as above)
 
 	// 3. RDS-EVENT-0049 arrives; the DNS record changes 5 s later. The handler resolves every second and syncs.
 	mark = rec.mark()
@@ -579,14 +582,49 @@ dns: {servers: [%q], timeout: 500ms}
 		}
 	}
 
-	checkOperations(t, operations(rec.since(0)))
+	// 7. rds: mappings, through the one-shot sync of the same binary: their membership reads go in the record
+	// too. Against our fake, which serves custom endpoints (moto does not).
+	fake := awstest.Fake(t, elbv2fake.Options{})
+	rdsRec := newAWSRecorder(t, fake.URL)
+	if err := fake.Fake.CreateDBCluster("shop"); err != nil {
+		t.Fatal(err)
+	}
+	for i, id := range []string{"shop-1", "shop-2", "shop-3"} {
+		addr, err := fake.Fake.CreateDBInstance(elbv2fake.DBInstanceSpec{ID: id, Cluster: "shop"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		dns.SetA(addr, 5, fmt.Sprintf("10.0.8.%d", i+1))
+	}
+	if err := fake.Fake.CreateDBClusterEndpoint(elbv2fake.DBClusterEndpointSpec{Cluster: "shop", ID: "reporting", Type: "ANY", Static: []string{"shop-3"}}); err != nil {
+		t.Fatal(err)
+	}
+	readers, reporting := awstest.NewTargetGroup(t, 5432), awstest.NewTargetGroup(t, 5432)
+	rdsCfg := fmt.Sprintf(`syncs:
+  - rds: {cluster: shop, role: reader}
+    target_group_arn: %s
+  - rds: {cluster: shop, custom_endpoint: reporting}
+    target_group_arn: %s
+dns: {servers: [%q], timeout: 500ms}
+`, readers.ARN, reporting.ARN, dns.Addr())
+	cmd := exec.Command(bootstrap, "sync")
+	cmd.Env = append(os.Environ(), "IPSYNC_CONFIG="+rdsCfg, "AWS_ENDPOINT_URL="+rdsRec.url)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("bootstrap sync with rds: mappings: %v\n%s", err, out)
+	}
+	if n := count(rdsRec.since(0), "elasticloadbalancing:RegisterTargets", ""); n != 2 {
+		t.Fatalf("rds: mappings: %d RegisterTargets calls, want one per mapping", n)
+	}
+
+	checkOperations(t, operations(append(rec.since(0), rdsRec.since(0)...)))
 }
 
 // checkOperations compares the recorded operations with testdata/aws-operations.txt, or rewrites it (-update).
 func checkOperations(t *testing.T, ops []string) {
 	t.Helper()
 	header := "# The AWS operations ipsync calls, as IAM actions, recorded on the wire by TestLambdaRuntimeAPI\n" +
-		"# (cmd/ipsync/lambda_e2e_test.go) against moto. Do not edit: go test ./cmd/ipsync -run TestLambdaRuntimeAPI -update\n" +
+		"# (cmd/ipsync/lambda_e2e_test.go) against moto, and against our fake for rds: custom endpoints.\n" +
+		"# Do not edit: go test ./cmd/ipsync -run TestLambdaRuntimeAPI -update\n" +
 		"# deploy/templates_test.go checks that the IAM policies in deploy/ grant exactly these.\n"
 	want := header + strings.Join(ops, "\n") + "\n"
 	if *updateOperations {

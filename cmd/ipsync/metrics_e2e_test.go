@@ -206,8 +206,8 @@ func TestDaemonScrapeAfterFailover(t *testing.T) {
 		"ipsync_last_success_timestamp_seconds", "ipsync_in_sync", "ipsync_resolved_addresses",
 		"ipsync_address_changes_total", "ipsync_targets", "ipsync_registrations_total", "ipsync_deregistrations_total",
 		"ipsync_dns_queries_total", "ipsync_dns_query_duration_seconds", "ipsync_aws_api_calls_total",
-		"ipsync_aws_api_call_duration_seconds", "ipsync_convergence_seconds", "ipsync_aws_budget_wait_seconds",
-		"ipsync_aws_budget_deferred_calls_total"}
+		"ipsync_aws_api_call_duration_seconds", "ipsync_convergence_seconds", "ipsync_dns_mode", "ipsync_dns_server_queries_total",
+		"ipsync_aws_budget_wait_seconds", "ipsync_aws_budget_deferred_calls_total"}
 	var got []string
 	for name := range s.families {
 		if strings.HasPrefix(name, "ipsync_") {

@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/rds"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ipsync/ipsync/internal/budget"
@@ -92,6 +95,29 @@ func TestI11RetriesWaitForTheBudget(t *testing.T) {
 	}
 	if got := budgetWaits(t, reg, "mutate"); got != 0 {
 		t.Errorf("mutate budget waits = %d, want 0", got)
+	}
+}
+
+// The RDS client of targets.Factory (membership reads of rds: mappings) draws from the account's RDS Describe
+// bucket, the ELBv2 client from its Describe bucket: one budget per account and region covers both services.
+func TestI11RDSCallsDrawFromTheirOwnBucket(t *testing.T) {
+	fake := elbv2fake.Start(t, elbv2fake.Options{})
+	reg := prometheus.NewRegistry()
+	b := budget.New(budget.Rates{Describe: 10, Mutate: 4}, metrics.New(reg, metrics.BuildInfo{}))
+	f := targets.NewFactoryFromConfig(aws.Config{Credentials: credentials.NewStaticCredentialsProvider("fake", "fake", "")},
+		targets.FactoryOptions{Budget: b, EndpointURL: fake.URL(), MaxAttempts: 1})
+	c, err := f.RDS(context.Background(), tgARN, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.DescribeDBInstances(context.Background(), &rds.DescribeDBInstancesInput{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := budgetWaits(t, reg, "rds_describe"); got != 1 {
+		t.Errorf("rds_describe budget waits for one DescribeDBInstances = %d, want 1", got)
+	}
+	if got := budgetWaits(t, reg, "describe"); got != 0 {
+		t.Errorf("describe (ELBv2) budget waits = %d, want 0", got)
 	}
 }
 

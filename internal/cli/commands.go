@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"flag"
@@ -76,7 +77,7 @@ func wire(ctx context.Context, env Env, cfg *config.Config) (*wiring, error) {
 	v := buildInfo()
 	w.metrics = metrics.New(w.registry, metrics.BuildInfo{Version: v.Version, Commit: v.Commit, GoVersion: v.GoVersion})
 	var err error
-	if w.resolver, err = newLookup(cfg); err != nil {
+	if w.resolver, err = engine.NewResolver(cfg, w.metrics, nil); err != nil {
 		return nil, fmt.Errorf("DNS resolver: %w", err)
 	}
 	if w.factory, err = targets.NewFactory(ctx, targets.FactoryOptions{
@@ -86,16 +87,6 @@ func wire(ctx context.Context, env Env, cfg *config.Config) (*wiring, error) {
 		return nil, fmt.Errorf("AWS configuration: %w (check AWS_REGION, AWS_PROFILE and credentials)", err)
 	}
 	return w, nil
-}
-
-// newLookup is the resolver every mapping of the process shares: one query per name per TTL, however many
-// mappings follow the name.
-func newLookup(cfg *config.Config) (resolver.Lookup, error) {
-	rec, err := resolver.New(resolver.Config{Servers: cfg.DNS.Servers, Timeout: cfg.DNS.Timeout})
-	if err != nil {
-		return nil, err
-	}
-	return resolver.NewTTLCoalescer(rec, cfg.Poll.Min, cfg.Poll.Max), nil
 }
 
 // newBudget is the process's AWS API budget per account and region (I11): aws.describe_rps and aws.mutate_rps.
@@ -126,10 +117,15 @@ func keepShard(cfg *config.Config, shard config.Shard, log *zap.Logger) {
 	}
 }
 
+// engine builds the engine; the configuration's warnings are logged first, as every run or sync starts.
 func (w *wiring) engine(opts engine.Options) *engine.Engine {
+	for _, warning := range w.cfg.Warnings() {
+		w.log.Warn("configuration warning", zap.String("warning", warning))
+	}
 	return engine.New(w.cfg, engine.Deps{
 		Resolver: w.resolver,
 		Clients:  engine.FromFactory(w.factory),
+		Members:  engine.MembersFromFactory(w.factory),
 		Metrics:  w.metrics,
 		Log:      w.log,
 	}, opts)
@@ -335,7 +331,7 @@ func runValidate(env Env, args []string) int {
 		fmt.Fprintf(env.Stderr, "ipsync validate: %v\n", err)
 		return exitError
 	}
-	results := engine.CheckRemote(context.WithoutCancel(env.Signals), cfg, w.resolver, engine.FromFactory(w.factory))
+	results := engine.CheckRemote(context.WithoutCancel(env.Signals), cfg, w.resolver, engine.FromFactory(w.factory), engine.MembersFromFactory(w.factory))
 	code := exitOK
 	for _, r := range results {
 		if r.Err != nil {
@@ -405,7 +401,15 @@ func printReports(w io.Writer, output string, reports []engine.Report, status bo
 			fmt.Fprintf(w, "  error:        %s\n", r.Error)
 		}
 		if len(r.Addresses) > 0 {
-			fmt.Fprintf(w, "  dns:          %s (ttl %s, via %s, server %s)\n", joinAddrs(r.Addresses), r.TTL, strings.Join(r.Chain, " -> "), r.Server)
+			fmt.Fprintf(w, "  dns:          %s (ttl %s, via %s, server %s, %s mode)\n", joinAddrs(r.Addresses), r.TTL, strings.Join(r.Chain, " -> "), r.Server, r.DNSMode)
+		}
+		if r.DNSFallback != "" {
+			fmt.Fprintf(w, "  dns mode:     fallback to recursive (dns.servers): %s\n", r.DNSFallback)
+		}
+		if len(r.Sources) > 1 || len(r.Sources) == 1 && r.Sources[0].InstanceID != "" {
+			for _, s := range r.Sources {
+				fmt.Fprintf(w, "  source:       %s\n", describeSourceReport(s))
+			}
 		}
 		if status || r.Error == "" {
 			fmt.Fprintf(w, "  targets:      %s\n", joinHealth(r.Targets))
@@ -429,8 +433,13 @@ func printReports(w io.Writer, output string, reports []engine.Report, status bo
 		if len(r.Kept) > 0 {
 			fmt.Fprintf(w, "  kept:         %s (stale, not registered by ipsync; prune is false)\n", joinAddrs(r.Kept))
 		}
+		if len(r.Held) > 0 {
+			fmt.Fprintf(w, "  held:         %s (stale for now, but a source that is unknown or not available stands for it)\n", joinAddrs(r.Held))
+		}
 		state := "in sync"
 		switch {
+		case r.Error != "" && len(r.Sources) > 0 && len(r.Addresses) > 0:
+			state = "error: some sources are unknown; what they stood for was kept"
 		case r.Error != "":
 			state = "error: nothing changed"
 		case r.Changed() && r.DryRun:
@@ -442,6 +451,22 @@ func printReports(w io.Writer, output string, reports []engine.Report, status bo
 		}
 		fmt.Fprintf(w, "  result:       %s\n", state)
 	}
+}
+
+// describeSourceReport is one source of a mapping on one line: "orders-2 (reader, available) orders-2.c9.rds.amazonaws.com: answered 10.0.1.5".
+func describeSourceReport(s engine.SourceReport) string {
+	var b strings.Builder
+	if s.InstanceID != "" {
+		fmt.Fprintf(&b, "%s (%s, %s) ", s.InstanceID, s.Role, cmp.Or(s.Status, "not described"))
+	}
+	fmt.Fprintf(&b, "%s: %s", cmp.Or(s.Name, "no endpoint"), s.State)
+	if len(s.Addresses) > 0 {
+		b.WriteString(" " + joinAddrs(s.Addresses))
+	}
+	if s.Error != "" {
+		b.WriteString(" (" + s.Error + ")")
+	}
+	return b.String()
 }
 
 func joinAddrs(as []netip.Addr) string {

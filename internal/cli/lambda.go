@@ -50,7 +50,8 @@ func runLambda(env Env) int {
 	}
 	log := newLogger(cfg, env.Stderr)
 	keepShard(cfg, *shard, log)
-	res, err := newLookup(cfg)
+	// The failover watch resolves every poll.min in authoritative mode too: it asks the name servers directly.
+	res, err := engine.NewResolver(cfg, nil, nil)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "ipsync lambda: DNS resolver: %v\n", err)
 		return exitError
@@ -64,6 +65,7 @@ func runLambda(env Env) int {
 		Config:   cfg,
 		Resolver: res,
 		Clients:  engine.FromFactory(factory),
+		Members:  engine.MembersFromFactory(factory),
 		Log:      log,
 		Metrics:  env.Stdout,
 		Window:   window,
@@ -72,6 +74,9 @@ func runLambda(env Env) int {
 	names := make([]string, len(cfg.Syncs))
 	for i, s := range cfg.Syncs {
 		names[i] = s.Name
+	}
+	for _, w := range cfg.Warnings() {
+		log.Warn("configuration warning", zap.String("warning", w))
 	}
 	log.Info("ipsync Lambda handler ready", zap.String("version", buildInfo().Version), zap.Strings("syncs", names),
 		zap.Duration("failover_window", window), zap.Bool("dry_run", *dryRun))

@@ -204,7 +204,7 @@ type demo struct {
 	dns            *dnstest.Server
 	fake           *elbv2fake.Server
 	view           *resolver.Resolver // the demo's own look at DNS, for the view
-	engineResolver *resolver.Resolver
+	engineResolver resolver.Lookup
 	client         *targets.Client
 	cfg            *config.Config
 	log            *zap.Logger
@@ -257,11 +257,7 @@ func newDemo(out io.Writer, opts Options) (*demo, error) {
 	if err := d.fake.AddVPC(vpcID, vpcCIDR); err != nil {
 		return nil, fmt.Errorf("demo: %w", err)
 	}
-	rcfg := resolver.Config{Servers: []string{d.dns.Addr()}, Timeout: dnsTimeout}
-	if d.engineResolver, err = resolver.New(rcfg); err != nil {
-		return nil, fmt.Errorf("demo: resolver for the local DNS server: %w", err)
-	}
-	if d.view, err = resolver.New(rcfg); err != nil {
+	if d.view, err = resolver.New(resolver.Config{Servers: []string{d.dns.Addr()}, Timeout: dnsTimeout}); err != nil {
 		return nil, fmt.Errorf("demo: resolver for the local DNS server: %w", err)
 	}
 	// The product's client, but not from the user's AWS environment: the demo must never reach a real account.
@@ -292,6 +288,10 @@ func newDemo(out io.Writer, opts Options) (*demo, error) {
 	}
 	if err := d.cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("demo: the built-in configuration is invalid (a bug in the demo): %w", err)
+	}
+	// The engine resolves as the daemon does, from the configuration (recursive mode, the local server).
+	if d.engineResolver, err = engine.NewResolver(d.cfg, d.opts.Metrics, nil); err != nil {
+		return nil, fmt.Errorf("demo: resolver for the local DNS server: %w", err)
 	}
 	ready = true
 	return d, nil

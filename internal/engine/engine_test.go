@@ -163,8 +163,9 @@ func (e *env) engineWith(change func(*config.Config), opts engine.Options, syncs
 		Clients: func(context.Context, string, string) (engine.TargetGroup, error) {
 			return e.rec, nil
 		},
-		Log: zap.New(core),
-		Now: e.clock.Now,
+		Members: e.members(),
+		Log:     zap.New(core),
+		Now:     e.clock.Now,
 	}, opts)
 }
 

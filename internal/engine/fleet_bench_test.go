@@ -34,7 +34,6 @@ import (
 	"github.com/ipsync/ipsync/internal/elbv2fake"
 	"github.com/ipsync/ipsync/internal/engine"
 	"github.com/ipsync/ipsync/internal/metrics"
-	"github.com/ipsync/ipsync/internal/resolver"
 	"github.com/ipsync/ipsync/internal/targets"
 	"github.com/ipsync/ipsync/internal/testutil"
 )
@@ -71,12 +70,12 @@ func benchFleet(b *testing.B, withBudget bool) {
 		cfg.AWS.DescribeRPS = 1e9 // no stretch of resync_interval either: the engine as it was before the budget
 	}
 	client := w.fake.ClientWith(opts)
-	rec, err := resolver.New(resolver.Config{Servers: cfg.DNS.Servers, Timeout: cfg.DNS.Timeout})
+	res, err := engine.NewResolver(cfg, m, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
 	e := engine.New(cfg, engine.Deps{
-		Resolver: resolver.NewTTLCoalescer(rec, cfg.Poll.Min, cfg.Poll.Max),
+		Resolver: res,
 		Clients: func(context.Context, string, string) (engine.TargetGroup, error) {
 			return client, nil
 		},
@@ -125,7 +124,7 @@ func benchFleet(b *testing.B, withBudget bool) {
 
 	// One failover while the others idle.
 	w.fake.ResetCalls()
-	w.dns.SetA(w.endpoints[0], benchTTL, benchAddr(0, 1).String())
+	w.publish(0, 1)
 	changed := time.Now()
 	var register time.Duration
 	benchWait(b, time.Minute, func() (bool, string) {

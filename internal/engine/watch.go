@@ -8,6 +8,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/ipsync/ipsync/internal/config"
 	"github.com/ipsync/ipsync/internal/nlb"
 )
 
@@ -46,10 +47,10 @@ type WatchReport struct {
 	Settled bool `json:"settled"`
 }
 
-// Watch follows a failover: it resolves each named mapping every interval (default 1 s) and syncs it, until
-// its change has been seen and synced (WatchReport.Settled) or until window has passed or ctx is done. The
-// mappings are watched at once, each ending on its own. It serves the Lambda's RDS events, which may come
-// before the DNS record changes. A watch starts no pass that would begin after the window; an engine
+// Watch follows a failover: it resolves each named mapping and syncs it, again interval (default 1 s) after
+// each pass, until its change has been seen and synced (WatchReport.Settled) or until window has passed or ctx
+// is done. The mappings are watched at once, each ending on its own. It serves the Lambda's RDS events, which
+// may come before the DNS record changes. A watch starts no pass that would begin after the window; an engine
 // with DryRun changes nothing, so its watches never settle and last the window.
 func (e *Engine) Watch(ctx context.Context, names []string, window, interval time.Duration) []WatchReport {
 	if interval <= 0 {
@@ -65,12 +66,20 @@ func (m *mapping) watch(ctx context.Context, end time.Time, interval time.Durati
 	m.busy.Lock()
 	s := watchState{baseline: m.lastAddrs}
 	m.busy.Unlock()
+	// The next pass starts interval after this one ended, as the daemon schedules: a ticker would start some
+	// passes less than interval after the previous resolution, which the query budget answers with the same,
+	// shared answer (resolver.Coalescer), so that a poll is lost.
 	var last Report
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
+	var membersRead time.Time
 	for {
+		if m.cfg.RDS != nil && time.Since(membersRead) >= config.MinRDSRefresh {
+			// A failover changes an rds: source's members too (the writer and a reader swap): read them at the
+			// shortest refresh while the watch lasts.
+			membersRead = time.Now()
+			m.refreshMembers()
+		}
 		last = m.reconcile(ctx)
-		if s.see(last, m.e.opts.DryRun) || !time.Now().Add(interval).Before(end) || !wait(ctx, tick.C) {
+		if s.see(last, m.e.opts.DryRun) || !time.Now().Add(interval).Before(end) || !wait(ctx, interval) {
 			break
 		}
 	}
@@ -117,12 +126,14 @@ func (s *watchState) see(last Report, dryRun bool) bool {
 	return s.Settled
 }
 
-// wait waits for the next tick; false when ctx is done first.
-func wait(ctx context.Context, tick <-chan time.Time) bool {
+// wait waits for d; false when ctx is done first.
+func wait(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
 	select {
 	case <-ctx.Done():
 		return false
-	case <-tick:
+	case <-t.C:
 		return true
 	}
 }

@@ -211,6 +211,56 @@ func TestFailoverEventWatchesLateDNS(t *testing.T) {
 	}
 }
 
+// TestFailoverWatchAuthoritative: with dns.mode authoritative, the failover watch asks the endpoint's zone's name
+// servers every poll.min. They publish the new address under a one-day TTL while the recursive server (a VPC's
+// resolver with the old answer cached) never changes: only authoritative mode can see the failover.
+func TestFailoverWatchAuthoritative(t *testing.T) {
+	d, err := dnstest.NewDelegation("us-east-1.rds.test.", "c9abc.us-east-1.rds.test.", 2, 86400)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = d.Close() })
+	d.SetA(ordersEndpoint, 86400, "10.0.1.10")
+	d.Recursive.SetA(ordersEndpoint, 86400, "10.0.1.10")
+	fake := awstest.Fake(t, elbv2fake.Options{}).Fake
+	arn := awstest.NewTargetGroup(t, 5432).ARN
+
+	cfg := config.Defaults()
+	orders := config.DefaultSync()
+	orders.Name, orders.Endpoint, orders.TargetGroupARN = "orders", ordersEndpoint, arn
+	cfg.Syncs = []config.Sync{orders}
+	cfg.DNS.Mode, cfg.DNS.Servers, cfg.DNS.Timeout = config.DNSModeAuthoritative, []string{d.Recursive.Addr()}, 300*time.Millisecond
+	cfg.Poll.Min = 250 * time.Millisecond
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	res, err := engine.NewResolver(cfg, nil, d.Addrs.Lookup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	factory, err := targets.NewFactory(context.Background(), targets.FactoryOptions{MaxAttempts: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &world{t: t, fake: fake, orders: arn, metrics: &testutil.Buffer{}}
+	w.h = lambda.New(lambda.Options{Config: cfg, Resolver: res, Clients: engine.FromFactory(factory), Metrics: w.metrics, Window: 10 * time.Second})
+	w.mustInvoke(fixture(t, "lambda-scheduled.json"))
+	if got := w.live(arn); !slices.Equal(got, []string{"10.0.1.10"}) {
+		t.Fatalf("after the scheduled pass: %v", got)
+	}
+
+	timer := time.AfterFunc(700*time.Millisecond, func() { d.SetA(ordersEndpoint, 86400, "10.0.2.20") })
+	defer timer.Stop()
+	resp := w.mustInvoke(fixture(t, "lambda-rds-instance-0049.json"))
+	syncs := syncsOf(t, resp)
+	if len(syncs) != 1 || syncs[0]["settled"] != true || syncs[0]["address_changed"] != true || syncs[0]["dns_mode"] != "authoritative" {
+		t.Fatalf("want orders watched in authoritative mode and settled: %v", syncs)
+	}
+	if got := w.live(arn); !slices.Equal(got, []string{"10.0.2.20"}) {
+		t.Fatalf("orders' group after the failover: %v", got)
+	}
+}
+
 // TestClusterEventDNSAlreadyChanged: the event comes after DNS changed; the first pass catches up.
 func TestClusterEventDNSAlreadyChanged(t *testing.T) {
 	w := newWorld(t, 10*time.Second)

@@ -40,9 +40,11 @@ func registryFamilies(t *testing.T) map[string]family {
 	reg := prometheus.NewPedanticRegistry()
 	m := New(reg, BuildInfo{})
 	m.Init("orders")
+	m.InitMembership("orders")
 	m.InitBudgets()
 	m.awsCalls.WithLabelValues("DescribeTargetHealth", awserr.CodeOK).Inc()
 	m.awsDuration.WithLabelValues("DescribeTargetHealth").Observe(0.01)
+	m.DNSServerQuery(DNSModeAuthoritative, "ns-1.awsdns-01.org", DNSSuccess)
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -57,8 +59,8 @@ func registryFamilies(t *testing.T) map[string]family {
 		}
 		out[mf.GetName()] = f
 	}
-	if len(out) != 17 {
-		t.Fatalf("the registry has %d families, want the 17 families ipsync exports (TestContract lists them): %v", len(out), out)
+	if len(out) != 22 {
+		t.Fatalf("the registry has %d families, want the 22 families ipsync exports (TestContract lists them): %v", len(out), out)
 	}
 	return out
 }
@@ -70,6 +72,8 @@ func closedValues() map[string][]string {
 		"state":  targetStates(),
 		"stage":  {StageRegistered, StageHealthy},
 		"result": slices.Concat(syncResults(), dnsResults()),
+		"mode":   dnsModes(),
+		"budget": Budgets(),
 	}
 }
 

@@ -2,7 +2,8 @@
 // attempts, and the /metrics /healthz /readyz HTTP handler.
 //
 // Every collector lives on the prometheus.Registerer given to New; nothing is global. The `sync` label is the
-// mapping name; IPs, ARNs and hostnames never become label values. A nil *Metrics is a valid no-op, so callers
+// mapping name; IPs, ARNs and endpoint names never become label values. The one host name that does is an
+// authoritative name server's (ns-1.awsdns-01.org): a zone has a handful, and which one answers is worth seeing. A nil *Metrics is a valid no-op, so callers
 // without metrics need no fake.
 package metrics
 
@@ -30,6 +31,20 @@ const (
 	StageHealthy    = "healthy"
 )
 
+// Values of the mode label of ipsync_dns_mode and ipsync_dns_server_queries_total. DNSModeFallback is authoritative
+// mode configured but answered by the recursive servers, because no authoritative server could be reached.
+const (
+	DNSModeRecursive     = "recursive"
+	DNSModeAuthoritative = "authoritative"
+	DNSModeFallback      = "fallback"
+)
+
+// DNSServerRecursive is the server label of ipsync_dns_server_queries_total for queries to the configured
+// (recursive) servers, whose addresses must not become label values.
+const DNSServerRecursive = "recursive"
+
+func dnsModes() []string { return []string{DNSModeRecursive, DNSModeAuthoritative, DNSModeFallback} }
+
 // DNSSuccess is the result label of a successful DNS query; failures use the resolver's error kind.
 const DNSSuccess = "success"
 
@@ -44,7 +59,7 @@ func syncResults() []string { return []string{ResultUnchanged, ResultChanged, Re
 // dnsResults mirror the resolver's kinds (not imported, to keep this package a leaf).
 func dnsResults() []string {
 	return []string{DNSSuccess, "nxdomain", "servfail", "refused", "timeout", "no_address", "cname_loop",
-		"chain_too_long", "error"}
+		"chain_too_long", "unreachable", "error"}
 }
 
 // BuildInfo labels ipsync_build_info. Empty Version/Commit become "unknown", empty GoVersion runtime.Version().
@@ -67,6 +82,11 @@ type Metrics struct {
 	awsCalls        *prometheus.CounterVec
 	awsDuration     *prometheus.HistogramVec
 	convergence     *prometheus.HistogramVec
+	dnsMode         *prometheus.GaugeVec
+	dnsServer       *prometheus.CounterVec
+	members         *prometheus.GaugeVec
+	membershipKnown *prometheus.GaugeVec
+	membershipErrs  *prometheus.CounterVec
 	budgetWait      *prometheus.HistogramVec
 	budgetDeferred  *prometheus.CounterVec
 
@@ -122,6 +142,22 @@ func New(reg prometheus.Registerer, info BuildInfo) *Metrics {
 		convergence: newHistogramVec(reg, "convergence_seconds",
 			"Time from an address change to its target being registered, and to it being healthy.",
 			[]float64{0.1, 0.25, 0.5, 1, 2, 3, 4, 5, 6, 8, 10, 15, 20, 30, 60, 120, 300, 600}, "sync", "stage"),
+		dnsMode: newGaugeVec(reg, "dns_mode",
+			"1 for the DNS mode the mapping's last answer came in: recursive, authoritative, or fallback "+
+				"(authoritative configured, but no name server of the zone could be reached: the recursive servers answered).",
+			"sync", "mode"),
+		dnsServer: newCounterVec(reg, "dns_server_queries_total",
+			"DNS queries sent, one per question to one server (name server lookups included, shared by every mapping "+
+				"that follows the name), by mode, server (the name server's host name in authoritative mode, "+
+				"\"recursive\" for the configured servers) and result.", "mode", "server", "result"),
+		members: newGaugeVec(reg, "members",
+			"Members of an rds: mapping's source in its last successful membership read, by state: available "+
+				"(followed) or unavailable (kept if registered, not added).", "sync", "state"),
+		membershipKnown: newGaugeVec(reg, "membership_known",
+			"1 when the last membership read of an rds: mapping succeeded, 0 while its membership is unknown "+
+				"(nothing is deregistered meanwhile).", "sync"),
+		membershipErrs: newCounterVec(reg, "membership_refresh_errors_total",
+			"Failed membership reads of an rds: mapping (RDS API errors, or a member list of zero).", "sync"),
 		budgetWait: newHistogramVec(reg, "aws_budget_wait_seconds",
 			"Time an AWS API call attempt waited for ipsync's own API budget (aws.describe_rps, aws.mutate_rps) "+
 				"before it was sent, by budget: describe, mutate or rds_describe.",
@@ -168,6 +204,36 @@ func (m *Metrics) Init(sync string) {
 	m.dnsDuration.WithLabelValues(sync)
 	m.convergence.WithLabelValues(sync, StageRegistered)
 	m.convergence.WithLabelValues(sync, StageHealthy)
+	for _, mode := range dnsModes() {
+		m.dnsMode.WithLabelValues(sync, mode)
+	}
+}
+
+// SetDNSMode sets the mapping's DNS mode in use (DNSModeRecursive, DNSModeAuthoritative or DNSModeFallback) to 1
+// and the others to 0.
+func (m *Metrics) SetDNSMode(sync, mode string) {
+	if m == nil {
+		return
+	}
+	for _, x := range dnsModes() {
+		v := 0.0
+		if x == mode {
+			v = 1
+		}
+		m.dnsMode.WithLabelValues(sync, x).Set(v)
+	}
+}
+
+// DNSServerQuery counts one query to one server. server is the authoritative name server's host name without
+// the trailing dot, or DNSServerRecursive; result is DNSSuccess (or "") or the resolver's error kind.
+func (m *Metrics) DNSServerQuery(mode, server, result string) {
+	if m == nil {
+		return
+	}
+	if result == "" {
+		result = DNSSuccess
+	}
+	m.dnsServer.WithLabelValues(mode, server, result).Inc()
 }
 
 // Forget deletes every series of a mapping that no longer exists (a configuration reload removed it), so that its
@@ -189,6 +255,58 @@ func (m *Metrics) Forget(sync string) {
 	m.dnsQueries.DeletePartialMatch(labels)
 	m.dnsDuration.DeletePartialMatch(labels)
 	m.convergence.DeletePartialMatch(labels)
+	m.dnsMode.DeletePartialMatch(labels)
+	m.ForgetMembership(sync)
+}
+
+// Values of the state label of ipsync_members.
+const (
+	MemberAvailable   = "available"
+	MemberUnavailable = "unavailable"
+)
+
+// InitMembership creates an rds: mapping's membership series; other mappings have none.
+func (m *Metrics) InitMembership(sync string) {
+	if m == nil {
+		return
+	}
+	m.members.WithLabelValues(sync, MemberAvailable)
+	m.members.WithLabelValues(sync, MemberUnavailable)
+	m.membershipKnown.WithLabelValues(sync)
+	m.membershipErrs.WithLabelValues(sync)
+}
+
+// ForgetMembership deletes a mapping's membership series: it no longer follows an rds: source.
+func (m *Metrics) ForgetMembership(sync string) {
+	if m == nil {
+		return
+	}
+	labels := prometheus.Labels{"sync": sync}
+	m.members.DeletePartialMatch(labels)
+	m.membershipKnown.DeletePartialMatch(labels)
+	m.membershipErrs.DeletePartialMatch(labels)
+}
+
+// MembershipRead records one membership read of an rds: mapping: ok is false when it failed.
+func (m *Metrics) MembershipRead(sync string, ok bool) {
+	if m == nil {
+		return
+	}
+	if !ok {
+		m.membershipErrs.WithLabelValues(sync).Inc()
+		m.membershipKnown.WithLabelValues(sync).Set(0)
+		return
+	}
+	m.membershipKnown.WithLabelValues(sync).Set(1)
+}
+
+// SetMembers sets the members of an rds: mapping's last successful membership read.
+func (m *Metrics) SetMembers(sync string, available, unavailable int) {
+	if m == nil {
+		return
+	}
+	m.members.WithLabelValues(sync, MemberAvailable).Set(float64(available))
+	m.members.WithLabelValues(sync, MemberUnavailable).Set(float64(unavailable))
 }
 
 // SyncRun records one pass. Any result but ResultError also sets the last success time to now.

@@ -115,8 +115,35 @@ func touchAll(t *testing.T, m *metrics.Metrics) {
 	m.DNSQuery("orders", metrics.DNSSuccess, 3*time.Millisecond)
 	m.Converged("orders", metrics.StageRegistered, 5500*time.Millisecond)
 	m.Converged("orders", metrics.StageHealthy, 40*time.Second)
+	m.SetDNSMode("orders", metrics.DNSModeAuthoritative)
+	m.DNSServerQuery(metrics.DNSModeAuthoritative, "ns-1.awsdns-01.org", metrics.DNSSuccess)
+	m.InitMembership("orders")
+	m.MembershipRead("orders", true)
+	m.SetMembers("orders", 2, 1)
 	m.BudgetWait("describe", 200*time.Millisecond)
 	callDescribeTargetHealth(t, m, 0)
+}
+
+// TestMembership: an rds: mapping's membership series exist from InitMembership on; a failed read counts an
+// error and marks the membership unknown until a read succeeds; members are counted by state.
+func TestMembership(t *testing.T) {
+	m, reg := newMetrics(t)
+	m.InitMembership("readers")
+	sync := map[string]string{"sync": "readers"}
+	wantValue(t, reg, "ipsync_membership_known", sync, 0)
+	wantValue(t, reg, "ipsync_membership_refresh_errors_total", sync, 0)
+	m.MembershipRead("readers", true)
+	m.SetMembers("readers", 2, 1)
+	wantValue(t, reg, "ipsync_membership_known", sync, 1)
+	wantValue(t, reg, "ipsync_members", map[string]string{"sync": "readers", "state": metrics.MemberAvailable}, 2)
+	wantValue(t, reg, "ipsync_members", map[string]string{"sync": "readers", "state": metrics.MemberUnavailable}, 1)
+	m.MembershipRead("readers", false)
+	m.MembershipRead("readers", false)
+	wantValue(t, reg, "ipsync_membership_known", sync, 0)
+	wantValue(t, reg, "ipsync_membership_refresh_errors_total", sync, 2)
+	wantValue(t, reg, "ipsync_members", map[string]string{"sync": "readers", "state": metrics.MemberAvailable}, 2)
+	m.MembershipRead("readers", true)
+	wantValue(t, reg, "ipsync_membership_known", sync, 1)
 }
 
 func TestContract(t *testing.T) {
@@ -141,6 +168,11 @@ func TestContract(t *testing.T) {
 		"ipsync_aws_api_calls_total":             {dto.MetricType_COUNTER, []string{"code", "operation"}},
 		"ipsync_aws_api_call_duration_seconds":   {dto.MetricType_HISTOGRAM, []string{"operation"}},
 		"ipsync_convergence_seconds":             {dto.MetricType_HISTOGRAM, []string{"stage", "sync"}},
+		"ipsync_dns_mode":                        {dto.MetricType_GAUGE, []string{"mode", "sync"}},
+		"ipsync_dns_server_queries_total":        {dto.MetricType_COUNTER, []string{"mode", "result", "server"}},
+		"ipsync_members":                         {dto.MetricType_GAUGE, []string{"state", "sync"}},
+		"ipsync_membership_known":                {dto.MetricType_GAUGE, []string{"sync"}},
+		"ipsync_membership_refresh_errors_total": {dto.MetricType_COUNTER, []string{"sync"}},
 		"ipsync_aws_budget_wait_seconds":         {dto.MetricType_HISTOGRAM, []string{"budget"}},
 		"ipsync_aws_budget_deferred_calls_total": {dto.MetricType_COUNTER, []string{"budget"}},
 	}
@@ -385,6 +417,36 @@ func TestConverged(t *testing.T) {
 	}
 }
 
+func TestDNSMode(t *testing.T) {
+	m, reg := newMetrics(t)
+	m.Init("orders")
+	for _, mode := range []string{metrics.DNSModeRecursive, metrics.DNSModeAuthoritative, metrics.DNSModeFallback} {
+		if v := value(t, reg, "ipsync_dns_mode", l("sync", "orders", "mode", mode)); v != 0 {
+			t.Errorf("before any answer, mode %s = %v, want 0", mode, v)
+		}
+	}
+	m.SetDNSMode("orders", metrics.DNSModeAuthoritative)
+	m.SetDNSMode("orders", metrics.DNSModeFallback)
+	for mode, want := range map[string]float64{metrics.DNSModeRecursive: 0, metrics.DNSModeAuthoritative: 0, metrics.DNSModeFallback: 1} {
+		if v := value(t, reg, "ipsync_dns_mode", l("sync", "orders", "mode", mode)); v != want {
+			t.Errorf("mode %s = %v, want %v: only the mode in use is 1", mode, v, want)
+		}
+	}
+}
+
+func TestDNSServerQuery(t *testing.T) {
+	m, reg := newMetrics(t)
+	m.DNSServerQuery(metrics.DNSModeAuthoritative, "ns1.example.com", metrics.DNSSuccess)
+	m.DNSServerQuery(metrics.DNSModeAuthoritative, "ns1.example.com", metrics.DNSSuccess)
+	m.DNSServerQuery(metrics.DNSModeRecursive, metrics.DNSServerRecursive, "timeout")
+	if v := value(t, reg, "ipsync_dns_server_queries_total", l("mode", "authoritative", "server", "ns1.example.com", "result", "success")); v != 2 {
+		t.Errorf("authoritative queries to ns1 = %v, want 2", v)
+	}
+	if v := value(t, reg, "ipsync_dns_server_queries_total", l("mode", "recursive", "server", "recursive", "result", "timeout")); v != 1 {
+		t.Errorf("recursive timeouts = %v, want 1", v)
+	}
+}
+
 func TestNilMetricsIsNoOp(t *testing.T) {
 	var m *metrics.Metrics
 	m.Init("orders")
@@ -441,7 +503,10 @@ func TestNoAddressLikeLabelValues(t *testing.T) {
 		m.SetInSync(sync, true)
 		m.Converged(sync, metrics.StageRegistered, 4*time.Second)
 		m.Converged(sync, metrics.StageHealthy, 35*time.Second)
+		m.SetDNSMode(sync, metrics.DNSModeFallback)
 	}
+	m.DNSServerQuery(metrics.DNSModeAuthoritative, "ns-1.awsdns-01.org", metrics.DNSSuccess)
+	m.DNSServerQuery(metrics.DNSModeRecursive, metrics.DNSServerRecursive, "timeout")
 	callDescribeTargetHealth(t, m, 2)
 
 	mfs, err := reg.Gather()

@@ -21,6 +21,8 @@ var (
 	fuzzZones  = []string{"", "all", "us-east-1a"}
 	fuzzStates = []string{"initial", "healthy", "unhealthy", "unhealthy.draining", "unused", "draining", "unavailable"}
 	fuzzAZ     = []string{AZAuto, AZAll, AZVPC}
+	// Servers an answer may come from: a zone's name servers, or "" for one unnamed server.
+	fuzzServers = []string{"", "ns1:53", "ns2:53"}
 )
 
 // byteReader hands out fuzz bytes, then zeros once they run out.
@@ -42,9 +44,11 @@ type fuzzCase struct {
 	current []nlb.TargetHealth
 	mem     Memory
 	pol     Policy
-	// at and ttl are the answer's arrival and TTL, for Observe; mem.counted is the last counted answer (or none).
-	at  time.Time
-	ttl time.Duration
+	// at, ttl and server are the answer's arrival, TTL and server, for Observe; mem.sources[""].counted is the
+	// last counted answer (or none), mem.sources[""].seen what earlier answers said about each address.
+	at     time.Time
+	ttl    time.Duration
+	server string
 }
 
 // fuzzEpoch is when the last counted answer arrived; the new answer comes up to 12 s later.
@@ -71,7 +75,7 @@ func decodeCase(data []byte) fuzzCase {
 			State:  fuzzStates[r.pick(len(fuzzStates))],
 		})
 	}
-	c.mem = Memory{Absent: map[netip.Addr]int{}, Owned: map[nlb.Target]bool{}}
+	c.mem = Memory{Absent: map[netip.Addr]int{}, Owned: map[nlb.Target]bool{}, sources: map[string]sourceMemory{}}
 	for _, ip := range fuzzIPs {
 		if n := r.pick(5); n > 0 {
 			c.mem.Absent[ip] = n - 1
@@ -90,29 +94,55 @@ func decodeCase(data []byte) fuzzCase {
 		VPCCIDRs:        []netip.Prefix{netip.MustParsePrefix("10.0.0.0/16")},
 	}
 	// The last counted answer: none, the same addresses as this one (a repeat), or any (often another).
-	switch lastTTL := time.Duration(1+r.pick(10)) * time.Second; r.pick(3) {
+	switch lastTTL, lastServer := time.Duration(1+r.pick(10))*time.Second, fuzzServers[r.pick(3)]; r.pick(3) {
 	case 1:
-		c.mem.counted = Answer{Addrs: c.desired, At: fuzzEpoch, TTL: lastTTL}
+		c.mem.sources[""] = sourceMemory{counted: Answer{Addrs: c.desired, At: fuzzEpoch, TTL: lastTTL, Server: lastServer}}
 	case 2:
-		c.mem.counted = Answer{Addrs: addrsOf(r.next()), At: fuzzEpoch, TTL: lastTTL}
+		c.mem.sources[""] = sourceMemory{counted: Answer{Addrs: addrsOf(r.next()), At: fuzzEpoch, TTL: lastTTL, Server: lastServer}}
 	}
+	// What earlier answers said: per address, nothing, or when it appeared (up to 90 s before the new answer,
+	// across ServerLag), when it was last returned, and which servers returned it.
 	c.at = fuzzEpoch.Add(time.Duration(r.pick(13)) * time.Second)
+	seen := map[netip.Addr]sighting{}
+	for _, ip := range fuzzIPs {
+		by := r.next()
+		if by&8 == 0 {
+			continue
+		}
+		first := c.at.Add(-time.Duration(r.pick(91)) * time.Second)
+		s := sighting{first: first, last: first.Add(time.Duration(r.pick(91)) * time.Second), by: map[string]bool{}}
+		for i, srv := range fuzzServers {
+			if by&(1<<i) != 0 {
+				s.by[srv] = true
+			}
+		}
+		seen[ip] = s
+	}
+	single := c.mem.sources[""]
+	single.seen = seen
+	c.mem.sources[""] = single
 	c.ttl = time.Duration(1+r.pick(10)) * time.Second
+	c.server = fuzzServers[r.pick(3)]
 	return c
 }
 
 // checkObserve asserts what counts as a resolution for I6: an answer counts only when there is no counted
-// answer yet, when it differs from the last counted one, or when it comes at least that answer's TTL later.
-// A counted answer raises the absence of every registered address it lacks by exactly one; an answer that does
-// not count raises none. Either way a desired address has no absence left, and Observe leaves its input alone.
+// answer yet, when it differs from the last counted one, comes from another server, or comes at least that
+// answer's TTL later. A counted answer raises the absence of every registered address it lacks by exactly one,
+// except an address its server has never returned that appeared less than ServerLag ago, when the answer holds
+// no address that appeared after it (a lagging server); an
+// answer that does not count raises none. Either way a desired address has no absence left, every address of
+// the answer is marked as returned by its server, and Observe leaves its input alone.
 func checkObserve(t *testing.T, c fuzzCase) {
 	t.Helper()
-	last := c.mem.counted
-	ans := Answer{Addrs: c.desired, At: c.at, TTL: c.ttl}
-	shouldCount := last.At.IsZero() || !slices.Equal(ans.Addrs, last.Addrs) || !ans.At.Before(last.At.Add(last.TTL))
+	last := c.mem.sources[""].counted
+	ans := Answer{Addrs: c.desired, At: c.at, TTL: c.ttl, Server: c.server}
+	shouldCount := last.At.IsZero() || !slices.Equal(ans.Addrs, last.Addrs) || ans.Server != last.Server ||
+		!ans.At.Before(last.At.Add(last.TTL))
 	absentBefore := maps.Clone(c.mem.Absent)
+	seenBefore := len(c.mem.sources[""].seen)
 	next := Observe(c.mem, ans, c.current)
-	if !maps.Equal(c.mem.Absent, absentBefore) {
+	if !maps.Equal(c.mem.Absent, absentBefore) || len(c.mem.sources[""].seen) != seenBefore {
 		t.Fatalf("Observe modified its memory")
 	}
 	want, reg := toSet(c.desired), registered(c.current)
@@ -123,9 +153,26 @@ func checkObserve(t *testing.T, c fuzzCase) {
 	}
 	for _, ip := range fuzzIPs {
 		before, after := c.mem.Absent[ip], next.Absent[ip]
+		s, wasSeen := c.mem.sources[""].seen[ip]
+		lags := wasSeen && !s.by[c.server] && c.at.Sub(s.first) < ServerLag
+		for _, y := range c.desired { // an answer with an address newer than ip is ahead of it, not behind
+			firstY := c.at // new to memory, or forgotten: it appears now
+			if sy, ok := c.mem.sources[""].seen[y]; ok && (reg[y] || c.at.Sub(sy.last) < ServerLag) {
+				firstY = sy.first
+			}
+			if firstY.After(s.first) {
+				lags = false
+			}
+		}
+		if want[ip] && !next.sources[""].seen[ip].by[c.server] {
+			t.Fatalf("%v is in the answer of %q, but memory does not say that server returned it", ip, c.server)
+		}
 		switch {
 		case want[ip]:
-		case shouldCount && reg[ip] && after != before+1:
+		case shouldCount && reg[ip] && lags && after != before:
+			t.Fatalf("I6: an answer of %q, which never returned %v (appeared %v before), moved its absence %d -> %d: a lagging server must not count",
+				c.server, ip, c.at.Sub(s.first), before, after)
+		case shouldCount && reg[ip] && !lags && after != before+1:
 			t.Fatalf("I6: a counted answer without registered %v moved its absence %d -> %d, want +1", ip, before, after)
 		case shouldCount && !reg[ip] && after != 0:
 			t.Fatalf("%v is not registered: its absence must be forgotten, got %d", ip, after)
@@ -138,8 +185,9 @@ func checkObserve(t *testing.T, c fuzzCase) {
 	if shouldCount {
 		wantCounted = ans
 	}
-	if !next.counted.At.Equal(wantCounted.At) || next.counted.TTL != wantCounted.TTL || !slices.Equal(next.counted.Addrs, wantCounted.Addrs) {
-		t.Fatalf("last counted answer is %+v, want %+v", next.counted, wantCounted)
+	if got := next.sources[""].counted; !got.At.Equal(wantCounted.At) || got.TTL != wantCounted.TTL || got.Server != wantCounted.Server ||
+		!slices.Equal(got.Addrs, wantCounted.Addrs) {
+		t.Fatalf("last counted answer is %+v, want %+v", got, wantCounted)
 	}
 }
 
@@ -234,4 +282,12 @@ func TestFuzzSeeded(t *testing.T) {
 		checkInvariants(t, c, Make(c.desired, c.current, c.mem, c.pol))
 		checkObserve(t, c)
 	}
+}
+
+func toSet(addrs []netip.Addr) map[netip.Addr]bool {
+	set := make(map[netip.Addr]bool, len(addrs))
+	for _, a := range addrs {
+		set[a] = true
+	}
+	return set
 }

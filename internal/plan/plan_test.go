@@ -3,6 +3,7 @@ package plan
 import (
 	"net/netip"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -337,6 +338,8 @@ func TestObserveCounting(t *testing.T) {
 		{"the same answer a TTL later counts", []Answer{answer(at(5), ipB)}, 2},
 		{"the gap runs from the last counted answer, not the last seen", []Answer{answer(at(3), ipB), answer(at(5), ipB)}, 2},
 		{"a different answer counts however soon", []Answer{answer(at(1), ipB, ipC)}, 2},
+		{"the same answer from another server counts however soon", []Answer{from("ns2:53", answer(at(1), ipB))}, 2},
+		{"the same server again sooner than the TTL does not count", []Answer{from("ns2:53", answer(at(1), ipB)), from("ns2:53", answer(at(2), ipB))}, 2},
 		{"an answer that differs again counts again", []Answer{answer(at(1), ipB, ipC), answer(at(2), ipB)}, 3},
 		{"A back resets its count at once", []Answer{answer(at(5), ipB), answer(at(6), ipA, ipB), answer(at(7), ipB)}, 1},
 		{"the counted answer's TTL sets the gap, not the new one's", []Answer{{Addrs: addrs(ipB), At: at(4), TTL: time.Second}}, 1},
@@ -354,5 +357,91 @@ func TestObserveCounting(t *testing.T) {
 				t.Errorf("A absent %d times, want %d", got, tc.want)
 			}
 		})
+	}
+}
+
+func from(server string, a Answer) Answer { a.Server = server; return a }
+
+// TestLaggingServerNeverRemovesTheNewAddress walks a failover in authoritative mode with three name servers, of
+// which two publish the change 3 s late, asked in turn once a second. Their old answers, twice in a row, must not
+// deregister the new address B (it is absent from them, but they never returned it); the old address A stays
+// while a server still returns it, and goes once the servers agree.
+func TestLaggingServerNeverRemovesTheNewAddress(t *testing.T) {
+	current := []nlb.TargetHealth{th(ipA, 5432, "", "healthy")}
+	servers := []string{"ns1:53", "ns2:53", "ns3:53"}
+	var mem Memory
+	at := t0
+	pass := func(i int, desired ...netip.Addr) Plan {
+		at = at.Add(time.Second)
+		mem = Observe(mem, Answer{Addrs: desired, At: at, TTL: time.Second, Server: servers[i%3]}, current)
+		p := Make(desired, current, mem, defaultPolicy)
+		for _, r := range p.Register {
+			current = append(current, nlb.TargetHealth{Target: r, State: "initial"})
+		}
+		for i := range current {
+			if slices.Contains(p.Deregister, current[i].Target) {
+				current[i].State = "draining"
+			}
+		}
+		mem = Deregistered(Registered(mem, p.Register), p.Deregister)
+		return p
+	}
+	for i := range 3 { // before the failover every server returns A
+		if p := pass(i, ipA); !p.Empty() {
+			t.Fatalf("steady state: %+v", p)
+		}
+	}
+	if p := pass(0, ipB); len(p.Register) != 1 || p.Register[0].IP != ipB {
+		t.Fatalf("ns1 publishes B first: B must be registered at once, got %+v", p)
+	}
+	for i := 1; i <= 5; i++ { // ns2, ns3 lag: A, A; then ns1 B; ns2, ns3 A again
+		desired := addrs(ipA)
+		if i%3 == 0 {
+			desired = addrs(ipB)
+		}
+		if p := pass(i, desired...); len(p.Deregister) > 0 {
+			t.Fatalf("pass %d (%s answers %v): deregistered %v while servers disagree", i, servers[i%3], desired, p.Deregister)
+		}
+	}
+	var gone bool
+	for i := 6; i < 9 && !gone; i++ { // the servers agree on B now
+		p := pass(i, ipB)
+		if slices.ContainsFunc(p.Deregister, func(d nlb.Target) bool { return d.IP == ipB }) {
+			t.Fatalf("deregistered the new address: %+v", p)
+		}
+		gone = len(p.Deregister) == 1 && p.Deregister[0].IP == ipA
+	}
+	if !gone {
+		t.Fatalf("A not deregistered after the servers agreed on B for three answers; memory %+v", mem.Absent)
+	}
+}
+
+// TestLaggingServerCountsAfterServerLag: a server that still has not returned the new address ServerLag after
+// it appeared is not lagging any more, but saying something else; its answers count again. So does an answer
+// with an address newer than the new one.
+func TestLaggingServerCountsAfterServerLag(t *testing.T) {
+	current := []nlb.TargetHealth{th(ipA, 5432, "", "healthy"), th(ipB, 5432, "", "healthy")}
+	mem := Observe(Memory{}, Answer{Addrs: addrs(ipA), At: t0.Add(-time.Second), TTL: time.Second, Server: "ns1:53"}, current)
+	mem = Observe(mem, Answer{Addrs: addrs(ipB), At: t0, TTL: time.Second, Server: "ns1:53"}, current)
+	mem = Observe(mem, Answer{Addrs: addrs(ipA), At: t0.Add(time.Second), TTL: time.Second, Server: "ns2:53"}, current)
+	mem = Observe(mem, Answer{Addrs: addrs(ipA), At: t0.Add(2 * time.Second), TTL: time.Second, Server: "ns2:53"}, current)
+	if n := mem.Absent[ipB]; n != 0 {
+		t.Fatalf("B absent %d times from a server that never returned it, within ServerLag; want 0", n)
+	}
+	// An answer with an address newer than B is ahead of B, not behind: it counts, whichever server gives it.
+	if ahead := Observe(mem, Answer{Addrs: addrs(ipC), At: t0.Add(3 * time.Second), TTL: time.Second, Server: "ns3:53"}, current); ahead.Absent[ipB] != 1 {
+		t.Fatalf("B absent %d times after ns3, which never returned B, answered the newer C; want 1", ahead.Absent[ipB])
+	}
+	late := t0.Add(ServerLag)
+	mem = Observe(mem, Answer{Addrs: addrs(ipA), At: late, TTL: time.Second, Server: "ns2:53"}, current)
+	mem = Observe(mem, Answer{Addrs: addrs(ipA), At: late.Add(time.Second), TTL: time.Second, Server: "ns2:53"}, current)
+	if n := mem.Absent[ipB]; n != 2 {
+		t.Fatalf("B absent %d times from ns2's answers after ServerLag; want 2", n)
+	}
+	// A server that has returned B and now leaves it out counts at once: it has moved on.
+	mem = Observe(Memory{}, Answer{Addrs: addrs(ipB), At: t0, TTL: time.Second, Server: "ns1:53"}, current)
+	mem = Observe(mem, Answer{Addrs: addrs(ipA), At: t0.Add(time.Second), TTL: time.Second, Server: "ns1:53"}, current)
+	if n := mem.Absent[ipB]; n != 1 {
+		t.Fatalf("B absent %d times from a server that returned it before; want 1", n)
 	}
 }

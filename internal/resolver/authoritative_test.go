@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -436,4 +438,23 @@ func TestAuthoritativeConcurrent(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+func TestQueryKind(t *testing.T) {
+	for _, tc := range []struct {
+		q    resolver.Query
+		want resolver.Kind
+	}{
+		{resolver.Query{Rcode: dns.RcodeSuccess}, ""},
+		{resolver.Query{Rcode: dns.RcodeNameError}, resolver.KindNXDOMAIN},
+		{resolver.Query{Rcode: dns.RcodeServerFailure}, resolver.KindSERVFAIL},
+		{resolver.Query{Rcode: dns.RcodeRefused}, resolver.KindREFUSED},
+		{resolver.Query{Rcode: dns.RcodeNotImplemented}, resolver.KindOther},
+		{resolver.Query{Rcode: -1, Err: os.ErrDeadlineExceeded}, resolver.KindTimeout},
+		{resolver.Query{Rcode: -1, Err: syscall.ECONNREFUSED}, resolver.KindOther},
+	} {
+		if got := tc.q.Kind(); got != tc.want {
+			t.Errorf("Query{Rcode: %d, Err: %v}.Kind() = %q, want %q", tc.q.Rcode, tc.q.Err, got, tc.want)
+		}
+	}
 }

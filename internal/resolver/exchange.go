@@ -23,6 +23,28 @@ type Query struct {
 	Duration           time.Duration
 }
 
+// Kind classifies the query's outcome as an error's Kind would: "" for a NOERROR answer, KindNXDOMAIN,
+// KindSERVFAIL, KindREFUSED, KindTimeout, or KindOther for any other rcode or network error.
+func (q Query) Kind() Kind {
+	switch {
+	case q.Err != nil && isTimeout(q.Err):
+		return KindTimeout
+	case q.Err != nil:
+		return KindOther
+	}
+	switch q.Rcode {
+	case dns.RcodeSuccess:
+		return ""
+	case dns.RcodeNameError:
+		return KindNXDOMAIN
+	case dns.RcodeServerFailure:
+		return KindSERVFAIL
+	case dns.RcodeRefused:
+		return KindREFUSED
+	}
+	return KindOther
+}
+
 // transport sends one query to one server: over UDP and, when the answer is truncated, again over TCP.
 // It holds no mutable state.
 type transport struct {

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+	"github.com/aws/aws-sdk-go-v2/service/rds"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go/middleware"
 
@@ -45,8 +46,10 @@ type Factory struct {
 	callTimeout time.Duration
 	budget      *budget.Budget
 
-	mu      sync.Mutex
-	clients map[clientKey]*Client
+	mu         sync.Mutex
+	configs    map[clientKey]aws.Config
+	clients    map[clientKey]*Client
+	rdsClients map[clientKey]*rds.Client
 }
 
 type clientKey struct{ region, roleARN string }
@@ -72,7 +75,8 @@ func NewFactoryFromConfig(cfg aws.Config, opts FactoryOptions) *Factory {
 	if timeout <= 0 {
 		timeout = DefaultCallTimeout
 	}
-	return &Factory{cfg: cfg, endpointURL: opts.EndpointURL, callTimeout: timeout, budget: opts.Budget, clients: map[clientKey]*Client{}}
+	return &Factory{cfg: cfg, endpointURL: opts.EndpointURL, callTimeout: timeout, budget: opts.Budget,
+		clients: map[clientKey]*Client{}, configs: map[clientKey]aws.Config{}, rdsClients: map[clientKey]*rds.Client{}}
 }
 
 func (opts FactoryOptions) retryer() func() aws.Retryer {
@@ -90,38 +94,16 @@ func (opts FactoryOptions) retryer() func() aws.Retryer {
 // client's calls count against the API budget of the target group's account and region (a role acts in one
 // account). It makes no network call: a bad role surfaces on the first API call.
 func (f *Factory) For(ctx context.Context, targetGroupARN, roleARN string) (*Client, error) {
-	region, err := RegionFromARN(targetGroupARN)
+	key, acct, err := f.keyFor(targetGroupARN, roleARN)
 	if err != nil {
 		return nil, err
 	}
-	if roleARN != "" {
-		if err := checkRoleARN(roleARN); err != nil {
-			return nil, err
-		}
-	}
-	var acct *budget.Account
-	if f.budget != nil {
-		if acct, err = f.budget.For(targetGroupARN); err != nil {
-			return nil, err
-		}
-	}
-	key := clientKey{region: region, roleARN: roleARN}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if c, ok := f.clients[key]; ok {
 		return c, nil
 	}
-	cfg := f.cfg.Copy()
-	cfg.Region = region
-	if roleARN != "" {
-		stsClient := sts.NewFromConfig(cfg, func(o *sts.Options) {
-			if f.endpointURL != "" {
-				o.BaseEndpoint = aws.String(f.endpointURL)
-			}
-		})
-		cfg.Credentials = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(stsClient, roleARN,
-			func(o *stscreds.AssumeRoleOptions) { o.RoleSessionName = RoleSessionName }))
-	}
+	cfg := f.configFor(key)
 	elb := elbv2.NewFromConfig(cfg, func(o *elbv2.Options) {
 		if f.endpointURL != "" {
 			o.BaseEndpoint = aws.String(f.endpointURL)
@@ -137,6 +119,72 @@ func (f *Factory) For(ctx context.Context, targetGroupARN, roleARN string) (*Cli
 	c.CallTimeout, c.Budget = f.callTimeout, acct
 	f.clients[key] = c
 	return c, nil
+}
+
+// RDS returns the RDS client for the target group's region, acting as roleARN when it is not "": the database
+// and the load balancer in front of it are in one region, and role_arn grants both. It shares For's cached
+// credentials and makes no network call. Its Describe calls count against the RDS bucket of the target group's
+// account and region.
+func (f *Factory) RDS(ctx context.Context, targetGroupARN, roleARN string) (*rds.Client, error) {
+	key, acct, err := f.keyFor(targetGroupARN, roleARN)
+	if err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if c, ok := f.rdsClients[key]; ok {
+		return c, nil
+	}
+	c := rds.NewFromConfig(f.configFor(key), func(o *rds.Options) {
+		if f.endpointURL != "" {
+			o.BaseEndpoint = aws.String(f.endpointURL)
+		}
+		o.APIOptions = append(o.APIOptions, acct.Middleware())
+	})
+	f.rdsClients[key] = c
+	return c, nil
+}
+
+// keyFor is the client cache key of a target group and role, and the API budget of the target group's account
+// and region (a role acts in one account; nil when the factory has no budget).
+func (f *Factory) keyFor(targetGroupARN, roleARN string) (clientKey, *budget.Account, error) {
+	region, err := RegionFromARN(targetGroupARN)
+	if err != nil {
+		return clientKey{}, nil, err
+	}
+	if roleARN != "" {
+		if err := checkRoleARN(roleARN); err != nil {
+			return clientKey{}, nil, err
+		}
+	}
+	var acct *budget.Account
+	if f.budget != nil {
+		if acct, err = f.budget.For(targetGroupARN); err != nil {
+			return clientKey{}, nil, err
+		}
+	}
+	return clientKey{region: region, roleARN: roleARN}, acct, nil
+}
+
+// configFor is the aws.Config of a region and role, built once: every service client of that key shares its
+// credentials cache, so a role is assumed once for ELBv2, EC2 and RDS. The caller holds f.mu.
+func (f *Factory) configFor(key clientKey) aws.Config {
+	if cfg, ok := f.configs[key]; ok {
+		return cfg
+	}
+	cfg := f.cfg.Copy()
+	cfg.Region = key.region
+	if key.roleARN != "" {
+		stsClient := sts.NewFromConfig(cfg, func(o *sts.Options) {
+			if f.endpointURL != "" {
+				o.BaseEndpoint = aws.String(f.endpointURL)
+			}
+		})
+		cfg.Credentials = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(stsClient, key.roleARN,
+			func(o *stscreds.AssumeRoleOptions) { o.RoleSessionName = RoleSessionName }))
+	}
+	f.configs[key] = cfg
+	return cfg
 }
 
 const tgARNForm = "arn:aws:elasticloadbalancing:REGION:ACCOUNT:targetgroup/NAME/ID"
