@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aws/smithy-go/logging"
 	"github.com/aws/smithy-go/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -59,6 +60,20 @@ func newLogger(cfg *config.Config, stderr io.Writer) *zap.Logger {
 	return zap.New(zapcore.NewCore(enc, zapcore.AddSync(stderr), level))
 }
 
+// sdkLogger sends the AWS SDK's own log lines (e.g. "falling back to IMDSv1") through log, as JSON lines like
+// every other, instead of the SDK's plain "SDK 2006/01/02 WARN ..." lines on stderr.
+func sdkLogger(log *zap.Logger) logging.Logger {
+	log = log.With(zap.String("component", "aws-sdk"))
+	return logging.LoggerFunc(func(c logging.Classification, format string, v ...any) {
+		msg := fmt.Sprintf(format, v...)
+		if c == logging.Warn {
+			log.Warn(msg)
+			return
+		}
+		log.Debug(msg)
+	})
+}
+
 // wiring is what every AWS-facing command builds from a valid configuration.
 type wiring struct {
 	cfg      *config.Config
@@ -78,7 +93,10 @@ func wire(ctx context.Context, env Env, cfg *config.Config) (*wiring, error) {
 	if w.resolver, err = engine.NewResolver(cfg, w.metrics, nil); err != nil {
 		return nil, fmt.Errorf("DNS resolver: %w", err)
 	}
-	if w.factory, err = targets.NewFactory(ctx, targets.FactoryOptions{APIOptions: []func(*middleware.Stack) error{w.metrics.AWSMiddleware()}}); err != nil {
+	if w.factory, err = targets.NewFactory(ctx, targets.FactoryOptions{
+		APIOptions: []func(*middleware.Stack) error{w.metrics.AWSMiddleware()},
+		Logger:     sdkLogger(w.log),
+	}); err != nil {
 		return nil, fmt.Errorf("AWS configuration: %w (check AWS_REGION, AWS_PROFILE and credentials)", err)
 	}
 	return w, nil

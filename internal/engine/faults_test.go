@@ -557,7 +557,7 @@ func TestAWSFaults(t *testing.T) {
 			fault: onActions(elbv2fake.Fault{Delay: time.Second}),
 			op:    describe, code: awserr.CodeTimeout, want: "deadline exceeded", live: []netip.Addr{ipA}},
 		{name: "TargetGroupNotFound", fault: onActions(notFound),
-			op: describe, code: "TargetGroupNotFound", want: "does not exist; check target_group_arn", hard: true, live: []netip.Addr{ipA}},
+			op: describe, code: "TargetGroupNotFound", want: "not found; check target_group_arn", hard: true, live: []netip.Addr{ipA}},
 		{name: "InvalidTarget", fault: onActions(elbv2fake.InvalidTarget(), reg),
 			op: reg, code: "InvalidTarget", want: "must be a private address", hard: true, live: []netip.Addr{ipA}},
 		// Full, with nothing stale to remove on the first pass; on the next one A is stale and goes first (the I3
@@ -825,7 +825,7 @@ func TestTargetGroupDeleted(t *testing.T) {
 	for range 3 {
 		reps := eng.RunOnce(context.Background())
 		f.clock.Advance(5 * time.Second)
-		if !engine.IsHard(reps[0].Err()) || !strings.Contains(reps[0].Error, "does not exist; check target_group_arn") {
+		if !engine.IsHard(reps[0].Err()) || !strings.Contains(reps[0].Error, "check target_group_arn") {
 			t.Fatalf("deleted group: %q, want a hard error naming target_group_arn", reps[0].Error)
 		}
 		mustOK(t, reps[1])
@@ -836,7 +836,7 @@ func TestTargetGroupDeleted(t *testing.T) {
 	if got := f.value("ipsync_aws_api_calls_total", "operation=DescribeTargetHealth", "code=TargetGroupNotFound"); got < 1 {
 		t.Errorf("ipsync_aws_api_calls_total{code=TargetGroupNotFound} = %v", got)
 	}
-	wantNotReady(t, eng, "needs a change", "does not exist")
+	wantNotReady(t, eng, "needs a change", "check target_group_arn")
 }
 
 func newGroup(t *testing.T, f *faultEnv) string {
