@@ -31,10 +31,12 @@ func applyEnv(fs *flag.FlagSet, getenv func(string) (string, bool)) error {
 	return config.ApplyEnv(fs, getenv)
 }
 
-// loadConfig loads and validates; on failure it prints every problem and no AWS call has been made.
+// loadConfig loads and validates; on failure it prints every problem and no AWS call has been made. When Load
+// returns a config with its error (a value of the wrong type, an unknown key), Validate lists that error's
+// problems with every other one.
 func loadConfig(env Env, fs *flag.FlagSet, flags *config.Flags) (*config.Config, bool) {
 	cfg, err := config.Load(flags)
-	if err == nil {
+	if cfg != nil {
 		err = cfg.Validate()
 	}
 	if err != nil {

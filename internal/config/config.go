@@ -18,6 +18,12 @@ type Config struct {
 	ResyncInterval time.Duration // DescribeTargetHealth at least this often, to catch drift (I9)
 	Listen         string        // host:port for /metrics /healthz /readyz; "" = disabled
 	Log            Log
+
+	// What Load could not use from the file (values of the wrong type, unknown keys), for Validate to list first;
+	// syncsInvalid: syncs: itself had the wrong type, so "no mappings" would only repeat it. Only ever set on
+	// invalid input, so valid configurations compare equal to struct literals.
+	fileProblems []string
+	syncsInvalid bool
 }
 
 // Sync is one mapping: the addresses of one source kept in one target group. The source is exactly one of
@@ -41,6 +47,9 @@ type Sync struct {
 	// zeroPort records a port given as 0, which Validate rejects; Port alone cannot tell it from "not given".
 	// It is only ever set on invalid input, so valid configurations compare equal to struct literals.
 	zeroPort bool
+	// invalid names the keys of this entry whose values had the wrong type (Load reported them), so that they are
+	// not also called missing; the key "" stands for an entry that is not a mapping at all.
+	invalid map[string]bool
 }
 
 // DNS configures the resolver.
