@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -191,6 +192,15 @@ func readiness(eng *engine.Engine) func() metrics.Readiness {
 	}
 }
 
+// oneShotFlags are the shared flags of sync and status, which serve no HTTP: all but --listen.
+func oneShotFlags() []string {
+	return slices.DeleteFunc(slices.Clone(config.SharedFlags), func(name string) bool { return name == config.FlagListen })
+}
+
+// listenEnv is accepted, and ignored, by the commands without --listen: they often run in the daemon's environment
+// (a cron job next to the service, a one-off task from its task definition).
+var listenEnv = config.EnvName(config.FlagListen)
+
 // outputFlag registers --output text|json.
 func outputFlag(fs *flag.FlagSet) *string {
 	return fs.String("output", "text", "text | json")
@@ -206,12 +216,12 @@ func checkOutput(env Env, fs *flag.FlagSet, output string) bool {
 
 func runSync(env Env, args []string) int {
 	fs := newFlagSet(env, "sync", "One pass over every mapping, then exit.")
-	flags := config.BindFlags(fs)
+	flags := config.BindFlags(fs, oneShotFlags()...)
 	dryRun := fs.Bool("dry-run", false, "print the plan and change nothing (no RegisterTargets/DeregisterTargets call)")
 	detailed := fs.Bool("detailed-exitcode", false, "exit 0 in sync, 2 changes were (or with --dry-run would be) made, 1 error")
 	output := outputFlag(fs)
 	pushURL := fs.String("pushgateway-url", "", "after the run, push the ipsync_* metrics to this Prometheus Pushgateway, e.g. http://pushgateway:9091 (job ipsync-sync; not with --dry-run)")
-	if code := parse(env, fs, args); code >= 0 {
+	if code := parse(env, fs, args, listenEnv); code >= 0 {
 		return code
 	}
 	if !checkOutput(env, fs, *output) {
@@ -258,9 +268,9 @@ func runSync(env Env, args []string) int {
 
 func runStatus(env Env, args []string) int {
 	fs := newFlagSet(env, "status", "For each mapping: resolved addresses (TTL, CNAME chain, server) and registered targets with health. Changes nothing.")
-	flags := config.BindFlags(fs)
+	flags := config.BindFlags(fs, oneShotFlags()...)
 	output := outputFlag(fs)
-	if code := parse(env, fs, args); code >= 0 {
+	if code := parse(env, fs, args, listenEnv); code >= 0 {
 		return code
 	}
 	if !checkOutput(env, fs, *output) {
@@ -325,7 +335,7 @@ func runValidate(env Env, args []string) int {
 
 func runHealthcheck(env Env, args []string) int {
 	fs := newFlagSet(env, "healthcheck", "Exit 0 when the daemon on --listen answers /readyz with 200 (for container health checks).")
-	flags := config.BindFlags(fs)
+	flags := config.BindFlags(fs, config.FlagConfig, config.FlagListen)
 	if code := parse(env, fs, args, daemonEnvNames()...); code >= 0 {
 		return code
 	}
