@@ -1,5 +1,5 @@
-// Package config is ipsync's resolved configuration (SPEC §5): defaults, then a YAML file or inline YAML
-// (--config / IPSYNC_CONFIG), then flags, each flag also settable as IPSYNC_<FLAG_NAME> (SPEC §4). Load builds a
+// Package config is ipsync's resolved configuration: defaults, then a YAML file or inline YAML
+// (--config / IPSYNC_CONFIG), then flags, each flag also settable as IPSYNC_<FLAG_NAME>. Load builds a
 // Config; Validate reports every problem at once. Nothing here talks to AWS or DNS.
 package config
 
@@ -90,7 +90,7 @@ type Log struct {
 	Format string // json | console
 }
 
-// Defaults per SPEC §5.
+// Defaults (README "Configuration", ipsync.example.yaml).
 const (
 	DefaultDNSMode          = DNSModeRecursive
 	DefaultDNSTimeout       = 2 * time.Second
@@ -104,7 +104,7 @@ const (
 	DefaultDeregisterAfter  = 2
 )
 
-// Defaults returns the configuration with no file and no flags: every default of SPEC §5 and no mappings.
+// Defaults returns the configuration with no file and no flags: every default and no mappings.
 func Defaults() *Config {
 	return &Config{
 		DNS:            DNS{Mode: DefaultDNSMode, Timeout: DefaultDNSTimeout},
@@ -115,7 +115,7 @@ func Defaults() *Config {
 	}
 }
 
-// DefaultSync returns a mapping with the per-mapping defaults of SPEC §5. Name stays empty: Load sets it to
+// DefaultSync returns a mapping with the per-mapping defaults. Name stays empty: Load sets it to
 // DefaultName() when none is given.
 func DefaultSync() Sync {
 	return Sync{

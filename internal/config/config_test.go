@@ -147,10 +147,10 @@ func TestLoadSpecExample(t *testing.T) {
 		Log:            config.Log{Level: "info", Format: "json"},
 	}
 	if !reflect.DeepEqual(cfg, want) {
-		t.Errorf("SPEC §5 example:\n got %+v\nwant %+v", cfg, want)
+		t.Errorf("the documented example (testdata/spec.yaml):\n got %+v\nwant %+v", cfg, want)
 	}
 	if err := cfg.Validate(); err != nil {
-		t.Errorf("SPEC §5 example does not validate: %v", err)
+		t.Errorf("the documented example (testdata/spec.yaml) does not validate: %v", err)
 	}
 }
 

@@ -157,7 +157,7 @@ func Load(f *Flags) (*Config, error) {
 	return cfg, nil
 }
 
-// readSource applies the newline rule of SPEC §5 and returns a name for messages and the YAML bytes.
+// readSource applies the newline rule (a value with a newline is YAML, any other a file path) and returns a name for messages and the YAML bytes.
 func readSource(value string) (string, []byte, error) {
 	if strings.Contains(value, "\n") {
 		return sourceName(value), []byte(value), nil

@@ -2,7 +2,7 @@ package engine_test
 
 // Fault tests (issue 3): for every DNS and AWS fault, the safety invariants hold on the wire, the mapping keeps
 // going, the error is logged with the mapping, endpoint and target group and counted in a metric, readiness says
-// what SPEC's soft/hard rule says, and once the fault clears the target group converges with no help.
+// what the soft/hard rule (HardError) says, and once the fault clears the target group converges with no help.
 // TestDNSFailureChangesNothing, TestRegisterFailureBlocksDeregister and TestTooManyTargets (engine_test.go) cover
 // I1, I3 and the TooManyTargets exception on their own; these tests add the rest of each row.
 
@@ -265,7 +265,7 @@ func wantNotReady(t *testing.T, eng *engine.Engine, want ...string) {
 // readinessWindow is how long a soft error may last before /readyz fails, with the default configuration.
 const readinessWindow = 2 * config.DefaultResyncInterval
 
-// TestDNSFaults: every DNS failure of SPEC §3 I1 changes nothing (checked on the wire), keeps the mapping
+// TestDNSFaults: every DNS failure changes nothing (I1) (checked on the wire), keeps the mapping
 // retrying, is logged and counted by kind, is soft for readiness, and a DNS change made during the outage is
 // followed as soon as DNS answers again.
 func TestDNSFaults(t *testing.T) {
