@@ -95,18 +95,10 @@ func credentialsFix(err error) (string, bool) {
 	return badProfile, true
 }
 
-// rootCause is the innermost error of err's chain, following the first branch of a joined error.
+// rootCause is the innermost error of err's chain.
 func rootCause(err error) error {
 	for {
-		var next error
-		switch u := err.(type) {
-		case interface{ Unwrap() error }:
-			next = u.Unwrap()
-		case interface{ Unwrap() []error }:
-			if es := u.Unwrap(); len(es) > 0 {
-				next = es[0]
-			}
-		}
+		next := errors.Unwrap(err)
 		if next == nil {
 			return err
 		}
