@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 )
@@ -32,7 +33,7 @@ func (c *Config) Validate() error {
 	if c == nil {
 		return &ValidationError{Problems: []string{"no configuration"}}
 	}
-	var p []string
+	p := slices.Clone(c.fileProblems)
 	add := func(format string, args ...any) { p = append(p, fmt.Sprintf(format, args...)) }
 	c.syncsProblems(add)
 	p = append(p, c.Discover.problems()...)
@@ -48,13 +49,16 @@ func (c *Config) Validate() error {
 
 // syncsProblems checks each mapping on its own, then that names and target groups are each used once.
 func (c *Config) syncsProblems(add func(string, ...any)) {
-	if len(c.Syncs) == 0 && !c.Discover.Enabled() {
+	if len(c.Syncs) == 0 && !c.Discover.Enabled() && !c.syncsInvalid {
 		add("no mappings: set --endpoint and --target-group-arn, or syncs: in --config")
 	}
 	names := map[string]int{}
 	groups := map[string]int{}
 	for i := range c.Syncs {
 		s := &c.Syncs[i]
+		if s.invalid[""] {
+			continue // not a mapping: Load said so, and there is nothing else to check
+		}
 		for _, problem := range s.problems() {
 			add("%s: %s", s.label(i), problem)
 		}
@@ -159,7 +163,9 @@ func (s *Sync) problems() []string {
 	// Keys that a mapping from flags can set name the flag too.
 	p = append(p, s.sourceProblems()...)
 
-	if s.TargetGroupARN == "" {
+	if s.invalid["target_group_arn"] {
+		// Load reported its value.
+	} else if s.TargetGroupARN == "" {
 		add("target_group_arn (--target-group-arn): missing; expected %s", targetGroupForm)
 	} else if err := checkTargetGroupARN(s.TargetGroupARN); err != nil {
 		add("target_group_arn (--target-group-arn) %q: %v; expected %s", s.TargetGroupARN, err, targetGroupForm)
@@ -230,6 +236,9 @@ func (s *Sync) sourceProblems() []string {
 	}
 	switch len(given) {
 	case 0:
+		if s.invalid["endpoint"] || s.invalid["endpoints"] || s.invalid["rds"] {
+			break // given, with a value of the wrong type that Load reported
+		}
 		// The message of the single-source days: most mappings without a source meant to give endpoint.
 		add("endpoint (--endpoint): missing; expected the database's DNS name, such as %s", exampleEndpoint)
 	case 1:

@@ -11,7 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/arn"
 )
 
-// The EventBridge events the handler serves (SPEC §2).
+// The EventBridge events the handler serves: a schedule, and RDS instance and cluster events.
 const (
 	SourceSchedule        = "aws.events"
 	DetailTypeSchedule    = "Scheduled Event"
@@ -20,7 +20,7 @@ const (
 	DetailTypeRDSCluster  = "RDS DB Cluster Event"
 )
 
-// FailoverEventIDs are the RDS events after which a database's address may change (SPEC §2). On each, the
+// FailoverEventIDs are the RDS events after which a database's address may change. On each, the
 // mappings of that database are watched; the EventBridge rule of deploy/lambda matches exactly these (a test
 // checks it). "Started" and "failed" events are included: the DNS record may change after any of them, and a
 // watch that sees no change costs one resolution a second for the window.
