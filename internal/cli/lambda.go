@@ -56,7 +56,7 @@ func runLambda(env Env) int {
 		fmt.Fprintf(env.Stderr, "ipsync lambda: DNS resolver: %v\n", err)
 		return exitError
 	}
-	factory, err := targets.NewFactory(env.Signals, targets.FactoryOptions{Budget: newBudget(cfg, nil)})
+	factory, err := targets.NewFactory(env.Signals, targets.FactoryOptions{Budget: newBudget(cfg, nil), Logger: sdkLogger(log)})
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "ipsync lambda: AWS configuration: %v\n", err)
 		return exitError
