@@ -57,6 +57,11 @@ func (m *mapping) init(ctx context.Context) error {
 	if err != nil {
 		return &HardError{Err: fmt.Errorf("target group %s: %w", m.cfg.TargetGroupARN, err)}
 	}
+	if !m.cfg.Prune {
+		if err := m.readOwnership(ctx, client); err != nil {
+			return err
+		}
+	}
 	m.client, m.group, m.policy, m.family = client, g, pol, fam
 	return nil
 }
