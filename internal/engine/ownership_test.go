@@ -167,4 +167,3 @@ func calls(f *elbv2fake.Server, action string) []elbv2fake.Call {
 	}
 	return out
 }
-
