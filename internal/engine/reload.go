@@ -110,6 +110,7 @@ func restartSettings(running, next *config.Config) []string {
 		{"resync_interval", running.ResyncInterval, next.ResyncInterval},
 		{"listen", running.Listen, next.Listen},
 		{"log", running.Log, next.Log},
+		{"discover", running.Discover, next.Discover},
 	} {
 		if !reflect.DeepEqual(s.a, s.b) {
 			out = append(out, s.name)

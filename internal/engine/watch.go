@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"github.com/ipsync/ipsync/internal/config"
 	"net/netip"
 	"slices"
 	"time"
@@ -24,6 +25,17 @@ func (e *Engine) Names() []string {
 		names[i] = m.cfg.Name
 	}
 	return names
+}
+
+// Syncs returns the running mappings' settings in configuration order: the static ones and, with discovery, the
+// discovered ones.
+func (e *Engine) Syncs() []config.Sync {
+	ms := e.current()
+	out := make([]config.Sync, len(ms))
+	for i, m := range ms {
+		out[i] = m.cfg
+	}
+	return out
 }
 
 // RunOnceFor is RunOnce (Settle included) over the named mappings only, with reports in configuration order.
