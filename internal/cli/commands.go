@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/ipsync/ipsync/internal/config"
+	"github.com/ipsync/ipsync/internal/discover"
 	"github.com/ipsync/ipsync/internal/engine"
 	"github.com/ipsync/ipsync/internal/metrics"
 	"github.com/ipsync/ipsync/internal/nlb"
@@ -93,6 +94,16 @@ func (w *wiring) engine(opts engine.Options) *engine.Engine {
 	}, opts)
 }
 
+// fleet returns the Fleet that runs the discovered mappings beside eng's static ones; nil when discovery is off.
+// Discovery's clients share the factory's AWS configuration (credentials, retryer, metrics middleware).
+func (w *wiring) fleet(eng *engine.Engine) *engine.Fleet {
+	if !w.cfg.Discover.Enabled() {
+		return nil
+	}
+	d := discover.New(w.cfg.Discover, discover.NewAWSClients(w.factory.Config(), w.cfg.Discover.RoleARN), discover.Options{})
+	return engine.NewFleet(eng, d, w.cfg, w.log)
+}
+
 // bindDaemonFlags registers the flags of `run`.
 func bindDaemonFlags(fs *flag.FlagSet) (flags *config.Flags, dryRun *bool) {
 	flags = config.BindFlags(fs)
@@ -127,7 +138,12 @@ func runDaemon(env Env, args []string) int {
 	}
 	defer func() { _ = w.log.Sync() }()
 	eng := w.engine(engine.Options{DryRun: *dryRun})
-	defer reloadOnHangup(env.Signals, flags, eng, w.log)()
+	var reloader reloader = eng
+	if fleet := w.fleet(eng); fleet != nil {
+		reloader = fleet
+		go fleet.Run(env.Signals, cfg.Discover.Interval)
+	}
+	defer reloadOnHangup(env.Signals, flags, reloader, w.log)()
 
 	var srv *http.Server
 	if cfg.Listen != "" {
@@ -213,10 +229,14 @@ func runSync(env Env, args []string) int {
 		return exitError
 	}
 	defer func() { _ = w.log.Sync() }()
-	reports := w.engine(engine.Options{DryRun: *dryRun, Settle: true}).RunOnce(env.Signals)
+	eng := w.engine(engine.Options{DryRun: *dryRun, Settle: true})
+	code, changed := exitOK, false
+	if fleet := w.fleet(eng); fleet != nil && fleet.Discover(env.Signals) != nil {
+		code = exitError // logged; the mappings of the regions that answered still run
+	}
+	reports := eng.RunOnce(env.Signals)
 	printReports(env.Stdout, *output, reports, false)
 
-	code, changed := exitOK, false
 	for _, r := range reports {
 		if r.Err() != nil {
 			code = exitError
@@ -256,7 +276,11 @@ func runStatus(env Env, args []string) int {
 		fmt.Fprintf(env.Stderr, "ipsync status: %v\n", err)
 		return exitError
 	}
-	reports := w.engine(engine.Options{DryRun: true}).RunOnce(context.WithoutCancel(env.Signals))
+	eng := w.engine(engine.Options{DryRun: true})
+	if fleet := w.fleet(eng); fleet != nil {
+		_ = fleet.Discover(env.Signals) // logged; the mappings found are shown
+	}
+	reports := eng.RunOnce(context.WithoutCancel(env.Signals))
 	printReports(env.Stdout, *output, reports, true)
 	for _, r := range reports {
 		if r.Err() != nil {

@@ -20,6 +20,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -50,6 +51,10 @@ type Options struct {
 	Interval time.Duration // resolution interval of the watch; 0 = 1 s, or poll.min in authoritative mode
 	DryRun   bool          // every invocation plans only (IPSYNC_DRY_RUN): no RegisterTargets/DeregisterTargets call (I8)
 	Now      func() time.Time
+	// Discoverer finds the tagged target groups when Config.Discover is enabled (nil: discovery off). A scheduled
+	// event searches when the last search is older than discover.interval; any other event searches only when
+	// this execution environment has not searched yet.
+	Discoverer engine.Discoverer
 }
 
 // Handler serves invocations; it implements aws-lambda-go's lambda.Handler. Invoke is safe for concurrent use:
@@ -61,6 +66,8 @@ type Handler struct {
 	log  *zap.Logger
 	emf  *EMF
 	live *engine.Engine
+
+	fleet *engine.Fleet // nil: discovery off
 
 	mu  sync.Mutex
 	dry *engine.Engine // built on the first dry-run invocation; its own memory, so a plan never touches live's (live itself with Options.DryRun)
@@ -82,6 +89,9 @@ func New(opts Options) *Handler {
 	}
 	h := &Handler{opts: opts, log: opts.Log, emf: NewEMF(opts.Metrics, opts.Now)}
 	h.live = h.engine(opts.DryRun)
+	if opts.Discoverer != nil && opts.Config.Discover.Enabled() {
+		h.fleet = engine.NewFleet(h.live, opts.Discoverer, opts.Config, opts.Log)
+	}
 	return h
 }
 
@@ -103,6 +113,9 @@ func (h *Handler) dryEngine() *engine.Engine {
 		h.dry = h.live
 		if !h.opts.DryRun {
 			h.dry = h.engine(true)
+			if h.fleet != nil {
+				h.fleet.Attach(h.dry)
+			}
 		}
 	}
 	return h.dry
@@ -177,6 +190,13 @@ func (h *Handler) serve(ctx context.Context, log *zap.Logger, ev event) (Respons
 	if dry {
 		log = log.With(zap.Bool("dry_run", true))
 	}
+	if h.fleet != nil {
+		maxAge := time.Duration(math.MaxInt64) // only when this environment has not searched yet
+		if ev.kind == kindScheduled {
+			maxAge = h.opts.Config.Discover.Interval
+		}
+		_ = h.fleet.DiscoverIfOlder(ctx, maxAge) // logged; the mappings found before keep running
+	}
 	switch ev.kind {
 	case kindScheduled:
 		log.Info("scheduled pass", zap.String("event_id", ev.id))
@@ -240,7 +260,7 @@ func (h *Handler) serve(ctx context.Context, log *zap.Logger, ev event) (Respons
 // namesFor returns the mappings whose database is id, in configuration order.
 func (h *Handler) namesFor(id string) []string {
 	var names []string
-	for _, s := range h.opts.Config.Syncs {
+	for _, s := range h.live.Syncs() {
 		if s.DBIdentifier() == id {
 			names = append(names, s.Name)
 		}
