@@ -71,6 +71,15 @@ func (f *Fleet) DiscoverIfOlder(ctx context.Context, maxAge time.Duration) error
 }
 
 func (f *Fleet) discover(ctx context.Context) error {
+	err := f.search(ctx)
+	for _, e := range f.engines {
+		f.applyTo(e)
+	}
+	return err
+}
+
+// search looks for the tagged groups and updates found; a failure is logged and returned. The caller holds f.mu.
+func (f *Fleet) search(ctx context.Context) error {
 	res := f.d.Discover(ctx)
 	f.searchedAt = time.Now()
 	f.found = res.Apply(f.found)
@@ -81,18 +90,17 @@ func (f *Fleet) discover(ctx context.Context) error {
 	for _, s := range res.Skipped {
 		f.log.Error("discovery: tagged target group not followed (one running before keeps its earlier settings)", zap.Error(s))
 	}
-	for _, e := range f.engines {
-		f.applyTo(e)
-	}
 	return err
 }
 
-// Reload replaces the static configuration (SIGHUP) and applies it with the discovered mappings. Discovery's own
-// settings (discover:) take effect only after a restart: Restart names them then.
+// Reload replaces the static configuration (SIGHUP), searches again at once (an operator who just tagged a group
+// need not wait for discover.interval), and applies both. Discovery's own settings (discover:) take effect only
+// after a restart: Restart names them then.
 func (f *Fleet) Reload(static *config.Config) ReloadReport {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.static = static
+	_ = f.search(context.Background()) // logged; each call has its own deadline
 	var rep ReloadReport
 	for i, e := range f.engines {
 		r := f.applyTo(e)
