@@ -59,6 +59,8 @@ module "policy" {
   source            = "../policy"
   target_group_arns = var.target_group_arns
   assume_role_arns  = var.assume_role_arns
+  discover_tag_key  = var.discover_tag_key
+  record_ownership  = var.record_ownership
 }
 
 resource "aws_iam_role" "function" {
