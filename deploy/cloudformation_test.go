@@ -172,6 +172,11 @@ func withoutFleet(ops []string) []string {
 	})
 }
 
+// withoutRDS is ops without the RDS reads, which a stack grants only with FollowRdsMembers=true.
+func withoutRDS(ops []string) []string {
+	return slices.DeleteFunc(slices.Clone(ops), func(op string) bool { return strings.HasPrefix(op, "rds:") })
+}
+
 func anyList(ss []string) []any {
 	out := make([]any, len(ss))
 	for i, s := range ss {
@@ -248,7 +253,7 @@ func TestCloudFormationStacksDeployIntoMoto(t *testing.T) {
 			name: "endpoint-arm64", arch: "arm64",
 			params: map[string]string{
 				"Endpoint": deployEndpoint, "AssumeRoleArns": strings.Join(deployAssumeRoles, ","),
-				"DnsServers": "10.0.0.2:53", "FailoverWindowSeconds": "90",
+				"DnsServers": "10.0.0.2:53", "FailoverWindowSeconds": "90", "FollowRdsMembers": "true",
 			},
 			assumeRoles: deployAssumeRoles,
 			wantEnv: map[string]string{
@@ -271,7 +276,10 @@ func TestCloudFormationStacksDeployIntoMoto(t *testing.T) {
 				st := deployStack(t, cfg, "ipsync-"+tc.name, filepath.Join("lambda", "ipsync.yaml"), params)
 				wantOps := ops
 				if !tc.fleet {
-					wantOps = withoutFleet(ops)
+					wantOps = withoutFleet(wantOps)
+				}
+				if params["FollowRdsMembers"] != "true" {
+					wantOps = withoutRDS(wantOps)
 				}
 				checkLambdaStack(t, cfg, st, tc.arch, tc.assumeRoles, tc.wantEnv, wantOps)
 			})
@@ -310,7 +318,7 @@ func TestCloudFormationStacksDeployIntoMoto(t *testing.T) {
 			// CloudFormation skips: it has no AWS::ServiceDiscovery resources; the stack must still complete).
 			name: "ipsync-ssm",
 			params: map[string]string{
-				"ConfigParameterName": ssmParameter, "AssumeRoleArns": strings.Join(deployAssumeRoles, ","),
+				"ConfigParameterName": ssmParameter, "AssumeRoleArns": strings.Join(deployAssumeRoles, ","), "FollowRdsMembers": "true",
 				"CloudMapNamespaceName": "ipsync.local", "ClusterName": "shared",
 			},
 			assumeRoles: deployAssumeRoles,
@@ -429,6 +437,9 @@ func checkECSStack(t *testing.T, cfg aws.Config, st stack, image string, tc ecsC
 	if len(tc.assumeRoles) == 0 {
 		wantOps = withoutAssumeRole(wantOps)
 	}
+	if tc.params["FollowRdsMembers"] != "true" {
+		wantOps = withoutRDS(wantOps)
+	}
 	checkLeastPrivilege(t, "deployed "+role, rolePolicy(t, cfg, role, "ipsync"), wantOps, anyList(deployTargetGroups),
 		anyList(tc.assumeRoles), func(statement, string) bool { return true })
 
@@ -505,8 +516,8 @@ func checkFailoverPattern(t *testing.T, where, pattern string) []string {
 		t.Fatalf("%s: pattern %q: %v", where, pattern, err)
 	}
 	got := slices.Sorted(slices.Values(p.Detail.EventID))
-	if want := slices.Sorted(slices.Values(lambda.FailoverEventIDs())); !slices.Equal(got, want) {
-		t.Errorf("%s matches EventIDs %q; the handler watches %q (internal/lambda.FailoverEventIDs)", where, got, want)
+	if want := lambda.RuleEventIDs(); !slices.Equal(got, want) {
+		t.Errorf("%s matches EventIDs %q; the handler serves %q (internal/lambda.RuleEventIDs)", where, got, want)
 	}
 	if !slices.Equal(p.Source, []string{lambda.SourceRDS}) ||
 		!slices.Equal(p.DetailType, []string{lambda.DetailTypeRDSInstance, lambda.DetailTypeRDSCluster}) {

@@ -212,6 +212,7 @@ const (
 	gateDiscover  = "discovery"              // tag:GetResources, and changes to tagged groups
 	gateOwnership = "prune: false ownership" // DescribeTags, AddTags, RemoveTags
 	gateRoleARN   = "role_arn"               // sts:AssumeRole
+	gateRDS       = "rds: mappings"          // the RDS reads of rds: sources
 )
 
 // statements flattens a policy document's Statement list; a Fn::If yields both branches (AWS::NoValue dropped),
@@ -337,8 +338,9 @@ func isOwnershipWrite(action string) bool {
 // checkLeastPrivilege holds a role's statements to the rules of deploy/iam: exactly the recorded operations;
 // Register/Deregister (and AddTags/RemoveTags) only on the target groups given as parameters, or, for discovery,
 // on target groups carrying the discovery tag; AddTags/RemoveTags only of ipsync's ownership tags and only for
-// prune: false; tag:GetResources only for discovery; sts:AssumeRole alone, only under a condition on the
-// role_arn parameter, on those roles only. gated reports whether a statement is granted only for the gate.
+// prune: false; tag:GetResources only for discovery; RDS reads only where rds: mappings are followed;
+// sts:AssumeRole alone, only under a condition on the role_arn parameter, on those roles only. gated reports
+// whether a statement is granted only for the gate.
 func checkLeastPrivilege(t *testing.T, where string, sts []statement, ops []string, targetGroups, roles any, gated func(s statement, gate string) bool) {
 	t.Helper()
 	if got := actionsOf(sts); !slices.Equal(got, ops) {
@@ -374,6 +376,8 @@ func checkLeastPrivilege(t *testing.T, where string, sts []statement, ops []stri
 				if len(s.actions) != 1 || !reflect.DeepEqual(s.resource, roles) {
 					t.Errorf("%s %s: sts:AssumeRole must be alone in its statement, on %v only (got %q on %v)", where, s.sid, roles, s.actions, s.resource)
 				}
+			case strings.HasPrefix(a, "rds:"):
+				gate = gateRDS
 			case strings.Contains(a, "*"):
 				t.Errorf("%s %s: wildcard action %s", where, s.sid, a)
 			}
@@ -425,7 +429,8 @@ func TestIAMGrantsExactlyTheRecordedOperations(t *testing.T) {
 				t.Fatalf("%s: parameter %s must be a CommaDelimitedList", tp.path, p)
 			}
 		}
-		params := map[string]string{gateDiscover: "DiscoverTagKey", gateOwnership: "RecordOwnership", gateRoleARN: "AssumeRoleArns"}
+		params := map[string]string{gateDiscover: "DiscoverTagKey", gateOwnership: "RecordOwnership", gateRoleARN: "AssumeRoleArns",
+			gateRDS: "FollowRdsMembers"}
 		checkLeastPrivilege(t, tp.path+" "+role, roleStatements(t, tp, role), ops, ref("TargetGroupArns"), ref("AssumeRoleArns"),
 			func(s statement, gate string) bool { return dependsOn(tp, s.condition, params[gate]) })
 	}
@@ -461,7 +466,7 @@ func TestIAMPolicyJSON(t *testing.T) {
 		t.Errorf("iam/policy.json: Register/Deregister must name target group ARNs, got %v", targetGroups)
 	}
 	// The statements to delete where they are not needed say so in their Sid.
-	sids := map[string]string{gateDiscover: "Discover", gateOwnership: "PruneFalse", gateRoleARN: "RoleArn"}
+	sids := map[string]string{gateDiscover: "Discover", gateOwnership: "PruneFalse", gateRoleARN: "RoleArn", gateRDS: "Rds"}
 	checkLeastPrivilege(t, "iam/policy.json", sts, ops, targetGroups, roles, func(s statement, gate string) bool {
 		return strings.HasPrefix(s.sid, "OnlyWith") && strings.Contains(s.sid, sids[gate])
 	})
@@ -514,9 +519,9 @@ func TestLambdaTemplate(t *testing.T) {
 				got = append(got, fmt.Sprint(x))
 			}
 			slices.Sort(got)
-			want := slices.Sorted(slices.Values(lambda.FailoverEventIDs()))
+			want := lambda.RuleEventIDs()
 			if !slices.Equal(got, want) {
-				t.Errorf("rule %s matches EventIDs %q; the handler watches %q (internal/lambda.FailoverEventIDs)", id, got, want)
+				t.Errorf("rule %s matches EventIDs %q; the handler serves %q (internal/lambda.RuleEventIDs)", id, got, want)
 			}
 			if !reflect.DeepEqual(p["source"], []any{lambda.SourceRDS}) ||
 				!reflect.DeepEqual(p["detail-type"], []any{lambda.DetailTypeRDSInstance, lambda.DetailTypeRDSCluster}) {

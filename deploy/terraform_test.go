@@ -314,7 +314,7 @@ func TestTerraformIAMGrantsExactlyTheRecordedOperations(t *testing.T) {
 		if src != "../policy" {
 			t.Fatalf("%s: module %s has source %q, want ../policy", mod.dir, policyModule, src)
 		}
-		for _, v := range []string{"target_group_arns", "assume_role_arns"} {
+		for _, v := range []string{"target_group_arns", "assume_role_arns", "follow_rds_members"} {
 			if a := call.Body.Attributes[v]; a == nil || reference(a.Expr) != "var."+v {
 				t.Errorf("%s: module %s must get %s = var.%s", mod.dir, policyModule, v, v)
 			}
@@ -324,7 +324,8 @@ func TestTerraformIAMGrantsExactlyTheRecordedOperations(t *testing.T) {
 	out := policy.mustBlock(t, "output", "json")
 	docName := strings.TrimSuffix(strings.TrimPrefix(reference(out.Body.Attributes["value"].Expr), "data.aws_iam_policy_document."), ".json")
 	doc := policy.mustBlock(t, "data", "aws_iam_policy_document", docName)
-	vars := map[string]string{gateDiscover: "var.discover_tag_key", gateOwnership: "var.record_ownership", gateRoleARN: "var.assume_role_arns"}
+	vars := map[string]string{gateDiscover: "var.discover_tag_key", gateOwnership: "var.record_ownership", gateRoleARN: "var.assume_role_arns",
+		gateRDS: "var.follow_rds_members"}
 	checkLeastPrivilege(t, policy.dir, policyStatements(t, policy.dir+" "+docName, doc), ops,
 		"var.target_group_arns", "var.assume_role_arns", func(s statement, gate string) bool { return strings.Contains(s.condition, vars[gate]) })
 }

@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"github.com/ipsync/ipsync/internal/dnstest"
+	"github.com/ipsync/ipsync/internal/elbv2fake"
 	"github.com/ipsync/ipsync/internal/targets"
 	"github.com/ipsync/ipsync/internal/testutil"
 	"github.com/ipsync/ipsync/internal/testutil/awstest"
@@ -584,7 +585,7 @@ dns: {servers: [%q], timeout: 500ms}
 		}
 	}
 
-	// A fleet deployment: `sync` with discover: finds a tagged group (prune: false from its tag), registers, and
+	// 7. A fleet deployment: `sync` with discover: finds a tagged group (prune: false from its tag), registers, and
 	// records ownership, removing a hand-made look-alike of the record first; its calls go in the record too.
 	fleet := awstest.NewTargetGroup(t, 5432)
 	tagger, err := factory.For(context.Background(), fleet.ARN, "")
@@ -611,14 +612,49 @@ dns: {servers: [%q], timeout: 500ms}
 		}
 	}
 
-	checkOperations(t, operations(rec.since(0)))
+	// 8. rds: mappings, through the one-shot sync of the same binary: their membership reads go in the record
+	// too. Against our fake, which serves custom endpoints (moto does not).
+	fake := awstest.Fake(t, elbv2fake.Options{})
+	rdsRec := newAWSRecorder(t, fake.URL)
+	if err := fake.Fake.CreateDBCluster("shop"); err != nil {
+		t.Fatal(err)
+	}
+	for i, id := range []string{"shop-1", "shop-2", "shop-3"} {
+		addr, err := fake.Fake.CreateDBInstance(elbv2fake.DBInstanceSpec{ID: id, Cluster: "shop"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		dns.SetA(addr, 5, fmt.Sprintf("10.0.8.%d", i+1))
+	}
+	if err := fake.Fake.CreateDBClusterEndpoint(elbv2fake.DBClusterEndpointSpec{Cluster: "shop", ID: "reporting", Type: "ANY", Static: []string{"shop-3"}}); err != nil {
+		t.Fatal(err)
+	}
+	readers, reporting := awstest.NewTargetGroup(t, 5432), awstest.NewTargetGroup(t, 5432)
+	rdsCfg := fmt.Sprintf(`syncs:
+  - rds: {cluster: shop, role: reader}
+    target_group_arn: %s
+  - rds: {cluster: shop, custom_endpoint: reporting}
+    target_group_arn: %s
+dns: {servers: [%q], timeout: 500ms}
+`, readers.ARN, reporting.ARN, dns.Addr())
+	cmd = exec.Command(bootstrap, "sync")
+	cmd.Env = childEnv("IPSYNC_CONFIG="+rdsCfg, "AWS_ENDPOINT_URL="+rdsRec.url)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("bootstrap sync with rds: mappings: %v\n%s", err, out)
+	}
+	if n := count(rdsRec.since(0), "elasticloadbalancing:RegisterTargets", ""); n != 2 {
+		t.Fatalf("rds: mappings: %d RegisterTargets calls, want one per mapping", n)
+	}
+
+	checkOperations(t, operations(append(rec.since(0), rdsRec.since(0)...)))
 }
 
 // checkOperations compares the recorded operations with testdata/aws-operations.txt, or rewrites it (-update).
 func checkOperations(t *testing.T, ops []string) {
 	t.Helper()
 	header := "# The AWS operations ipsync calls, as IAM actions, recorded on the wire by TestLambdaRuntimeAPI\n" +
-		"# (cmd/ipsync/lambda_e2e_test.go) against moto. Do not edit: go test ./cmd/ipsync -run TestLambdaRuntimeAPI -update\n" +
+		"# (cmd/ipsync/lambda_e2e_test.go) against moto, and against our fake for rds: custom endpoints.\n" +
+		"# Do not edit: go test ./cmd/ipsync -run TestLambdaRuntimeAPI -update\n" +
 		"# deploy/templates_test.go checks that the IAM policies in deploy/ grant exactly these.\n"
 	want := header + strings.Join(ops, "\n") + "\n"
 	if *updateOperations {

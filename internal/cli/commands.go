@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"flag"
@@ -85,10 +86,15 @@ func wire(ctx context.Context, env Env, cfg *config.Config) (*wiring, error) {
 	return w, nil
 }
 
+// engine builds the engine; the configuration's warnings are logged first, as every run or sync starts.
 func (w *wiring) engine(opts engine.Options) *engine.Engine {
+	for _, warning := range w.cfg.Warnings() {
+		w.log.Warn("configuration warning", zap.String("warning", warning))
+	}
 	return engine.New(w.cfg, engine.Deps{
 		Resolver: w.resolver,
 		Clients:  engine.FromFactory(w.factory),
+		Members:  engine.MembersFromFactory(w.factory),
 		Metrics:  w.metrics,
 		Log:      w.log,
 	}, opts)
@@ -314,7 +320,7 @@ func runValidate(env Env, args []string) int {
 		fmt.Fprintf(env.Stderr, "ipsync validate: %v\n", err)
 		return exitError
 	}
-	results := engine.CheckRemote(context.WithoutCancel(env.Signals), cfg, w.resolver, engine.FromFactory(w.factory))
+	results := engine.CheckRemote(context.WithoutCancel(env.Signals), cfg, w.resolver, engine.FromFactory(w.factory), engine.MembersFromFactory(w.factory))
 	code := exitOK
 	for _, r := range results {
 		if r.Err != nil {
@@ -389,6 +395,11 @@ func printReports(w io.Writer, output string, reports []engine.Report, status bo
 		if r.DNSFallback != "" {
 			fmt.Fprintf(w, "  dns mode:     fallback to recursive (dns.servers): %s\n", r.DNSFallback)
 		}
+		if len(r.Sources) > 1 || len(r.Sources) == 1 && r.Sources[0].InstanceID != "" {
+			for _, s := range r.Sources {
+				fmt.Fprintf(w, "  source:       %s\n", describeSourceReport(s))
+			}
+		}
 		if status || r.Error == "" {
 			fmt.Fprintf(w, "  targets:      %s\n", joinHealth(r.Targets))
 		}
@@ -411,8 +422,13 @@ func printReports(w io.Writer, output string, reports []engine.Report, status bo
 		if len(r.Kept) > 0 {
 			fmt.Fprintf(w, "  kept:         %s (stale, not registered by ipsync; prune is false)\n", joinAddrs(r.Kept))
 		}
+		if len(r.Held) > 0 {
+			fmt.Fprintf(w, "  held:         %s (stale for now, but a source that is unknown or not available stands for it)\n", joinAddrs(r.Held))
+		}
 		state := "in sync"
 		switch {
+		case r.Error != "" && len(r.Sources) > 0 && len(r.Addresses) > 0:
+			state = "error: some sources are unknown; what they stood for was kept"
 		case r.Error != "":
 			state = "error: nothing changed"
 		case r.Changed() && r.DryRun:
@@ -424,6 +440,22 @@ func printReports(w io.Writer, output string, reports []engine.Report, status bo
 		}
 		fmt.Fprintf(w, "  result:       %s\n", state)
 	}
+}
+
+// describeSourceReport is one source of a mapping on one line: "orders-2 (reader, available) orders-2.c9.rds.amazonaws.com: answered 10.0.1.5".
+func describeSourceReport(s engine.SourceReport) string {
+	var b strings.Builder
+	if s.InstanceID != "" {
+		fmt.Fprintf(&b, "%s (%s, %s) ", s.InstanceID, s.Role, cmp.Or(s.Status, "not described"))
+	}
+	fmt.Fprintf(&b, "%s: %s", cmp.Or(s.Name, "no endpoint"), s.State)
+	if len(s.Addresses) > 0 {
+		b.WriteString(" " + joinAddrs(s.Addresses))
+	}
+	if s.Error != "" {
+		b.WriteString(" (" + s.Error + ")")
+	}
+	return b.String()
 }
 
 func joinAddrs(as []netip.Addr) string {

@@ -68,6 +68,7 @@ func runLambda(env Env) int {
 		Config:   cfg,
 		Resolver: res,
 		Clients:  engine.FromFactory(factory),
+		Members:  engine.MembersFromFactory(factory),
 		Log:      log,
 		Metrics:  env.Stdout,
 		Window:   window,
@@ -78,6 +79,9 @@ func runLambda(env Env) int {
 	names := make([]string, len(cfg.Syncs))
 	for i, s := range cfg.Syncs {
 		names[i] = s.Name
+	}
+	for _, w := range cfg.Warnings() {
+		log.Warn("configuration warning", zap.String("warning", w))
 	}
 	log.Info("ipsync Lambda handler ready", zap.String("version", buildInfo().Version), zap.Strings("syncs", names),
 		zap.Duration("failover_window", window), zap.Bool("dry_run", *dryRun))

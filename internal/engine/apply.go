@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -110,29 +111,39 @@ func sum(ds []time.Duration) (total time.Duration) {
 	return total
 }
 
-// deregisterStale resolves the endpoint once more, then deregisters the targets DNS still leaves out. The pass's
-// answer can be seconds old by now when AWS was slow or throttled, and an address DNS serves again meanwhile must
-// stay (I2 on the freshest answer). When that resolution fails, or carries an address ipsync refuses (I10),
-// nothing is deregistered (I1).
+// deregisterStale resolves the mapping's sources once more, then deregisters the targets a plan on that fresh
+// answer still deregisters. The pass's answer can be seconds old by now when AWS was slow or throttled, and an
+// address DNS serves again meanwhile must stay (I2 on the freshest answer); a source that fails now holds what
+// it last stood for (I1). When no source answers, or an answer carries an address ipsync refuses (I10), nothing
+// is deregistered.
 func (m *mapping) deregisterStale(ctx context.Context, ts []nlb.Target, rep *Report) error {
-	res, err := m.query(ctx)
-	if err == nil {
-		err = CheckAddrs(m.cfg, m.group, m.policy.VPCCIDRs, res.Addrs)
+	answers := m.resolveSpecs(ctx, m.specs())
+	want := desired(answers)
+	var err error
+	switch {
+	case len(want) == 0:
+		if err = m.sourceFailures(answers); err == nil {
+			err = errors.New("no member is available")
+		}
+	default:
+		err = CheckAddrs(m.cfg, m.group, m.policy.VPCCIDRs, want)
 	}
 	if err != nil {
-		return fmt.Errorf("resolving %s again before deregistering %v: %w; nothing deregistered", m.cfg.Endpoint, ts, err)
+		return fmt.Errorf("resolving %s again before deregistering %v: %w; nothing deregistered", describeSource(m.cfg), ts, err)
 	}
-	m.observe(res, m.now()) // just after the pass's own resolution: resets an address that is back, counts no absence
+	srcs := m.planSources(answers)
+	m.observe(srcs) // just after the pass's own resolution: resets an address that is back
+	again := plan.MakeSources(srcs, m.current, m.mem, m.policy).Deregister
 	var stale, back []nlb.Target
 	for _, t := range ts {
-		if slices.Contains(res.Addrs, t.IP) {
-			back = append(back, t)
-		} else {
+		if slices.Contains(again, t) {
 			stale = append(stale, t)
+		} else {
+			back = append(back, t)
 		}
 	}
 	if len(back) > 0 {
-		m.log.Info("not deregistering targets DNS returns again", zap.Stringers("targets", back), zap.Stringers("addresses", res.Addrs))
+		m.log.Info("not deregistering targets DNS returns again", zap.Stringers("targets", back), zap.Stringers("addresses", desired(answers)))
 	}
 	if len(stale) == 0 {
 		return nil

@@ -206,7 +206,7 @@ func TestAuthoritativeFallback(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checks := engine.CheckRemote(context.Background(), cfg, res, func(context.Context, string, string) (engine.TargetGroup, error) { return w.rec, nil })
+	checks := engine.CheckRemote(context.Background(), cfg, res, func(context.Context, string, string) (engine.TargetGroup, error) { return w.rec, nil }, nil)
 	if checks[0].Err != nil || !strings.Contains(checks[0].Summary, "falling back") {
 		t.Errorf("CheckRemote = %+v, want a summary saying it fell back to recursive mode", checks[0])
 	}

@@ -28,18 +28,19 @@ var nlbProtocols = []string{"TCP", "TLS", "UDP", "TCP_UDP"}
 
 // CheckRemote checks every mapping without changing anything: the target group exists and is of type ip with an
 // NLB protocol, its VPC can be read, and the endpoint resolves to addresses of the group's family that ipsync may
-// register (I10) and the availability_zone policy can. Up to 16 mappings are checked at once (AWS allows about
-// 10 Describe calls a second); results come in configuration order.
+// register (I10) and the availability_zone policy can; an rds: source's membership is read (with members; nil:
+// not checked) and each available member's endpoint resolved. Up to 16 mappings are checked at once (AWS allows
+// about 10 Describe calls a second); results come in configuration order.
 // The daemon and `sync` refuse the same things with the same messages (CheckGroup, CheckAddrs).
-func CheckRemote(ctx context.Context, cfg *config.Config, res Resolver, clients ClientFunc) []CheckResult {
+func CheckRemote(ctx context.Context, cfg *config.Config, res Resolver, clients ClientFunc, members MembersFunc) []CheckResult {
 	out := make([]CheckResult, len(cfg.Syncs))
 	var g errgroup.Group
 	g.SetLimit(16)
 	for i, s := range cfg.Syncs {
 		g.Go(func() error {
-			summary, err := checkOne(ctx, s, res, clients)
+			summary, err := checkOne(ctx, s, res, clients, members)
 			if err != nil {
-				err = classify(fmt.Errorf("%s -> %s: %w", s.Endpoint, s.TargetGroupARN, err))
+				err = classify(fmt.Errorf("%s -> %s: %w", describeSource(s), s.TargetGroupARN, err))
 			}
 			out[i] = CheckResult{Sync: s.Name, Summary: summary, Err: err}
 			return nil
@@ -49,7 +50,7 @@ func CheckRemote(ctx context.Context, cfg *config.Config, res Resolver, clients 
 	return out
 }
 
-func checkOne(ctx context.Context, s config.Sync, res Resolver, clients ClientFunc) (string, error) {
+func checkOne(ctx context.Context, s config.Sync, res Resolver, clients ClientFunc, members MembersFunc) (string, error) {
 	client, err := clients(ctx, s.TargetGroupARN, s.RoleARN)
 	if err != nil {
 		return "", err
@@ -69,16 +70,53 @@ func checkOne(ctx context.Context, s config.Sync, res Resolver, clients ClientFu
 	if err != nil {
 		return "", err
 	}
-	r, err := res.Resolve(ctx, s.Endpoint, fam)
+	names, err := checkNames(ctx, s, members)
 	if err != nil {
 		return "", err
 	}
-	if err := CheckAddrs(s, g, cidrs, r.Addrs); err != nil {
+	var resolved []string
+	var addrs []netip.Addr
+	for _, name := range names {
+		r, err := res.Resolve(ctx, name, fam)
+		if err != nil {
+			return "", err
+		}
+		resolved = append(resolved, fmt.Sprintf("%s resolves to %s (%s)", name, r.Addrs, modeSummary(r)))
+		addrs = append(addrs, r.Addrs...)
+	}
+	if err := CheckAddrs(s, g, cidrs, addrs); err != nil {
 		return "", err
 	}
+	if len(resolved) == 0 {
+		resolved = []string{"its membership is read by the first pass"}
+	}
 	port := cmp.Or(s.Port, g.Port)
-	return fmt.Sprintf("target group %s (%s %s, port %d, %s) in %s; %s resolves to %s (%s); targets will use port %d",
-		g.Name, g.TargetType, g.Protocol, g.Port, g.IPAddressType, g.VPCID, s.Endpoint, r.Addrs, modeSummary(r), port), nil
+	return fmt.Sprintf("target group %s (%s %s, port %d, %s) in %s; %s; targets will use port %d",
+		g.Name, g.TargetType, g.Protocol, g.Port, g.IPAddressType, g.VPCID, strings.Join(resolved, "; "), port), nil
+}
+
+// checkNames are the DNS names a check resolves: the mapping's names, or the endpoints of an rds: source's
+// available members (none when there is no members reader).
+func checkNames(ctx context.Context, s config.Sync, members MembersFunc) ([]string, error) {
+	if s.RDS == nil {
+		return s.DNSNames(), nil
+	}
+	if members == nil {
+		return nil, nil
+	}
+	reader, err := members(ctx, s.TargetGroupARN, s.RoleARN)
+	if err != nil {
+		return nil, err
+	}
+	got, err := reader.Read(ctx, *s.RDS)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, m := range got.Available() {
+		names = append(names, m.Address)
+	}
+	return names, nil
 }
 
 // CheckGroup refuses a target group ipsync cannot serve: not of type ip, or not a Network Load Balancer's. The
@@ -112,11 +150,11 @@ func CheckAddrs(s config.Sync, g targets.Group, cidrs []netip.Prefix, addrs []ne
 	for _, a := range addrs {
 		if kind := notADatabase(a); kind != "" {
 			return &HardError{Err: fmt.Errorf("%s resolves to %v, and %s is %s address, which ipsync never registers (I10): "+
-				"fix the endpoint's DNS records or dns.servers (the answer is poisoned or misconfigured)", s.Endpoint, addrs, a, kind)}
+				"fix the endpoint's DNS records or dns.servers (the answer is poisoned or misconfigured)", describeSource(s), addrs, a, kind)}
 		}
 		if !slices.ContainsFunc(allowed, func(c netip.Prefix) bool { return c.Contains(a) }) {
 			return &HardError{Err: fmt.Errorf("%s resolves to %v, with %s, outside allowed_cidrs %s (I10): "+
-				"fix the endpoint's DNS records, or add the database's range to allowed_cidrs", s.Endpoint, addrs, a, allowedText)}
+				"fix the endpoint's DNS records, or add the database's range to allowed_cidrs", describeSource(s), addrs, a, allowedText)}
 		}
 	}
 	if s.AvailabilityZone != plan.AZVPC {
@@ -125,7 +163,7 @@ func CheckAddrs(s config.Sync, g targets.Group, cidrs []netip.Prefix, addrs []ne
 	for _, a := range addrs {
 		if !slices.ContainsFunc(cidrs, func(c netip.Prefix) bool { return c.Contains(a) }) {
 			return &HardError{Err: fmt.Errorf("%s resolves to %s, outside the target group's VPC %s %v, but availability_zone is vpc: "+
-				"set availability_zone: auto (or all) to register it with AvailabilityZone all", s.Endpoint, a, g.VPCID, cidrs)}
+				"set availability_zone: auto (or all) to register it with AvailabilityZone all", describeSource(s), a, g.VPCID, cidrs)}
 		}
 	}
 	return nil

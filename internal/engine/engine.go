@@ -64,6 +64,7 @@ func FromFactory(f *targets.Factory) ClientFunc {
 type Deps struct {
 	Resolver Resolver
 	Clients  ClientFunc
+	Members  MembersFunc      // for rds: mappings; nil: they fail
 	Metrics  *metrics.Metrics // nil: no metrics
 	Log      *zap.Logger      // nil: no logs
 	Now      func() time.Time // nil: time.Now
@@ -126,7 +127,7 @@ func New(cfg *config.Config, deps Deps, opts Options) *Engine {
 	}
 	e := &Engine{cfg: cfg, deps: deps, opts: opts, stopping: make(chan struct{}), reloaded: make(chan struct{}, 1)}
 	for _, s := range cfg.Syncs {
-		deps.Metrics.Init(s.Name)
+		initMetrics(deps.Metrics, s)
 		e.mappings = append(e.mappings, newMapping(e, s))
 	}
 	return e
@@ -135,7 +136,7 @@ func New(cfg *config.Config, deps Deps, opts Options) *Engine {
 // Report is what one pass did for one mapping.
 type Report struct {
 	Sync           string             `json:"sync"`
-	Endpoint       string             `json:"endpoint"`
+	Endpoint       string             `json:"endpoint"` // the source: a DNS name, names joined by ",", or the rds: source
 	TargetGroupARN string             `json:"target_group_arn"`
 	Result         string             `json:"result"` // unchanged | changed | error
 	DryRun         bool               `json:"dry_run,omitempty"`
@@ -150,6 +151,8 @@ type Report struct {
 	Deregistered   []nlb.Target       `json:"deregistered,omitempty"` // with DryRun: would deregister
 	Waiting        []netip.Addr       `json:"waiting,omitempty"`      // stale, kept until deregister_after
 	Kept           []netip.Addr       `json:"kept,omitempty"`         // stale, not ipsync's (prune: false)
+	Held           []netip.Addr       `json:"held,omitempty"`         // stale, kept for a source that is unknown or held
+	Sources        []SourceReport     `json:"sources,omitempty"`      // each DNS name or RDS member, and what it said
 	Targets        []nlb.TargetHealth `json:"targets,omitempty"`
 	InSync         bool               `json:"in_sync"`
 	Error          string             `json:"error,omitempty"`

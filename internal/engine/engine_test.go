@@ -155,8 +155,9 @@ func (e *env) engine(opts engine.Options, syncs ...config.Sync) *engine.Engine {
 		Clients: func(context.Context, string, string) (engine.TargetGroup, error) {
 			return e.rec, nil
 		},
-		Log: zap.New(core),
-		Now: e.clock.Now,
+		Members: e.members(),
+		Log:     zap.New(core),
+		Now:     e.clock.Now,
 	}, opts)
 }
 

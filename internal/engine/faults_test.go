@@ -743,7 +743,7 @@ func TestRefusals(t *testing.T) {
 			}
 			cfg := config.Defaults()
 			cfg.Syncs = []config.Sync{s}
-			res := engine.CheckRemote(context.Background(), cfg, f.res, func(context.Context, string, string) (engine.TargetGroup, error) { return f.rec, nil })
+			res := engine.CheckRemote(context.Background(), cfg, f.res, func(context.Context, string, string) (engine.TargetGroup, error) { return f.rec, nil }, nil)
 			if res[0].Err == nil || !strings.Contains(res[0].Err.Error(), tc.want) {
 				t.Errorf("validate --remote: %v, want %q", res[0].Err, tc.want)
 			}

@@ -57,6 +57,14 @@ func (m *mapping) init(ctx context.Context) error {
 	if err != nil {
 		return &HardError{Err: fmt.Errorf("target group %s: %w", m.cfg.TargetGroupARN, err)}
 	}
+	if m.cfg.RDS != nil && m.membersReader == nil {
+		if m.e.deps.Members == nil {
+			return &HardError{Err: fmt.Errorf("%s: this ipsync has no RDS client", m.cfg.RDS)}
+		}
+		if m.membersReader, err = m.e.deps.Members(ctx, m.cfg.TargetGroupARN, m.cfg.RoleARN); err != nil {
+			return &HardError{Err: fmt.Errorf("RDS client for %s: %w", m.cfg.RDS, err)}
+		}
+	}
 	if !m.cfg.Prune {
 		if err := m.readOwnership(ctx, client); err != nil {
 			return err
@@ -145,8 +153,9 @@ func (m *mapping) describe(ctx context.Context) error {
 		return fmt.Errorf("reading the targets of %s: %w", m.cfg.TargetGroupARN, err)
 	}
 	m.current, m.describedAt = cur, m.now()
-	m.observeHealth()
+	// Targets by state first: a scrape that sees a convergence to healthy then also sees the healthy target.
 	m.setTargetMetrics()
+	m.observeHealth()
 	return nil
 }
 

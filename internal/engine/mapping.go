@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/ipsync/ipsync/internal/config"
+	"github.com/ipsync/ipsync/internal/members"
 	"github.com/ipsync/ipsync/internal/nlb"
 	"github.com/ipsync/ipsync/internal/plan"
 	"github.com/ipsync/ipsync/internal/resolver"
@@ -28,16 +29,21 @@ type mapping struct {
 	busy sync.Mutex
 
 	// Learned once from the target group (init); forgotten after a hard error.
-	client TargetGroup
-	group  targets.Group
-	policy plan.Policy
-	family resolver.Family
+	client        TargetGroup
+	membersReader MembersReader // rds: only
+	group         targets.Group
+	policy        plan.Policy
+	family        resolver.Family
 
 	mem         plan.Memory
 	current     []nlb.TargetHealth // the target group as last read, updated with our own changes
 	describedAt time.Time          // zero: current is unknown
-	lastAddrs   []netip.Addr       // last successful resolution
-	changedAt   time.Time          // when the last address change was seen
+	lastAddrs   []netip.Addr       // last desired addresses: the union of the sources that answered
+	// rds: the last successful membership read, the last read's error (nil: it succeeded) and the next read.
+	members     members.Members
+	membersErr  error
+	nextMembers time.Time
+	changedAt   time.Time // when the last address change was seen
 	// awaitHealthy holds the addresses ipsync registered and is watching until healthy.
 	awaitHealthy map[netip.Addr]follow
 	nextResolve  time.Time
@@ -52,6 +58,7 @@ type mapping struct {
 	mu          sync.Mutex
 	lastSuccess time.Time
 	lastErr     error
+	memberIDs   []string // rds: the instances of the last membership read, for MappingsFor
 }
 
 // follow is a registered target being watched until healthy.
@@ -64,7 +71,7 @@ func newMapping(e *Engine, s config.Sync) *mapping {
 	return &mapping{
 		e:   e,
 		cfg: s,
-		log: e.deps.Log.With(zap.String("sync", s.Name), zap.String("endpoint", s.Endpoint),
+		log: e.deps.Log.With(zap.String("sync", s.Name), zap.String("endpoint", describeSource(s)),
 			zap.String("target_group", s.TargetGroupARN)),
 		awaitHealthy: map[netip.Addr]follow{},
 	}
@@ -88,10 +95,10 @@ func (m *mapping) ttl(res resolver.Result) time.Duration {
 	return min(max(res.TTL, m.e.cfg.Poll.Min), m.e.cfg.Poll.Max)
 }
 
-// observe records a successful answer that arrived at at in the planner's memory; plan.Observe decides whether
-// it counts as a resolution for deregister_after (I6).
-func (m *mapping) observe(res resolver.Result, at time.Time) {
-	m.mem = plan.Observe(m.mem, plan.Answer{Addrs: res.Addrs, At: at, TTL: m.ttl(res), Server: res.Server}, m.current)
+// observe records a pass's sources in the planner's memory; plan.ObserveSources decides which answers count as
+// a resolution for deregister_after (I6).
+func (m *mapping) observe(srcs []plan.Source) {
+	m.mem = plan.ObserveSources(m.mem, srcs, m.current)
 }
 
 // setStatus records the outcome of a pass for Ready.

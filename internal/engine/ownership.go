@@ -55,7 +55,7 @@ func (m *mapping) writeOwnership(ctx context.Context) {
 	}
 	owned := make([]netip.AddrPort, 0, len(m.mem.Owned))
 	for t := range m.mem.Owned {
-		owned = append(owned, netip.AddrPortFrom(t.IP, uint16(t.Port)))
+		owned = append(owned, netip.AddrPortFrom(t.IP, uint16(t.Port))) //nolint:gosec // G115: a port is 1-65535 (validated config, AWS answers)
 	}
 	set, remove, err := ownership.Changes(m.ownTags, owned)
 	if err != nil {

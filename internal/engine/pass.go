@@ -13,11 +13,11 @@ import (
 )
 
 // pass is one reconcile pass over a mapping, in this order: learn the target group once (init), resolve the
-// endpoint, plan against the target group, apply the plan, and record the outcome (finish). The caller holds
-// m.busy.
+// mapping's sources, plan against the target group, apply the plan, and record the outcome (finish). The
+// caller holds m.busy.
 func (m *mapping) pass(ctx context.Context) (rep Report) {
 	start := time.Now() // for the pass's duration metric: wall time
-	rep = Report{Sync: m.cfg.Name, Endpoint: m.cfg.Endpoint, TargetGroupARN: m.cfg.TargetGroupARN, DryRun: m.e.opts.DryRun}
+	rep = Report{Sync: m.cfg.Name, Endpoint: describeSource(m.cfg), TargetGroupARN: m.cfg.TargetGroupARN, DryRun: m.e.opts.DryRun}
 	defer func() { m.finish(&rep, start) }()
 
 	if err := m.init(ctx); err != nil {
@@ -25,79 +25,123 @@ func (m *mapping) pass(ctx context.Context) (rep Report) {
 		m.nextResolve = m.now().Add(m.e.cfg.Poll.Max)
 		return rep
 	}
-	res, resolvedAt, changed, err := m.resolve(ctx, &rep)
+	srcs, changed, partial, err := m.resolve(ctx, &rep)
 	if err != nil {
 		rep.err = err
 		return rep
 	}
-	p, err := m.plan(ctx, res, resolvedAt, changed)
+	p, err := m.plan(ctx, srcs, changed)
 	if err != nil {
 		rep.err = err
 		return rep
 	}
-	rep.Waiting, rep.Kept, rep.InSync = p.Waiting, p.Kept, p.InSync
+	rep.Waiting, rep.Kept, rep.Held, rep.InSync = p.Waiting, p.Kept, p.Held, p.InSync
 	if p.InSync {
 		m.changedAt = time.Time{} // the change is fully handled; a later drift fix is not a failover to time
 	}
 	rep.err = m.apply(ctx, p, &rep)
 	m.writeOwnership(ctx) // also after a failed apply: what was registered before the failure is recorded
+	if rep.err == nil {
+		rep.err = partial // some sources did not answer: what they stood for stays, the pass says why
+	}
 	rep.Targets = slices.Clone(m.current)
 	return rep
 }
 
-// resolve resolves the endpoint for a pass, schedules the next resolution, refuses addresses the availability_zone
-// policy cannot register, and notes an address change. It fills the report's DNS fields.
-func (m *mapping) resolve(ctx context.Context, rep *Report) (res resolver.Result, at time.Time, changed bool, err error) {
-	res, err = m.query(ctx)
-	if err != nil {
-		// I1: the desired state is unknown, so nothing changes. Try again soon: DNS errors are usually brief.
-		m.nextResolve = m.now().Add(m.e.cfg.Poll.Min)
-		return res, at, false, fmt.Errorf("resolving %s: %w; no target changed", m.cfg.Endpoint, err)
+// resolve reads an rds: membership when due, resolves every source, schedules the next resolution, refuses
+// addresses the availability_zone policy cannot register, and notes a change of the desired addresses. It fills
+// the report's DNS and source fields. err is set when no source answered: nothing may change (I1). partial names
+// the sources that did not answer while others did: the plan keeps what they stood for.
+func (m *mapping) resolve(ctx context.Context, rep *Report) (srcs []plan.Source, changed bool, partial, err error) {
+	m.readMembers(ctx)
+	answers := m.resolveSpecs(ctx, m.specs())
+	rep.Sources = sourceReports(answers)
+	failures := m.sourceFailures(answers)
+	now := m.now()
+	next := now.Add(m.e.cfg.Poll.Max)
+	for _, a := range answers {
+		switch {
+		case a.err == nil:
+			next = minTime(next, a.at.Add(m.ttl(a.res)))
+		case a.dns != "":
+			next = minTime(next, now.Add(m.e.cfg.Poll.Min)) // DNS errors are usually brief
+		}
 	}
-	rep.Addresses, rep.TTL, rep.TTLSeconds, rep.Chain, rep.Server = res.Addrs, res.TTL, res.TTL.Seconds(), res.Chain, res.Server
-	m.noteMode(res, rep)
-	at = m.now()
-	m.nextResolve = at.Add(m.ttl(res))
-	m.e.deps.Metrics.SetResolvedAddresses(m.cfg.Name, len(res.Addrs))
-	if err := CheckAddrs(m.cfg, m.group, m.policy.VPCCIDRs, res.Addrs); err != nil {
-		return res, at, false, fmt.Errorf("%w; no target changed", err) // refused before any change (I10, availability_zone vpc)
+	if m.cfg.RDS != nil {
+		next = minTime(next, m.nextMembers)
 	}
-	changed = m.lastAddrs != nil && !slices.Equal(m.lastAddrs, res.Addrs)
+	m.nextResolve = next
+	want := desired(answers)
+	if len(want) == 0 {
+		// I1: the desired state is unknown, so nothing changes.
+		m.nextResolve = minTime(next, now.Add(m.e.cfg.Poll.Min))
+		return nil, false, nil, m.unknown(answers)
+	}
+	rep.Addresses = want
+	for _, a := range answers {
+		if a.err == nil {
+			m.noteMode(a.res, rep) // the mapping's DNS mode, as its first source that answered got it
+			break
+		}
+	}
+	if len(answers) == 1 {
+		res := answers[0].res
+		rep.TTL, rep.Chain, rep.Server = res.TTL, res.Chain, res.Server
+	} else {
+		for _, a := range answers {
+			if a.err == nil && !a.hold && (rep.TTL == 0 || a.res.TTL < rep.TTL) {
+				rep.TTL = a.res.TTL
+			}
+		}
+	}
+	rep.TTLSeconds = rep.TTL.Seconds()
+	m.e.deps.Metrics.SetResolvedAddresses(m.cfg.Name, len(want))
+	if err := CheckAddrs(m.cfg, m.group, m.policy.VPCCIDRs, want); err != nil {
+		return nil, false, nil, fmt.Errorf("%w; no target changed", err) // refused before any change (I10, availability_zone vpc)
+	}
+	changed = m.lastAddrs != nil && !slices.Equal(m.lastAddrs, want)
 	if changed {
-		m.changedAt = m.now()
+		m.changedAt = now
 		m.e.deps.Metrics.AddressChange(m.cfg.Name)
-		m.log.Info("address change detected", zap.Stringers("from", m.lastAddrs), zap.Stringers("to", res.Addrs),
-			zap.Strings("chain", res.Chain), zap.String("dns_server", res.Server))
+		m.log.Info("address change detected", zap.Stringers("from", m.lastAddrs), zap.Stringers("to", want),
+			zap.Strings("chain", rep.Chain), zap.String("dns_server", rep.Server))
 	}
-	m.lastAddrs = res.Addrs
-	return res, at, changed, nil
+	m.lastAddrs = want
+	return m.planSources(answers), changed, failures, nil
 }
 
-// query resolves the endpoint and counts the query. Durations are wall time, whatever clock schedules passes.
-func (m *mapping) query(ctx context.Context) (resolver.Result, error) {
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+// query resolves one name and counts the query. Durations are wall time, whatever clock schedules passes.
+func (m *mapping) query(ctx context.Context, name string) (resolver.Result, error) {
 	start := time.Now()
-	res, err := m.e.deps.Resolver.Resolve(ctx, m.cfg.Endpoint, m.family)
+	res, err := m.e.deps.Resolver.Resolve(ctx, name, m.family)
 	m.e.deps.Metrics.DNSQuery(m.cfg.Name, dnsResult(err), time.Since(start))
 	return res, err
 }
 
-// plan records the answer in memory and plans against the target group. The group is read first when the
+// plan records the sources in memory and plans against the target group. The group is read first when the
 // addresses changed or the view is older than resync_interval; a plan that changes something is never made from
 // a cached view: the group is read again and the plan made on what is there now.
-func (m *mapping) plan(ctx context.Context, res resolver.Result, at time.Time, changed bool) (plan.Plan, error) {
+func (m *mapping) plan(ctx context.Context, srcs []plan.Source, changed bool) (plan.Plan, error) {
 	fresh := changed || m.describedAt.IsZero() || m.now().Sub(m.describedAt) >= m.e.cfg.ResyncInterval
 	if fresh {
 		if err := m.describe(ctx); err != nil {
 			return plan.Plan{}, err
 		}
 	}
-	m.observe(res, at)
-	p := plan.Make(res.Addrs, m.current, m.mem, m.policy)
+	m.observe(srcs)
+	p := plan.MakeSources(srcs, m.current, m.mem, m.policy)
 	if !p.Empty() && !fresh {
 		if err := m.describe(ctx); err != nil {
 			return plan.Plan{}, err
 		}
-		p = plan.Make(res.Addrs, m.current, m.mem, m.policy)
+		p = plan.MakeSources(srcs, m.current, m.mem, m.policy)
 	}
 	return p, nil
 }

@@ -61,7 +61,7 @@ func (e *Engine) Reload(cfg *config.Config) ReloadReport {
 		e.deps.Metrics.Forget(name)
 	}
 	for _, m := range started {
-		e.deps.Metrics.Init(m.cfg.Name)
+		initMetrics(e.deps.Metrics, m.cfg)
 	}
 	e.mu.Lock()
 	e.mappings = next

@@ -2,13 +2,13 @@ package engine
 
 import (
 	"context"
-	"github.com/ipsync/ipsync/internal/config"
 	"net/netip"
 	"slices"
 	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/ipsync/ipsync/internal/config"
 	"github.com/ipsync/ipsync/internal/nlb"
 )
 
@@ -25,17 +25,6 @@ func (e *Engine) Names() []string {
 		names[i] = m.cfg.Name
 	}
 	return names
-}
-
-// Syncs returns the running mappings' settings in configuration order: the static ones and, with discovery, the
-// discovered ones.
-func (e *Engine) Syncs() []config.Sync {
-	ms := e.current()
-	out := make([]config.Sync, len(ms))
-	for i, m := range ms {
-		out[i] = m.cfg
-	}
-	return out
 }
 
 // RunOnceFor is RunOnce (Settle included) over the named mappings only, with reports in configuration order.
@@ -81,7 +70,14 @@ func (m *mapping) watch(ctx context.Context, end time.Time, interval time.Durati
 	// passes less than interval after the previous resolution, which the query budget answers with the same,
 	// shared answer (resolver.Coalescer), so that a poll is lost.
 	var last Report
+	var membersRead time.Time
 	for {
+		if m.cfg.RDS != nil && time.Since(membersRead) >= config.MinRDSRefresh {
+			// A failover changes an rds: source's members too (the writer and a reader swap): read them at the
+			// shortest refresh while the watch lasts.
+			membersRead = time.Now()
+			m.refreshMembers()
+		}
 		last = m.reconcile(ctx)
 		if s.see(last, m.e.opts.DryRun) || !time.Now().Add(interval).Before(end) || !wait(ctx, interval) {
 			break

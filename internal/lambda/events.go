@@ -35,6 +35,18 @@ func FailoverEventIDs() []string {
 	}
 }
 
+// MemberEventIDs are the RDS events after which the members of an rds: source may have changed: DB instance
+// created (RDS-EVENT-0005: a new Aurora reader, a new read replica) and DB instance deleted (RDS-EVENT-0003).
+// On each, the membership of the matching mappings is read again before their pass. A reader promoted to writer
+// is a cluster failover (FailoverEventIDs), which reads the membership again too.
+func MemberEventIDs() []string { return []string{"RDS-EVENT-0003", "RDS-EVENT-0005"} }
+
+// RuleEventIDs are the EventIDs the EventBridge rule of deploy/lambda sends to the function: FailoverEventIDs and
+// MemberEventIDs, sorted.
+func RuleEventIDs() []string {
+	return slices.Sorted(slices.Values(slices.Concat(FailoverEventIDs(), MemberEventIDs())))
+}
+
 // Direct is the payload of a direct invocation (aws lambda invoke, the console's test event).
 type Direct struct {
 	DryRun bool     `json:"dry_run"` // plan only: no RegisterTargets/DeregisterTargets call (I8)
@@ -65,6 +77,9 @@ func (d RDSDetail) DBIdentifier() string {
 	}
 	return strings.ToLower(strings.TrimPrefix(d.SourceIdentifier, "rds:"))
 }
+
+// MemberChange reports whether the event is one of MemberEventIDs.
+func (d RDSDetail) MemberChange() bool { return slices.Contains(MemberEventIDs(), d.EventID) }
 
 // Failover reports whether the event is one of FailoverEventIDs.
 func (d RDSDetail) Failover() bool { return slices.Contains(FailoverEventIDs(), d.EventID) }

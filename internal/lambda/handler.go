@@ -6,6 +6,8 @@
 //     endpoint's first label) are resolved every second until their address changes and is synced, or until the
 //     window (DefaultWindow, capped by the invocation's remaining time) ends. RDS events may come before the
 //     DNS record changes (SPEC §2); a later scheduled pass is the backstop.
+//   - An RDS event about a member (MemberEventIDs): the membership of the rds: mappings it concerns is read
+//     again, and they pass once. Failover events read the membership again too, during the watch.
 //   - A direct invocation {"dry_run": bool, "syncs": ["name"]}: one pass, answered with the per-mapping report.
 //
 // With IPSYNC_DRY_RUN=true (Options.DryRun) every invocation only plans, whatever the event says (I8).
@@ -45,11 +47,12 @@ type Options struct {
 	Config   *config.Config // validated
 	Resolver engine.Resolver
 	Clients  engine.ClientFunc
-	Log      *zap.Logger   // nil: no logs
-	Metrics  io.Writer     // EMF lines (os.Stdout in Lambda); nil: none
-	Window   time.Duration // failover watch; 0 = DefaultWindow
-	Interval time.Duration // resolution interval of the watch; 0 = 1 s, or poll.min in authoritative mode
-	DryRun   bool          // every invocation plans only (IPSYNC_DRY_RUN): no RegisterTargets/DeregisterTargets call (I8)
+	Members  engine.MembersFunc // for rds: mappings
+	Log      *zap.Logger        // nil: no logs
+	Metrics  io.Writer          // EMF lines (os.Stdout in Lambda); nil: none
+	Window   time.Duration      // failover watch; 0 = DefaultWindow
+	Interval time.Duration      // resolution interval of the watch; 0 = 1 s, or poll.min in authoritative mode
+	DryRun   bool               // every invocation plans only (IPSYNC_DRY_RUN): no RegisterTargets/DeregisterTargets call (I8)
 	Now      func() time.Time
 	// Discoverer finds the tagged target groups when Config.Discover is enabled (nil: discovery off). A scheduled
 	// event searches when the last search is older than discover.interval; any other event searches only when
@@ -101,6 +104,7 @@ func (h *Handler) engine(dryRun bool) *engine.Engine {
 	return engine.New(h.opts.Config, engine.Deps{
 		Resolver: h.opts.Resolver,
 		Clients:  h.opts.Clients,
+		Members:  h.opts.Members,
 		Log:      h.opts.Log,
 		Now:      h.opts.Now,
 	}, engine.Options{DryRun: dryRun, Settle: true})
@@ -207,12 +211,18 @@ func (h *Handler) serve(ctx context.Context, log *zap.Logger, ev event) (Respons
 	case kindRDS:
 		id := ev.rds.DBIdentifier()
 		resp := Response{Event: string(ev.kind), EventID: ev.rds.EventID, DBIdentifier: id, DryRun: dry}
-		names := h.namesFor(id)
+		names := h.live.MappingsFor(id)
+		if len(names) == 0 && ev.rds.MemberChange() {
+			// An instance no mapping knows yet, created or deleted: it may be a new reader or replica of any
+			// rds: source, so every rds: mapping reads its membership again.
+			names = h.live.RDSMappings()
+		}
+		h.live.RefreshMembers(names)
 		log := log.With(zap.String("event_id", ev.id), zap.String("rds_event", ev.rds.EventID),
 			zap.String("db_identifier", id), zap.Strings("syncs", names))
 		if len(names) == 0 {
 			resp.Syncs = []engine.Report{}
-			resp.Note = fmt.Sprintf("no mapping's rds_identifier is %q (the default is the endpoint's first label); nothing to do", id)
+			resp.Note = fmt.Sprintf("no mapping follows %q (its rds_identifier, rds: source or a member of it; the default is the endpoint's first label); nothing to do", id)
 			log.Info("RDS event for a database no mapping follows; nothing to do")
 			return resp, nil, nil
 		}
@@ -255,17 +265,6 @@ func (h *Handler) serve(ctx context.Context, log *zap.Logger, ev event) (Respons
 		h.putReports(log, reps, dry)
 		return Response{Event: string(ev.kind), DryRun: dry, Syncs: reps}, reps, nil
 	}
-}
-
-// namesFor returns the mappings whose database is id, in configuration order.
-func (h *Handler) namesFor(id string) []string {
-	var names []string
-	for _, s := range h.live.Syncs() {
-		if s.DBIdentifier() == id {
-			names = append(names, s.Name)
-		}
-	}
-	return names
 }
 
 // window is the watch window, capped so that the last pass and the response fit in the invocation's time.

@@ -40,6 +40,7 @@ func registryFamilies(t *testing.T) map[string]family {
 	reg := prometheus.NewPedanticRegistry()
 	m := New(reg, BuildInfo{})
 	m.Init("orders")
+	m.InitMembership("orders")
 	m.awsCalls.WithLabelValues("DescribeTargetHealth", awserr.CodeOK).Inc()
 	m.awsDuration.WithLabelValues("DescribeTargetHealth").Observe(0.01)
 	m.DNSServerQuery(DNSModeAuthoritative, "ns-1.awsdns-01.org", DNSSuccess)
@@ -57,8 +58,8 @@ func registryFamilies(t *testing.T) map[string]family {
 		}
 		out[mf.GetName()] = f
 	}
-	if len(out) != 17 {
-		t.Fatalf("the registry has %d families, want the 17 families ipsync exports (TestContract lists them): %v", len(out), out)
+	if len(out) != 20 {
+		t.Fatalf("the registry has %d families, want the 20 families ipsync exports (TestContract lists them): %v", len(out), out)
 	}
 	return out
 }

@@ -84,6 +84,9 @@ type Metrics struct {
 	convergence     *prometheus.HistogramVec
 	dnsMode         *prometheus.GaugeVec
 	dnsServer       *prometheus.CounterVec
+	members         *prometheus.GaugeVec
+	membershipKnown *prometheus.GaugeVec
+	membershipErrs  *prometheus.CounterVec
 
 	mu sync.Mutex
 	// extraStates remembers target states outside targetStates() per mapping, so that SetTargets can zero
@@ -145,6 +148,14 @@ func New(reg prometheus.Registerer, info BuildInfo) *Metrics {
 			"DNS queries sent, one per question to one server (name server lookups included, shared by every mapping "+
 				"that follows the name), by mode, server (the name server's host name in authoritative mode, "+
 				"\"recursive\" for the configured servers) and result.", "mode", "server", "result"),
+		members: newGaugeVec(reg, "members",
+			"Members of an rds: mapping's source in its last successful membership read, by state: available "+
+				"(followed) or unavailable (kept if registered, not added).", "sync", "state"),
+		membershipKnown: newGaugeVec(reg, "membership_known",
+			"1 when the last membership read of an rds: mapping succeeded, 0 while its membership is unknown "+
+				"(nothing is deregistered meanwhile).", "sync"),
+		membershipErrs: newCounterVec(reg, "membership_refresh_errors_total",
+			"Failed membership reads of an rds: mapping (RDS API errors, or a member list of zero).", "sync"),
 	}
 	if info.Version == "" {
 		info.Version = "unknown"
@@ -236,6 +247,57 @@ func (m *Metrics) Forget(sync string) {
 	m.dnsDuration.DeletePartialMatch(labels)
 	m.convergence.DeletePartialMatch(labels)
 	m.dnsMode.DeletePartialMatch(labels)
+	m.ForgetMembership(sync)
+}
+
+// Values of the state label of ipsync_members.
+const (
+	MemberAvailable   = "available"
+	MemberUnavailable = "unavailable"
+)
+
+// InitMembership creates an rds: mapping's membership series; other mappings have none.
+func (m *Metrics) InitMembership(sync string) {
+	if m == nil {
+		return
+	}
+	m.members.WithLabelValues(sync, MemberAvailable)
+	m.members.WithLabelValues(sync, MemberUnavailable)
+	m.membershipKnown.WithLabelValues(sync)
+	m.membershipErrs.WithLabelValues(sync)
+}
+
+// ForgetMembership deletes a mapping's membership series: it no longer follows an rds: source.
+func (m *Metrics) ForgetMembership(sync string) {
+	if m == nil {
+		return
+	}
+	labels := prometheus.Labels{"sync": sync}
+	m.members.DeletePartialMatch(labels)
+	m.membershipKnown.DeletePartialMatch(labels)
+	m.membershipErrs.DeletePartialMatch(labels)
+}
+
+// MembershipRead records one membership read of an rds: mapping: ok is false when it failed.
+func (m *Metrics) MembershipRead(sync string, ok bool) {
+	if m == nil {
+		return
+	}
+	if !ok {
+		m.membershipErrs.WithLabelValues(sync).Inc()
+		m.membershipKnown.WithLabelValues(sync).Set(0)
+		return
+	}
+	m.membershipKnown.WithLabelValues(sync).Set(1)
+}
+
+// SetMembers sets the members of an rds: mapping's last successful membership read.
+func (m *Metrics) SetMembers(sync string, available, unavailable int) {
+	if m == nil {
+		return
+	}
+	m.members.WithLabelValues(sync, MemberAvailable).Set(float64(available))
+	m.members.WithLabelValues(sync, MemberUnavailable).Set(float64(unavailable))
 }
 
 // SyncRun records one pass. Any result but ResultError also sets the last success time to now.

@@ -117,7 +117,32 @@ func touchAll(t *testing.T, m *metrics.Metrics) {
 	m.Converged("orders", metrics.StageHealthy, 40*time.Second)
 	m.SetDNSMode("orders", metrics.DNSModeAuthoritative)
 	m.DNSServerQuery(metrics.DNSModeAuthoritative, "ns-1.awsdns-01.org", metrics.DNSSuccess)
+	m.InitMembership("orders")
+	m.MembershipRead("orders", true)
+	m.SetMembers("orders", 2, 1)
 	callDescribeTargetHealth(t, m, 0)
+}
+
+// TestMembership: an rds: mapping's membership series exist from InitMembership on; a failed read counts an
+// error and marks the membership unknown until a read succeeds; members are counted by state.
+func TestMembership(t *testing.T) {
+	m, reg := newMetrics(t)
+	m.InitMembership("readers")
+	sync := map[string]string{"sync": "readers"}
+	wantValue(t, reg, "ipsync_membership_known", sync, 0)
+	wantValue(t, reg, "ipsync_membership_refresh_errors_total", sync, 0)
+	m.MembershipRead("readers", true)
+	m.SetMembers("readers", 2, 1)
+	wantValue(t, reg, "ipsync_membership_known", sync, 1)
+	wantValue(t, reg, "ipsync_members", map[string]string{"sync": "readers", "state": metrics.MemberAvailable}, 2)
+	wantValue(t, reg, "ipsync_members", map[string]string{"sync": "readers", "state": metrics.MemberUnavailable}, 1)
+	m.MembershipRead("readers", false)
+	m.MembershipRead("readers", false)
+	wantValue(t, reg, "ipsync_membership_known", sync, 0)
+	wantValue(t, reg, "ipsync_membership_refresh_errors_total", sync, 2)
+	wantValue(t, reg, "ipsync_members", map[string]string{"sync": "readers", "state": metrics.MemberAvailable}, 2)
+	m.MembershipRead("readers", true)
+	wantValue(t, reg, "ipsync_membership_known", sync, 1)
 }
 
 func TestContract(t *testing.T) {
@@ -127,23 +152,26 @@ func TestContract(t *testing.T) {
 		typ    dto.MetricType
 		labels []string
 	}{
-		"ipsync_build_info":                     {dto.MetricType_GAUGE, []string{"commit", "goversion", "version"}},
-		"ipsync_sync_runs_total":                {dto.MetricType_COUNTER, []string{"result", "sync"}},
-		"ipsync_sync_duration_seconds":          {dto.MetricType_HISTOGRAM, []string{"sync"}},
-		"ipsync_last_success_timestamp_seconds": {dto.MetricType_GAUGE, []string{"sync"}},
-		"ipsync_in_sync":                        {dto.MetricType_GAUGE, []string{"sync"}},
-		"ipsync_resolved_addresses":             {dto.MetricType_GAUGE, []string{"sync"}},
-		"ipsync_address_changes_total":          {dto.MetricType_COUNTER, []string{"sync"}},
-		"ipsync_targets":                        {dto.MetricType_GAUGE, []string{"state", "sync"}},
-		"ipsync_registrations_total":            {dto.MetricType_COUNTER, []string{"sync"}},
-		"ipsync_deregistrations_total":          {dto.MetricType_COUNTER, []string{"sync"}},
-		"ipsync_dns_queries_total":              {dto.MetricType_COUNTER, []string{"result", "sync"}},
-		"ipsync_dns_query_duration_seconds":     {dto.MetricType_HISTOGRAM, []string{"sync"}},
-		"ipsync_aws_api_calls_total":            {dto.MetricType_COUNTER, []string{"code", "operation"}},
-		"ipsync_aws_api_call_duration_seconds":  {dto.MetricType_HISTOGRAM, []string{"operation"}},
-		"ipsync_convergence_seconds":            {dto.MetricType_HISTOGRAM, []string{"stage", "sync"}},
-		"ipsync_dns_mode":                       {dto.MetricType_GAUGE, []string{"mode", "sync"}},
-		"ipsync_dns_server_queries_total":       {dto.MetricType_COUNTER, []string{"mode", "result", "server"}},
+		"ipsync_build_info":                      {dto.MetricType_GAUGE, []string{"commit", "goversion", "version"}},
+		"ipsync_sync_runs_total":                 {dto.MetricType_COUNTER, []string{"result", "sync"}},
+		"ipsync_sync_duration_seconds":           {dto.MetricType_HISTOGRAM, []string{"sync"}},
+		"ipsync_last_success_timestamp_seconds":  {dto.MetricType_GAUGE, []string{"sync"}},
+		"ipsync_in_sync":                         {dto.MetricType_GAUGE, []string{"sync"}},
+		"ipsync_resolved_addresses":              {dto.MetricType_GAUGE, []string{"sync"}},
+		"ipsync_address_changes_total":           {dto.MetricType_COUNTER, []string{"sync"}},
+		"ipsync_targets":                         {dto.MetricType_GAUGE, []string{"state", "sync"}},
+		"ipsync_registrations_total":             {dto.MetricType_COUNTER, []string{"sync"}},
+		"ipsync_deregistrations_total":           {dto.MetricType_COUNTER, []string{"sync"}},
+		"ipsync_dns_queries_total":               {dto.MetricType_COUNTER, []string{"result", "sync"}},
+		"ipsync_dns_query_duration_seconds":      {dto.MetricType_HISTOGRAM, []string{"sync"}},
+		"ipsync_aws_api_calls_total":             {dto.MetricType_COUNTER, []string{"code", "operation"}},
+		"ipsync_aws_api_call_duration_seconds":   {dto.MetricType_HISTOGRAM, []string{"operation"}},
+		"ipsync_convergence_seconds":             {dto.MetricType_HISTOGRAM, []string{"stage", "sync"}},
+		"ipsync_dns_mode":                        {dto.MetricType_GAUGE, []string{"mode", "sync"}},
+		"ipsync_dns_server_queries_total":        {dto.MetricType_COUNTER, []string{"mode", "result", "server"}},
+		"ipsync_members":                         {dto.MetricType_GAUGE, []string{"state", "sync"}},
+		"ipsync_membership_known":                {dto.MetricType_GAUGE, []string{"sync"}},
+		"ipsync_membership_refresh_errors_total": {dto.MetricType_COUNTER, []string{"sync"}},
 	}
 	mfs, err := reg.Gather()
 	if err != nil {

@@ -44,8 +44,8 @@ type fuzzCase struct {
 	current []nlb.TargetHealth
 	mem     Memory
 	pol     Policy
-	// at, ttl and server are the answer's arrival, TTL and server, for Observe; mem.counted is the last counted
-	// answer (or none), mem.seen what earlier answers said about each address.
+	// at, ttl and server are the answer's arrival, TTL and server, for Observe; mem.sources[""].counted is the
+	// last counted answer (or none), mem.sources[""].seen what earlier answers said about each address.
 	at     time.Time
 	ttl    time.Duration
 	server string
@@ -75,7 +75,7 @@ func decodeCase(data []byte) fuzzCase {
 			State:  fuzzStates[r.pick(len(fuzzStates))],
 		})
 	}
-	c.mem = Memory{Absent: map[netip.Addr]int{}, Owned: map[nlb.Target]bool{}}
+	c.mem = Memory{Absent: map[netip.Addr]int{}, Owned: map[nlb.Target]bool{}, sources: map[string]sourceMemory{}}
 	for _, ip := range fuzzIPs {
 		if n := r.pick(5); n > 0 {
 			c.mem.Absent[ip] = n - 1
@@ -96,14 +96,14 @@ func decodeCase(data []byte) fuzzCase {
 	// The last counted answer: none, the same addresses as this one (a repeat), or any (often another).
 	switch lastTTL, lastServer := time.Duration(1+r.pick(10))*time.Second, fuzzServers[r.pick(3)]; r.pick(3) {
 	case 1:
-		c.mem.counted = Answer{Addrs: c.desired, At: fuzzEpoch, TTL: lastTTL, Server: lastServer}
+		c.mem.sources[""] = sourceMemory{counted: Answer{Addrs: c.desired, At: fuzzEpoch, TTL: lastTTL, Server: lastServer}}
 	case 2:
-		c.mem.counted = Answer{Addrs: addrsOf(r.next()), At: fuzzEpoch, TTL: lastTTL, Server: lastServer}
+		c.mem.sources[""] = sourceMemory{counted: Answer{Addrs: addrsOf(r.next()), At: fuzzEpoch, TTL: lastTTL, Server: lastServer}}
 	}
 	// What earlier answers said: per address, nothing, or when it appeared (up to 90 s before the new answer,
 	// across ServerLag), when it was last returned, and which servers returned it.
 	c.at = fuzzEpoch.Add(time.Duration(r.pick(13)) * time.Second)
-	c.mem.seen = map[netip.Addr]sighting{}
+	seen := map[netip.Addr]sighting{}
 	for _, ip := range fuzzIPs {
 		by := r.next()
 		if by&8 == 0 {
@@ -116,8 +116,11 @@ func decodeCase(data []byte) fuzzCase {
 				s.by[srv] = true
 			}
 		}
-		c.mem.seen[ip] = s
+		seen[ip] = s
 	}
+	single := c.mem.sources[""]
+	single.seen = seen
+	c.mem.sources[""] = single
 	c.ttl = time.Duration(1+r.pick(10)) * time.Second
 	c.server = fuzzServers[r.pick(3)]
 	return c
@@ -132,14 +135,14 @@ func decodeCase(data []byte) fuzzCase {
 // the answer is marked as returned by its server, and Observe leaves its input alone.
 func checkObserve(t *testing.T, c fuzzCase) {
 	t.Helper()
-	last := c.mem.counted
+	last := c.mem.sources[""].counted
 	ans := Answer{Addrs: c.desired, At: c.at, TTL: c.ttl, Server: c.server}
 	shouldCount := last.At.IsZero() || !slices.Equal(ans.Addrs, last.Addrs) || ans.Server != last.Server ||
 		!ans.At.Before(last.At.Add(last.TTL))
 	absentBefore := maps.Clone(c.mem.Absent)
-	seenBefore := len(c.mem.seen)
+	seenBefore := len(c.mem.sources[""].seen)
 	next := Observe(c.mem, ans, c.current)
-	if !maps.Equal(c.mem.Absent, absentBefore) || len(c.mem.seen) != seenBefore {
+	if !maps.Equal(c.mem.Absent, absentBefore) || len(c.mem.sources[""].seen) != seenBefore {
 		t.Fatalf("Observe modified its memory")
 	}
 	want, reg := toSet(c.desired), registered(c.current)
@@ -150,18 +153,18 @@ func checkObserve(t *testing.T, c fuzzCase) {
 	}
 	for _, ip := range fuzzIPs {
 		before, after := c.mem.Absent[ip], next.Absent[ip]
-		s, wasSeen := c.mem.seen[ip]
+		s, wasSeen := c.mem.sources[""].seen[ip]
 		lags := wasSeen && !s.by[c.server] && c.at.Sub(s.first) < ServerLag
 		for _, y := range c.desired { // an answer with an address newer than ip is ahead of it, not behind
 			firstY := c.at // new to memory, or forgotten: it appears now
-			if sy, ok := c.mem.seen[y]; ok && (reg[y] || c.at.Sub(sy.last) < ServerLag) {
+			if sy, ok := c.mem.sources[""].seen[y]; ok && (reg[y] || c.at.Sub(sy.last) < ServerLag) {
 				firstY = sy.first
 			}
 			if firstY.After(s.first) {
 				lags = false
 			}
 		}
-		if want[ip] && !next.seen[ip].by[c.server] {
+		if want[ip] && !next.sources[""].seen[ip].by[c.server] {
 			t.Fatalf("%v is in the answer of %q, but memory does not say that server returned it", ip, c.server)
 		}
 		switch {
@@ -182,9 +185,9 @@ func checkObserve(t *testing.T, c fuzzCase) {
 	if shouldCount {
 		wantCounted = ans
 	}
-	if !next.counted.At.Equal(wantCounted.At) || next.counted.TTL != wantCounted.TTL || next.counted.Server != wantCounted.Server ||
-		!slices.Equal(next.counted.Addrs, wantCounted.Addrs) {
-		t.Fatalf("last counted answer is %+v, want %+v", next.counted, wantCounted)
+	if got := next.sources[""].counted; !got.At.Equal(wantCounted.At) || got.TTL != wantCounted.TTL || got.Server != wantCounted.Server ||
+		!slices.Equal(got.Addrs, wantCounted.Addrs) {
+		t.Fatalf("last counted answer is %+v, want %+v", got, wantCounted)
 	}
 }
 
@@ -279,4 +282,12 @@ func TestFuzzSeeded(t *testing.T) {
 		checkInvariants(t, c, Make(c.desired, c.current, c.mem, c.pol))
 		checkObserve(t, c)
 	}
+}
+
+func toSet(addrs []netip.Addr) map[netip.Addr]bool {
+	set := make(map[netip.Addr]bool, len(addrs))
+	for _, a := range addrs {
+		set[a] = true
+	}
+	return set
 }

@@ -17,11 +17,11 @@ type Memory struct {
 	// Owned holds the targets (IP and port; the zone does not matter) ipsync registered itself (I7). Keyed by
 	// target, not address: the same IP on another port may be someone else's.
 	Owned map[nlb.Target]bool
-	// counted is the last answer that counted as a resolution (zero At: none yet).
-	counted Answer
-	// seen holds, for each address DNS returned that is registered or was returned within ServerLag, when it
-	// appeared and which servers have returned it since (see Observe on lagging servers).
-	seen map[netip.Addr]sighting
+	// sources is what each source last said, by name (ObserveSources); Observe's one source is "".
+	sources map[string]sourceMemory
+	// owner is, for each registered address, the source whose answer last held it: the address is "last
+	// attributed" to it (ObserveSources).
+	owner map[netip.Addr]string
 }
 
 // sighting is what memory knows about an address DNS returned: when it first appeared (since memory last
@@ -66,33 +66,12 @@ type Answer struct {
 // that answer, starts from zero again and goes only once the servers agree. With a single server (recursive
 // mode, as a rule) nothing changes: a server that answers has returned what it returned.
 func Observe(mem Memory, ans Answer, current []nlb.TargetHealth) Memory {
-	reg := registered(current)
-	seen := see(mem.seen, ans, reg)
-	if !counts(mem.counted, ans) {
-		next := reset(mem, ans.Addrs)
-		next.seen = seen
-		return next
-	}
-	want := toSet(ans.Addrs)
-	next := Memory{Absent: map[netip.Addr]int{}, Owned: map[nlb.Target]bool{}, counted: ans, seen: seen}
-	for _, t := range current {
-		if mem.Owned[ownKey(t.Target)] {
-			next.Owned[ownKey(t.Target)] = true
-		}
-	}
-	for ip := range reg {
-		if want[ip] {
-			continue
-		}
-		n := mem.Absent[ip]
-		if !lagging(seen, ip, ans) {
-			n++
-		}
-		if n > 0 {
-			next.Absent[ip] = n
-		}
-	}
-	return next
+	return ObserveSources(mem, []Source{{Known: true, Answer: ans}}, current)
+}
+
+// singleSource is the one source of a mapping that Make serves: no addresses means unknown.
+func singleSource(addrs []netip.Addr) Source {
+	return Source{Known: len(addrs) > 0, Answer: Answer{Addrs: addrs}}
 }
 
 // counts reports whether ans counts as a new resolution after the last counted answer (see Observe).
@@ -141,18 +120,6 @@ func see(old map[netip.Addr]sighting, ans Answer, reg map[netip.Addr]bool) map[n
 	return next
 }
 
-// reset records an answer that does not count: an address present again starts from zero, no absence is counted.
-func reset(mem Memory, desired []netip.Addr) Memory {
-	next := Memory{Absent: map[netip.Addr]int{}, Owned: copyOwned(mem.Owned), counted: mem.counted}
-	want := toSet(desired)
-	for ip, n := range mem.Absent {
-		if !want[ip] {
-			next.Absent[ip] = n
-		}
-	}
-	return next
-}
-
 // Registered returns mem with ts marked as registered by ipsync (I7). Call it after RegisterTargets succeeded.
 func Registered(mem Memory, ts []nlb.Target) Memory {
 	next := mem
@@ -185,14 +152,6 @@ func registered(current []nlb.TargetHealth) map[netip.Addr]bool {
 		if !t.Draining() {
 			set[t.IP] = true
 		}
-	}
-	return set
-}
-
-func toSet(addrs []netip.Addr) map[netip.Addr]bool {
-	set := make(map[netip.Addr]bool, len(addrs))
-	for _, a := range addrs {
-		set[a] = true
 	}
 	return set
 }

@@ -1,7 +1,8 @@
 // Package plan decides, without any I/O, which targets one mapping must register and deregister.
 //
-// It is a pure function of what DNS says (desired), what the target group says (current), what ipsync remembers
-// from earlier passes (Memory) and the mapping's policy. Every safety invariant that concerns what to change
+// It is a pure function of what DNS says (desired: one answer, or the answers of several sources, some of which
+// may be unknown, see sources.go), what the target group says (current), what ipsync remembers from earlier
+// passes (Memory) and the mapping's policy. Every safety invariant that concerns what to change
 // (I1, I2, I4-I7) lives here, including what counts as a resolution for deregister_after (Observe), so it can be
 // table-tested and fuzzed without fakes; the order of the calls (I3) and dry-run (I8) belong to the engine.
 package plan
@@ -36,20 +37,23 @@ type Plan struct {
 	Deregister []nlb.Target // stale targets, exactly as DescribeTargetHealth reported them (I4)
 	Waiting    []netip.Addr // stale addresses kept for now: absent too few times (I6)
 	Kept       []netip.Addr // stale addresses never removed because ipsync did not register them (I7)
+	Held       []netip.Addr // stale addresses kept for a source that is unknown or held (MakeSources)
 	InSync     bool         // the target group serves exactly what DNS says, as far as ipsync may act
 }
 
 // Empty reports whether the plan changes nothing.
 func (p Plan) Empty() bool { return len(p.Register) == 0 && len(p.Deregister) == 0 }
 
-// Make computes the plan from a successful answer's addresses (desired), the target group as read (current) and
-// the memory Observe returned for that answer. An empty desired list means the desired state is unknown, and the
-// plan changes nothing (I1); a failed resolution must not reach Make at all.
+// Make computes the plan for a mapping with one source, from a successful answer's addresses (desired), the
+// target group as read (current) and the memory Observe returned for that answer. An empty desired list means
+// the desired state is unknown, and the plan changes nothing (I1); a failed resolution must not reach Make at all.
 func Make(desired []netip.Addr, current []nlb.TargetHealth, mem Memory, pol Policy) Plan {
-	if len(desired) == 0 {
-		return Plan{}
-	}
-	want := toSet(desired)
+	return MakeSources([]Source{singleSource(desired)}, current, mem, pol)
+}
+
+// makePlan is the plan for the desired addresses want; held reports the stale addresses a source that is
+// unknown or held still stands for (MakeSources).
+func makePlan(want map[netip.Addr]bool, held func(netip.Addr) bool, current []nlb.TargetHealth, mem Memory, pol Policy) Plan {
 	var p Plan
 
 	// Register every desired address that has no live target on the policy's port. A draining target does not
@@ -67,7 +71,8 @@ func Make(desired []netip.Addr, current []nlb.TargetHealth, mem Memory, pol Poli
 	}
 
 	// Deregister stale targets: never a desired address (I2), never a draining one (it is already leaving),
-	// only after enough absences (I6), and with prune off only what ipsync registered (I7).
+	// never one an unknown or held source stands for (I1), only after enough absences (I6), and with prune off
+	// only what ipsync registered (I7).
 	for _, t := range current {
 		if t.Draining() || want[t.IP] {
 			continue
@@ -75,6 +80,8 @@ func Make(desired []netip.Addr, current []nlb.TargetHealth, mem Memory, pol Poli
 		switch {
 		case !pol.Prune && !mem.Owned[ownKey(t.Target)]:
 			p.Kept = append(p.Kept, t.IP)
+		case held(t.IP):
+			p.Held = append(p.Held, t.IP)
 		case mem.Absent[t.IP] < max(pol.DeregisterAfter, 1):
 			p.Waiting = append(p.Waiting, t.IP)
 		default:
@@ -89,6 +96,8 @@ func Make(desired []netip.Addr, current []nlb.TargetHealth, mem Memory, pol Poli
 	p.Waiting = slices.Compact(p.Waiting)
 	slices.SortFunc(p.Kept, netip.Addr.Compare)
 	p.Kept = slices.Compact(p.Kept)
+	slices.SortFunc(p.Held, netip.Addr.Compare)
+	p.Held = slices.Compact(p.Held)
 	p.InSync = p.Empty() && len(p.Waiting) == 0
 	return p
 }

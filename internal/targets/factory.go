@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+	"github.com/aws/aws-sdk-go-v2/service/rds"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go/middleware"
 )
@@ -41,8 +42,10 @@ type Factory struct {
 	endpointURL string
 	callTimeout time.Duration
 
-	mu      sync.Mutex
-	clients map[clientKey]*Client
+	mu         sync.Mutex
+	configs    map[clientKey]aws.Config
+	clients    map[clientKey]*Client
+	rdsClients map[clientKey]*rds.Client
 }
 
 type clientKey struct{ region, roleARN string }
@@ -68,7 +71,8 @@ func NewFactoryFromConfig(cfg aws.Config, opts FactoryOptions) *Factory {
 	if timeout <= 0 {
 		timeout = DefaultCallTimeout
 	}
-	return &Factory{cfg: cfg, endpointURL: opts.EndpointURL, callTimeout: timeout, clients: map[clientKey]*Client{}}
+	return &Factory{cfg: cfg, endpointURL: opts.EndpointURL, callTimeout: timeout, clients: map[clientKey]*Client{},
+		configs: map[clientKey]aws.Config{}, rdsClients: map[clientKey]*rds.Client{}}
 }
 
 func (opts FactoryOptions) retryer() func() aws.Retryer {
@@ -89,32 +93,16 @@ func (f *Factory) Config() aws.Config { return f.cfg.Copy() }
 // cached per (region, role), so mappings sharing them also share connections and assumed-role credentials.
 // It makes no network call: a bad role surfaces on the first API call.
 func (f *Factory) For(ctx context.Context, targetGroupARN, roleARN string) (*Client, error) {
-	region, err := RegionFromARN(targetGroupARN)
+	key, err := keyFor(targetGroupARN, roleARN)
 	if err != nil {
 		return nil, err
 	}
-	if roleARN != "" {
-		if err := checkRoleARN(roleARN); err != nil {
-			return nil, err
-		}
-	}
-	key := clientKey{region: region, roleARN: roleARN}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if c, ok := f.clients[key]; ok {
 		return c, nil
 	}
-	cfg := f.cfg.Copy()
-	cfg.Region = region
-	if roleARN != "" {
-		stsClient := sts.NewFromConfig(cfg, func(o *sts.Options) {
-			if f.endpointURL != "" {
-				o.BaseEndpoint = aws.String(f.endpointURL)
-			}
-		})
-		cfg.Credentials = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(stsClient, roleARN,
-			func(o *stscreds.AssumeRoleOptions) { o.RoleSessionName = RoleSessionName }))
-	}
+	cfg := f.configFor(key)
 	elb := elbv2.NewFromConfig(cfg, func(o *elbv2.Options) {
 		if f.endpointURL != "" {
 			o.BaseEndpoint = aws.String(f.endpointURL)
@@ -129,6 +117,62 @@ func (f *Factory) For(ctx context.Context, targetGroupARN, roleARN string) (*Cli
 	c.CallTimeout = f.callTimeout
 	f.clients[key] = c
 	return c, nil
+}
+
+// RDS returns the RDS client for the target group's region, acting as roleARN when it is not "": the database
+// and the load balancer in front of it are in one region, and role_arn grants both. It shares For's cached
+// credentials and makes no network call.
+func (f *Factory) RDS(ctx context.Context, targetGroupARN, roleARN string) (*rds.Client, error) {
+	key, err := keyFor(targetGroupARN, roleARN)
+	if err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if c, ok := f.rdsClients[key]; ok {
+		return c, nil
+	}
+	c := rds.NewFromConfig(f.configFor(key), func(o *rds.Options) {
+		if f.endpointURL != "" {
+			o.BaseEndpoint = aws.String(f.endpointURL)
+		}
+	})
+	f.rdsClients[key] = c
+	return c, nil
+}
+
+func keyFor(targetGroupARN, roleARN string) (clientKey, error) {
+	region, err := RegionFromARN(targetGroupARN)
+	if err != nil {
+		return clientKey{}, err
+	}
+	if roleARN != "" {
+		if err := checkRoleARN(roleARN); err != nil {
+			return clientKey{}, err
+		}
+	}
+	return clientKey{region: region, roleARN: roleARN}, nil
+}
+
+// configFor is the aws.Config of a region and role, built once: every service client of that key shares its
+// credentials cache, so a role is assumed once for ELBv2, EC2 and RDS. The caller holds f.mu.
+func (f *Factory) configFor(key clientKey) aws.Config {
+	if cfg, ok := f.configs[key]; ok {
+		return cfg
+	}
+	cfg := f.cfg.Copy()
+	cfg.Region = key.region
+	if key.roleARN != "" {
+		stsClient := sts.NewFromConfig(cfg, func(o *sts.Options) {
+			if f.endpointURL != "" {
+				o.BaseEndpoint = aws.String(f.endpointURL)
+			}
+		})
+		cfg.Credentials = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(stsClient, key.roleARN,
+			func(o *stscreds.AssumeRoleOptions) { o.RoleSessionName = RoleSessionName }))
+	}
+	f.configs[key] = cfg
+	return cfg
 }
 
 const tgARNForm = "arn:aws:elasticloadbalancing:REGION:ACCOUNT:targetgroup/NAME/ID"

@@ -59,11 +59,12 @@ data "aws_iam_policy_document" "task_assume" {
 
 # ipsync's own actions (modules/policy), for the role its AWS calls are made with.
 module "policy" {
-  source            = "../policy"
-  target_group_arns = var.target_group_arns
-  assume_role_arns  = var.assume_role_arns
-  discover_tag_key  = var.discover_tag_key
-  record_ownership  = var.record_ownership
+  source             = "../policy"
+  target_group_arns  = var.target_group_arns
+  assume_role_arns   = var.assume_role_arns
+  discover_tag_key   = var.discover_tag_key
+  record_ownership   = var.record_ownership
+  follow_rds_members = var.follow_rds_members
 }
 
 resource "aws_iam_role" "task" {

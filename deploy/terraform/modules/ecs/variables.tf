@@ -68,6 +68,12 @@ variable "config_parameter_name" {
   }
 }
 
+variable "follow_rds_members" {
+  description = "true when the configuration has rds: mappings (an Aurora reader pool, a custom endpoint, read replicas): the role may then call rds:DescribeDBClusters, DescribeDBInstances and DescribeDBClusterEndpoints."
+  type        = bool
+  default     = false
+}
+
 variable "assume_role_arns" {
   description = "The role_arn values of the configuration (cross-account target groups). Empty: the task role gets no sts:AssumeRole at all."
   type        = list(string)

@@ -11,10 +11,13 @@ locals {
   attach_to_vpc    = var.vpc_id != ""
   create_endpoints = local.attach_to_vpc && var.create_interface_endpoints
   # The APIs ipsync calls, for the interface endpoints of a VPC-attached function.
-  endpoint_services = concat(["elasticloadbalancing", "ec2"], length(var.assume_role_arns) > 0 ? ["sts"] : [])
+  endpoint_services = concat(["elasticloadbalancing", "ec2"], length(var.assume_role_arns) > 0 ? ["sts"] : [], var.follow_rds_members ? ["rds"] : [])
 
-  # The failover events the handler watches (internal/lambda.FailoverEventIDs; the test compares both lists).
+  # The events the handler serves: failovers and member changes (internal/lambda.RuleEventIDs; the test compares
+  # both lists).
   failover_event_ids = [
+    "RDS-EVENT-0003",
+    "RDS-EVENT-0005",
     "RDS-EVENT-0013",
     "RDS-EVENT-0015",
     "RDS-EVENT-0049",
@@ -56,11 +59,12 @@ data "aws_iam_policy_document" "assume" {
 
 # ipsync's own actions (modules/policy), for the role its AWS calls are made with.
 module "policy" {
-  source            = "../policy"
-  target_group_arns = var.target_group_arns
-  assume_role_arns  = var.assume_role_arns
-  discover_tag_key  = var.discover_tag_key
-  record_ownership  = var.record_ownership
+  source             = "../policy"
+  target_group_arns  = var.target_group_arns
+  assume_role_arns   = var.assume_role_arns
+  discover_tag_key   = var.discover_tag_key
+  record_ownership   = var.record_ownership
+  follow_rds_members = var.follow_rds_members
 }
 
 resource "aws_iam_role" "function" {

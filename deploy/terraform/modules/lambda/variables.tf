@@ -48,6 +48,12 @@ variable "config" {
   default     = ""
 }
 
+variable "follow_rds_members" {
+  description = "true when the configuration has rds: mappings (an Aurora reader pool, a custom endpoint, read replicas): the role may then call rds:DescribeDBClusters, DescribeDBInstances and DescribeDBClusterEndpoints."
+  type        = bool
+  default     = false
+}
+
 variable "assume_role_arns" {
   description = "The role_arn values of the configuration. Empty: the role gets no sts:AssumeRole at all."
   type        = list(string)

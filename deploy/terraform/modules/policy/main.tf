@@ -30,6 +30,12 @@ variable "record_ownership" {
   default     = false
 }
 
+variable "follow_rds_members" {
+  description = "true when the configuration has rds: mappings (an Aurora reader pool, a custom endpoint, read replicas): the role may then call rds:DescribeDBClusters, DescribeDBInstances and DescribeDBClusterEndpoints."
+  type        = bool
+  default     = false
+}
+
 data "aws_iam_policy_document" "ipsync" {
   # Describe* of ELBv2 and EC2 cannot be limited to resources.
   statement {
@@ -122,6 +128,16 @@ data "aws_iam_policy_document" "ipsync" {
       effect    = "Allow"
       actions   = ["sts:AssumeRole"]
       resources = var.assume_role_arns
+    }
+  }
+  # RDS Describe* cannot be limited to the clusters of the configuration by resource either.
+  dynamic "statement" {
+    for_each = var.follow_rds_members ? [1] : []
+    content {
+      sid       = "ReadRdsMembersOnlyWithRds"
+      effect    = "Allow"
+      actions   = ["rds:DescribeDBClusterEndpoints", "rds:DescribeDBClusters", "rds:DescribeDBInstances"]
+      resources = ["*"]
     }
   }
 }

@@ -1,0 +1,167 @@
+package plan
+
+import (
+	"net/netip"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/ipsync/ipsync/internal/nlb"
+)
+
+var ipD = netip.MustParseAddr("10.0.4.40")
+
+func known(name string, at time.Time, a ...netip.Addr) Source {
+	return Source{Name: name, Known: true, Answer: answer(at, a...)}
+}
+
+func unknownSource(name string) Source { return Source{Name: name} }
+
+// sourcesRun plays passes of one mapping against a target group that applies every plan at once.
+type sourcesRun struct {
+	t       *testing.T
+	mem     Memory
+	current []nlb.TargetHealth
+	dereg   []netip.Addr // everything deregistered so far
+}
+
+func (r *sourcesRun) pass(srcs ...Source) Plan {
+	r.mem = ObserveSources(r.mem, srcs, r.current)
+	p := MakeSources(srcs, r.current, r.mem, defaultPolicy)
+	for _, t := range p.Register {
+		r.current = append(r.current, nlb.TargetHealth{Target: t, State: "healthy"})
+	}
+	r.mem = Registered(r.mem, p.Register)
+	for _, d := range p.Deregister {
+		r.current = slices.DeleteFunc(r.current, func(h nlb.TargetHealth) bool { return h.Target == d })
+		r.dereg = append(r.dereg, d.IP)
+	}
+	r.mem = Deregistered(r.mem, p.Deregister)
+	return p
+}
+
+func (r *sourcesRun) registered() []netip.Addr {
+	var out []netip.Addr
+	for _, h := range r.current {
+		out = append(out, h.IP)
+	}
+	slices.SortFunc(out, netip.Addr.Compare)
+	return out
+}
+
+func at(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
+
+// TestSourcesUnknownKeepsItsAddresses: of three names, b stops answering while a moves to a new address. a's
+// old address goes after deregister_after resolutions; b's stays as long as b is unknown, and its absence is
+// not counted meanwhile, so that it still needs deregister_after answers without it once b answers again.
+func TestSourcesUnknownKeepsItsAddresses(t *testing.T) {
+	r := &sourcesRun{t: t}
+	r.pass(known("a", at(0), ipA), known("b", at(0), ipB), known("c", at(0), ipC))
+	if got := r.registered(); !slices.Equal(got, addrs(ipA, ipB, ipC)) {
+		t.Fatalf("registered %v, want A B C", got)
+	}
+	for i := 1; i <= 6; i++ {
+		p := r.pass(known("a", at(5*i), ipD), unknownSource("b"), known("c", at(5*i), ipC))
+		if !slices.Contains(p.Held, ipB) && slices.Contains(r.registered(), ipB) {
+			t.Errorf("pass %d: B is not reported as held: %+v", i, p)
+		}
+	}
+	if got := r.registered(); !slices.Equal(got, addrs(ipB, ipC, ipD)) {
+		t.Fatalf("after b failed for 6 passes: registered %v, want B C D (A gone, B held)", got)
+	}
+	if !slices.Equal(r.dereg, addrs(ipA)) {
+		t.Fatalf("deregistered %v, want only A", r.dereg)
+	}
+	// b answers again, elsewhere: B is absent from b's answers from now on, and waits deregister_after.
+	r.pass(known("a", at(40), ipD), known("b", at(40), ipA), known("c", at(40), ipC))
+	if !slices.Contains(r.registered(), ipB) {
+		t.Fatalf("B deregistered at b's first answer without it: its absences while b was unknown were counted")
+	}
+	r.pass(known("a", at(45), ipD), known("b", at(45), ipA), known("c", at(45), ipC))
+	if slices.Contains(r.registered(), ipB) {
+		t.Fatalf("B still registered after 2 answers of b without it")
+	}
+}
+
+// TestSourcesNeverAnsweredHoldsAll: a source that has not answered since start may stand for any registered
+// address, so nothing is deregistered; the others' addresses are registered all the same.
+func TestSourcesNeverAnsweredHoldsAll(t *testing.T) {
+	r := &sourcesRun{t: t, current: []nlb.TargetHealth{th(ipA, 5432, "", "healthy"), th(ipB, 5432, "", "healthy")}}
+	for i := range 5 {
+		p := r.pass(known("a", at(5*i), ipC), unknownSource("b"))
+		if len(p.Deregister) > 0 || !slices.Equal(p.Held, addrs(ipA, ipB)) {
+			t.Fatalf("pass %d: %+v; want A and B held", i, p)
+		}
+	}
+	if got := r.registered(); !slices.Equal(got, addrs(ipA, ipB, ipC)) {
+		t.Fatalf("registered %v, want A B C", got)
+	}
+	// A held source that never answered (a member still being created) holds nothing.
+	for i := range 2 {
+		r.pass(known("a", at(30+5*i), ipC), Source{Name: "b", Hold: true})
+	}
+	if got := r.registered(); !slices.Equal(got, addrs(ipC)) {
+		t.Fatalf("with b only held: registered %v, want C", got)
+	}
+}
+
+// TestSourcesAllUnknownChangesNothing: zero known sources, or only held ones, is an unknown desired state (I1).
+func TestSourcesAllUnknownChangesNothing(t *testing.T) {
+	cur := []nlb.TargetHealth{th(ipA, 5432, "", "healthy")}
+	for _, srcs := range [][]Source{
+		nil,
+		{unknownSource("a"), unknownSource("b")},
+		{{Name: "a", Known: true, Hold: true, Answer: answer(t0, ipB)}},
+	} {
+		mem := ObserveSources(absent(5, ipA), srcs, cur)
+		if p := MakeSources(srcs, cur, mem, defaultPolicy); !p.Empty() || p.InSync {
+			t.Errorf("sources %+v: plan %+v, want no change and not in sync", srcs, p)
+		}
+	}
+}
+
+// TestSourcesHeldMember: a member that is not available keeps its address but is not added; once it leaves
+// the source list (the instance left the cluster), its address goes after deregister_after resolutions.
+func TestSourcesHeldMember(t *testing.T) {
+	r := &sourcesRun{t: t}
+	r.pass(known("r1", at(0), ipA), known("r2", at(0), ipB))
+	held := func(s int, a ...netip.Addr) Source {
+		return Source{Name: "r2", Known: true, Hold: true, Answer: answer(at(s), a...)}
+	}
+	for i := 1; i <= 4; i++ {
+		r.pass(known("r1", at(5*i), ipA), held(5*i, ipB), Source{Name: "r3", Known: true, Hold: true, Answer: answer(at(5*i), ipC)})
+	}
+	if got := r.registered(); !slices.Equal(got, addrs(ipA, ipB)) {
+		t.Fatalf("registered %v, want A B: the rebooting r2 kept, the creating r3 not added", got)
+	}
+	r.pass(known("r1", at(25), ipA))
+	if got := r.registered(); !slices.Equal(got, addrs(ipA, ipB)) {
+		t.Fatalf("r2 gone from the list: deregistered at once, registered %v", got)
+	}
+	r.pass(known("r1", at(30), ipA))
+	if got := r.registered(); !slices.Equal(got, addrs(ipA)) {
+		t.Fatalf("r2 gone from the list for 2 resolutions: registered %v, want A", got)
+	}
+}
+
+// TestSourcesCountPerSource: a stale address is counted by the resolutions of the source it was last
+// attributed to: another source whose answer changes every second does not make it go faster.
+func TestSourcesCountPerSource(t *testing.T) {
+	r := &sourcesRun{t: t}
+	r.pass(known("a", at(0), ipA), known("b", at(0), ipB))
+	// a moves to C; b flaps between B and D every second (each of its answers counts).
+	for s := 1; s <= 4; s++ {
+		flap := ipB
+		if s%2 == 1 {
+			flap = ipD
+		}
+		r.pass(known("a", at(s), ipC), known("b", at(s), flap))
+	}
+	if !slices.Contains(r.registered(), ipA) {
+		t.Fatalf("A deregistered within 4 s: counted by b's answers, not a's (a's answer counted at 1 s stands 5 s)")
+	}
+	r.pass(known("a", at(6), ipC), known("b", at(6), ipB))
+	if slices.Contains(r.registered(), ipA) {
+		t.Fatalf("A still registered after two counted answers of a without it")
+	}
+}
