@@ -314,7 +314,7 @@ func TestTerraformIAMGrantsExactlyTheRecordedOperations(t *testing.T) {
 		if src != "../policy" {
 			t.Fatalf("%s: module %s has source %q, want ../policy", mod.dir, policyModule, src)
 		}
-		for _, v := range []string{"target_group_arns", "assume_role_arns", "follow_rds_members"} {
+		for _, v := range []string{"target_group_arns", "assume_role_arns", "follow_rds_members", "discover_tag_key", "record_ownership"} {
 			if a := call.Body.Attributes[v]; a == nil || reference(a.Expr) != "var."+v {
 				t.Errorf("%s: module %s must get %s = var.%s", mod.dir, policyModule, v, v)
 			}
