@@ -61,11 +61,14 @@ func Label(err error) string {
 // case where stale targets go before the new ones are registered.
 func IsTooManyTargets(err error) bool { return Code(err) == "TooManyTargets" }
 
-// Hard reports whether err carries an AWS error code that no retry fixes, and what the user must change. Every
-// other AWS error (throttling, 5xx, TooManyTargets) is soft: the next pass may succeed.
+// Hard reports whether err carries an AWS error code that no retry fixes, or is a credentials failure no retry
+// fixes (see CredentialsError), and what the user must change. Every other AWS error (throttling, 5xx,
+// TooManyTargets) is soft: the next pass may succeed.
 func Hard(err error) (fix string, hard bool) {
-	fix, hard = hardCodes[Code(err)]
-	return fix, hard
+	if fix, hard = hardCodes[Code(err)]; hard {
+		return fix, true
+	}
+	return credentialsFix(err)
 }
 
 const permissions = "the permissions ipsync needs: elasticloadbalancing:DescribeTargetGroups, DescribeTargetHealth, " +
@@ -73,8 +76,9 @@ const permissions = "the permissions ipsync needs: elasticloadbalancing:Describe
 
 // hardCodes maps each AWS error code no retry fixes to what the user must change.
 var hardCodes = map[string]string{
-	"TargetGroupNotFound": "the target group does not exist; check target_group_arn and that the region/account " +
-		"(credentials or role_arn) are the ones the target group lives in",
+	// AWS's own message already says "not found".
+	"TargetGroupNotFound": "check target_group_arn and that the region/account (credentials or role_arn) are the " +
+		"ones the target group lives in",
 	"AccessDenied":                "access denied; grant the credentials (or role_arn) " + permissions,
 	"AccessDeniedException":       "access denied; grant the credentials (or role_arn) " + permissions,
 	"UnauthorizedOperation":       "not authorized; grant the credentials (or role_arn) " + permissions,

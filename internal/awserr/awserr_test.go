@@ -5,11 +5,20 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	elbv2types "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
@@ -65,7 +74,7 @@ func TestCodeAndHard(t *testing.T) {
 		{&elbv2types.TooManyTargetsException{}, "TooManyTargets", true, false, ""},
 		{wrap("Throttling"), "Throttling", false, false, ""},
 		{wrap("InternalFailure"), "InternalFailure", false, false, ""},
-		{wrap("TargetGroupNotFound"), "TargetGroupNotFound", false, true, "does not exist; check target_group_arn and that the region/account"},
+		{wrap("TargetGroupNotFound"), "TargetGroupNotFound", false, true, "check target_group_arn and that the region/account"},
 		{&elbv2types.TargetGroupNotFoundException{}, "TargetGroupNotFound", false, true, "target_group_arn"},
 		{wrap("AccessDenied"), "AccessDenied", false, true, "access denied; grant"},
 		{wrap("UnauthorizedOperation"), "UnauthorizedOperation", false, true, "ec2:DescribeVpcs"},
@@ -85,5 +94,105 @@ func TestCodeAndHard(t *testing.T) {
 		if hard != tc.hard || !strings.Contains(fix, tc.fix) {
 			t.Errorf("Hard(%v) = %q, %v; want %v and a fix containing %q", tc.err, fix, hard, tc.hard, tc.fix)
 		}
+	}
+}
+
+// TestCredentialsHard runs the SDK's real credential chain against loopback stand-ins for its sources and checks
+// that what no retry fixes is hard with a hint, and what a retry may fix stays soft.
+func TestCredentialsHard(t *testing.T) {
+	closedURL := func() string {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		url := "http://" + ln.Addr().String()
+		_ = ln.Close()
+		return url
+	}
+	notFound := httptest.NewServer(http.NotFoundHandler())
+	defer notFound.Close()
+	dir := t.TempDir()
+	ssoConfig := filepath.Join(dir, "config")
+	if err := os.WriteFile(ssoConfig, []byte("[profile dev]\nsso_session = corp\nsso_account_id = 123456789012\n"+
+		"sso_role_name = ipsync\nregion = us-east-1\n[sso-session corp]\nsso_region = us-east-1\n"+
+		"sso_start_url = https://corp.awsapps.com/start\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		hard bool
+		msg  string // part of the error
+		fix  string // part of what Hard says to change
+	}{
+		{"nothing configured, not on EC2", map[string]string{"AWS_EC2_METADATA_SERVICE_ENDPOINT": closedURL()},
+			true, "no AWS credentials found", "aws sso login"},
+		{"on EC2, no instance role", map[string]string{"AWS_EC2_METADATA_SERVICE_ENDPOINT": notFound.URL},
+			true, "no AWS credentials found", "AWS_ACCESS_KEY_ID"},
+		{"SSO profile, not logged in", map[string]string{"AWS_CONFIG_FILE": ssoConfig, "AWS_PROFILE": "dev"},
+			true, "SSO token", "aws sso login --profile"},
+		{"container role endpoint unreachable", map[string]string{"AWS_CONTAINER_CREDENTIALS_FULL_URI": closedURL()},
+			false, "connection refused", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, name := range []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
+				"AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_EC2_METADATA_DISABLED",
+				"AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN"} {
+				t.Setenv(name, "")
+				_ = os.Unsetenv(name)
+			}
+			t.Setenv("AWS_CONFIG_FILE", filepath.Join(dir, "none"))
+			t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(dir, "none"))
+			t.Setenv("AWS_REGION", "us-east-1")
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			err := describeWithSDKCredentials(t, closedURL())
+			if err == nil || !strings.Contains(err.Error(), tc.msg) {
+				t.Fatalf("DescribeTargetGroups: %v; want an error containing %q", err, tc.msg)
+			}
+			fix, hard := Hard(err)
+			if hard != tc.hard || !strings.Contains(fix, tc.fix) {
+				t.Errorf("Hard(%v) = %q, %v; want %v and a fix containing %q", err, fix, hard, tc.hard, tc.fix)
+			}
+		})
+	}
+}
+
+// describeWithSDKCredentials makes one call with the SDK's default credential chain wrapped by MarkCredentials.
+// The endpoint is closed: the call fails before sending when there are no credentials.
+func describeWithSDKCredentials(t *testing.T, endpoint string) error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRetryMaxAttempts(1))
+	if err != nil {
+		t.Fatalf("LoadDefaultConfig: %v", err)
+	}
+	cfg.Credentials = MarkCredentials(cfg.Credentials)
+	client := elbv2.NewFromConfig(cfg, func(o *elbv2.Options) { o.BaseEndpoint = aws.String(endpoint) })
+	_, err = client.DescribeTargetGroups(ctx, &elbv2.DescribeTargetGroupsInput{})
+	return err
+}
+
+func TestCredentialsCanceledIsSoft(t *testing.T) {
+	err := fmt.Errorf("reading: %w", &CredentialsError{Err: &smithy.CanceledError{Err: context.Canceled}})
+	if fix, hard := Hard(err); hard {
+		t.Errorf("Hard(%v) = %q, true; a cancelled credentials lookup is soft", err, fix)
+	}
+}
+
+func TestMarkCredentialsPassesThrough(t *testing.T) {
+	static := credentials.NewStaticCredentialsProvider("AKID", "SECRET", "")
+	p := MarkCredentials(aws.NewCredentialsCache(static))
+	c, err := p.Retrieve(context.Background())
+	if err != nil || c.AccessKeyID != "AKID" {
+		t.Fatalf("Retrieve = %+v, %v; want the static key", c, err)
+	}
+	if !aws.IsCredentialsProvider(p, credentials.StaticCredentialsProvider{}) {
+		t.Error("IsCredentialsProvider does not see through the wrapper")
+	}
+	if MarkCredentials(nil) != nil {
+		t.Error("MarkCredentials(nil) is not nil: anonymous access would become a provider")
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"strings"
 
 	"github.com/ipsync/ipsync/internal/config"
 )
@@ -38,6 +39,10 @@ type Env struct {
 	Environ func() []string
 	// Signals is cancelled when the process should stop (SIGTERM, SIGINT).
 	Signals context.Context
+
+	// inspect, when set, is given each flag set a command makes: completion learns every command's flags by
+	// running it with -h, which returns before anything else happens.
+	inspect func(*flag.FlagSet)
 }
 
 type command struct {
@@ -53,6 +58,7 @@ func commands() []command {
 		{"validate", "check the configuration (--remote: also each target group)", runValidate},
 		demoCommand,
 		{"healthcheck", "exit 0 when the local daemon is ready (container health check)", runHealthcheck},
+		{"completion", "a shell completion script: ipsync completion bash|zsh|fish", runCompletion},
 		{"version", "version, commit, Go version", runVersion},
 	}
 }
@@ -66,6 +72,9 @@ func Run(env Env) int {
 	name, args := env.Args[0], env.Args[1:]
 	switch name {
 	case "help", "-h", "--help", "-help":
+		if len(args) == 1 && !strings.HasPrefix(args[0], "-") { // help COMMAND: that command's flags
+			return Run(Env{Args: []string{args[0], "-h"}, Stdout: env.Stdout, Stderr: env.Stderr, Getenv: env.Getenv, Environ: env.Environ, Signals: env.Signals})
+		}
 		usage(env.Stdout)
 		return exitOK
 	case "--version", "-version":
@@ -76,30 +85,67 @@ func Run(env Env) int {
 			return c.run(env, args)
 		}
 	}
-	fmt.Fprintf(env.Stderr, "ipsync: unknown command %q\n\n", name)
+	names := []string{"help"}
+	for _, c := range commands() {
+		names = append(names, c.name)
+	}
+	fmt.Fprintf(env.Stderr, "ipsync: unknown command %q%s\n\n", name, didYouMean(name, names, ""))
 	usage(env.Stderr)
 	return exitError
 }
 
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "ipsync keeps an NLB IP target group pointed at the addresses a database endpoint resolves to.")
-	fmt.Fprintln(w, "\nUsage: ipsync <command> [flags]   (every flag is also an env var IPSYNC_<FLAG_NAME>)")
+	fmt.Fprintln(w, "\nUsage: ipsync <command> [flags]")
 	fmt.Fprintln(w, "\nCommands:")
 	for _, c := range commands() {
 		fmt.Fprintf(w, "  %-12s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintln(w, "\n"+tryDemo+" Flags of a command: ipsync <command> -h")
+	fmt.Fprintln(w, "\n"+tryDemo+" Flags of a command, each with its IPSYNC_* environment variable: ipsync <command> -h")
 }
 
-// newFlagSet makes a command's flag set whose errors and help go to stderr.
+// newFlagSet makes a command's flag set. Help (-h) goes to stdout; errors go to stderr (see parseArgs).
 func newFlagSet(env Env, name, synopsis string) *flag.FlagSet {
 	fs := flag.NewFlagSet("ipsync "+name, flag.ContinueOnError)
-	fs.SetOutput(env.Stderr)
+	fs.SetOutput(io.Discard) // parseArgs prints errors and help itself
 	fs.Usage = func() {
-		fmt.Fprintf(env.Stderr, "Usage: ipsync %s [flags]\n%s\n\nFlags (each also an environment variable IPSYNC_<FLAG_NAME>, e.g. --dry-run = IPSYNC_DRY_RUN):\n", name, synopsis)
-		fs.PrintDefaults()
+		fmt.Fprintf(env.Stdout, "Usage: ipsync %s [flags]\n%s\n", name, synopsis)
+		printFlags(env.Stdout, fs)
+	}
+	if env.inspect != nil {
+		env.inspect(fs)
 	}
 	return fs
+}
+
+// printFlags lists the flags of fs, each with the environment variable that also sets it.
+func printFlags(w io.Writer, fs *flag.FlagSet) {
+	n := 0
+	fs.VisitAll(func(*flag.Flag) { n++ })
+	if n == 0 {
+		return
+	}
+	fmt.Fprintln(w, "\nFlags (a flag not given is read from its environment variable):")
+	fs.VisitAll(func(fl *flag.Flag) {
+		kind, text := flag.UnquoteUsage(fl)
+		head := "--" + fl.Name
+		if kind != "" {
+			head += " " + kind
+		}
+		fmt.Fprintf(w, "  %-28s %s\n", head, config.EnvName(fl.Name))
+		if !zeroDefault(fl) {
+			text += fmt.Sprintf(" (default %q)", fl.DefValue)
+		}
+		fmt.Fprintf(w, "      %s\n", text)
+	})
+}
+
+func zeroDefault(fl *flag.Flag) bool {
+	switch fl.DefValue {
+	case "", "0", "false", "0s":
+		return true
+	}
+	return false
 }
 
 // parse parses args, then fills unset flags from IPSYNC_* variables; an IPSYNC_* variable that no flag reads, and
@@ -123,12 +169,26 @@ func parse(env Env, fs *flag.FlagSet, args []string, also ...string) int {
 	return -1
 }
 
-// parseArgs parses the command line alone. It returns -1 to go on, or an exit code.
+// parseArgs parses the command line alone. It returns -1 to go on, or an exit code: 0 after -h (help on
+// stdout), 1 after an error (on stderr, with the flag the user most likely meant).
 func parseArgs(env Env, fs *flag.FlagSet, args []string) int {
-	if err := fs.Parse(args); err != nil {
+	// The flag package prints the help after any error too; here it is printed for -h only.
+	help := fs.Usage
+	fs.Usage = func() {}
+	err := fs.Parse(args)
+	fs.Usage = help
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			help()
 			return exitOK
 		}
+		msg := err.Error()
+		if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
+			var names []string
+			fs.VisitAll(func(fl *flag.Flag) { names = append(names, fl.Name) })
+			msg = "unknown flag --" + name + didYouMean(name, names, "--")
+		}
+		fmt.Fprintf(env.Stderr, "%s: %s\n(flags of this command: %s -h)\n", fs.Name(), msg, fs.Name())
 		return exitError
 	}
 	if fs.NArg() > 0 {
@@ -178,6 +238,47 @@ func Main(signals context.Context) int {
 		return runLambda(env) // the same binary, run by the Lambda runtime as bootstrap
 	}
 	return Run(env)
+}
+
+// didYouMean is "; did you mean PREFIX+NAME?" for the known name closest to typed when it is close enough to be a
+// typo (two edits, or a third of the letters in a long name), or else the first that typed begins; "" otherwise.
+func didYouMean(typed string, known []string, prefix string) string {
+	best, bestDist := "", max(2, len(typed)/3)+1
+	for _, k := range known {
+		if d := levenshtein(typed, k); d < bestDist {
+			best, bestDist = k, d
+		}
+	}
+	for _, k := range known {
+		if best == "" && len(typed) >= 2 && strings.HasPrefix(k, typed) {
+			best = k
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf("; did you mean %s%s?", prefix, best)
+}
+
+// levenshtein is the edit distance between a and b (insertions, deletions and substitutions of bytes).
+func levenshtein(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
 }
 
 func plural(n int, word string) string {

@@ -10,9 +10,11 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/aws/smithy-go/logging"
 	"github.com/aws/smithy-go/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -32,10 +34,12 @@ func applyEnv(fs *flag.FlagSet, getenv func(string) (string, bool)) error {
 	return config.ApplyEnv(fs, getenv)
 }
 
-// loadConfig loads and validates; on failure it prints every problem and no AWS call has been made.
+// loadConfig loads and validates; on failure it prints every problem and no AWS call has been made. When Load
+// returns a config with its error (a value of the wrong type, an unknown key), Validate lists that error's
+// problems with every other one.
 func loadConfig(env Env, fs *flag.FlagSet, flags *config.Flags) (*config.Config, bool) {
 	cfg, err := config.Load(flags)
-	if err == nil {
+	if cfg != nil {
 		err = cfg.Validate()
 	}
 	if err != nil {
@@ -61,6 +65,20 @@ func newLogger(cfg *config.Config, stderr io.Writer) *zap.Logger {
 	return zap.New(zapcore.NewCore(enc, zapcore.AddSync(stderr), level))
 }
 
+// sdkLogger sends the AWS SDK's own log lines (e.g. "falling back to IMDSv1") through log, as JSON lines like
+// every other, instead of the SDK's plain "SDK 2006/01/02 WARN ..." lines on stderr.
+func sdkLogger(log *zap.Logger) logging.Logger {
+	log = log.With(zap.String("component", "aws-sdk"))
+	return logging.LoggerFunc(func(c logging.Classification, format string, v ...any) {
+		msg := fmt.Sprintf(format, v...)
+		if c == logging.Warn {
+			log.Warn(msg)
+			return
+		}
+		log.Debug(msg)
+	})
+}
+
 // wiring is what every AWS-facing command builds from a valid configuration.
 type wiring struct {
 	cfg      *config.Config
@@ -80,7 +98,10 @@ func wire(ctx context.Context, env Env, cfg *config.Config) (*wiring, error) {
 	if w.resolver, err = engine.NewResolver(cfg, w.metrics, nil); err != nil {
 		return nil, fmt.Errorf("DNS resolver: %w", err)
 	}
-	if w.factory, err = targets.NewFactory(ctx, targets.FactoryOptions{APIOptions: []func(*middleware.Stack) error{w.metrics.AWSMiddleware()}}); err != nil {
+	if w.factory, err = targets.NewFactory(ctx, targets.FactoryOptions{
+		APIOptions: []func(*middleware.Stack) error{w.metrics.AWSMiddleware()},
+		Logger:     sdkLogger(w.log),
+	}); err != nil {
 		return nil, fmt.Errorf("AWS configuration: %w (check AWS_REGION, AWS_PROFILE and credentials)", err)
 	}
 	return w, nil
@@ -193,6 +214,15 @@ func readiness(eng *engine.Engine) func() metrics.Readiness {
 	}
 }
 
+// oneShotFlags are the shared flags of sync and status, which serve no HTTP: all but --listen.
+func oneShotFlags() []string {
+	return slices.DeleteFunc(slices.Clone(config.SharedFlags), func(name string) bool { return name == config.FlagListen })
+}
+
+// listenEnv is accepted, and ignored, by the commands without --listen: they often run in the daemon's environment
+// (a cron job next to the service, a one-off task from its task definition).
+var listenEnv = config.EnvName(config.FlagListen)
+
 // outputFlag registers --output text|json.
 func outputFlag(fs *flag.FlagSet) *string {
 	return fs.String("output", "text", "text | json")
@@ -208,12 +238,12 @@ func checkOutput(env Env, fs *flag.FlagSet, output string) bool {
 
 func runSync(env Env, args []string) int {
 	fs := newFlagSet(env, "sync", "One pass over every mapping, then exit.")
-	flags := config.BindFlags(fs)
+	flags := config.BindFlags(fs, oneShotFlags()...)
 	dryRun := fs.Bool("dry-run", false, "print the plan and change nothing (no RegisterTargets/DeregisterTargets call)")
 	detailed := fs.Bool("detailed-exitcode", false, "exit 0 in sync, 2 changes were (or with --dry-run would be) made, 1 error")
 	output := outputFlag(fs)
 	pushURL := fs.String("pushgateway-url", "", "after the run, push the ipsync_* metrics to this Prometheus Pushgateway, e.g. http://pushgateway:9091 (job ipsync-sync; not with --dry-run)")
-	if code := parse(env, fs, args); code >= 0 {
+	if code := parse(env, fs, args, listenEnv); code >= 0 {
 		return code
 	}
 	if !checkOutput(env, fs, *output) {
@@ -264,9 +294,9 @@ func runSync(env Env, args []string) int {
 
 func runStatus(env Env, args []string) int {
 	fs := newFlagSet(env, "status", "For each mapping: resolved addresses (TTL, CNAME chain, server) and registered targets with health. Changes nothing.")
-	flags := config.BindFlags(fs)
+	flags := config.BindFlags(fs, oneShotFlags()...)
 	output := outputFlag(fs)
-	if code := parse(env, fs, args); code >= 0 {
+	if code := parse(env, fs, args, listenEnv); code >= 0 {
 		return code
 	}
 	if !checkOutput(env, fs, *output) {
@@ -335,7 +365,7 @@ func runValidate(env Env, args []string) int {
 
 func runHealthcheck(env Env, args []string) int {
 	fs := newFlagSet(env, "healthcheck", "Exit 0 when the daemon on --listen answers /readyz with 200 (for container health checks).")
-	flags := config.BindFlags(fs)
+	flags := config.BindFlags(fs, config.FlagConfig, config.FlagListen)
 	if code := parse(env, fs, args, daemonEnvNames()...); code >= 0 {
 		return code
 	}

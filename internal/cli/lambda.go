@@ -55,7 +55,7 @@ func runLambda(env Env) int {
 		fmt.Fprintf(env.Stderr, "ipsync lambda: DNS resolver: %v\n", err)
 		return exitError
 	}
-	factory, err := targets.NewFactory(env.Signals, targets.FactoryOptions{})
+	factory, err := targets.NewFactory(env.Signals, targets.FactoryOptions{Logger: sdkLogger(log)})
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "ipsync lambda: AWS configuration: %v\n", err)
 		return exitError

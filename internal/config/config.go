@@ -1,5 +1,5 @@
-// Package config is ipsync's resolved configuration (SPEC §5): defaults, then a YAML file or inline YAML
-// (--config / IPSYNC_CONFIG), then flags, each flag also settable as IPSYNC_<FLAG_NAME> (SPEC §4). Load builds a
+// Package config is ipsync's resolved configuration: defaults, then a YAML file or inline YAML
+// (--config / IPSYNC_CONFIG), then flags, each flag also settable as IPSYNC_<FLAG_NAME>. Load builds a
 // Config; Validate reports every problem at once. Nothing here talks to AWS or DNS.
 package config
 
@@ -18,6 +18,12 @@ type Config struct {
 	ResyncInterval time.Duration // DescribeTargetHealth at least this often, to catch drift (I9)
 	Listen         string        // host:port for /metrics /healthz /readyz; "" = disabled
 	Log            Log
+
+	// What Load could not use from the file (values of the wrong type, unknown keys), for Validate to list first;
+	// syncsInvalid: syncs: itself had the wrong type, so "no mappings" would only repeat it. Only ever set on
+	// invalid input, so valid configurations compare equal to struct literals.
+	fileProblems []string
+	syncsInvalid bool
 }
 
 // Sync is one mapping: the addresses of one source kept in one target group. The source is exactly one of
@@ -41,6 +47,9 @@ type Sync struct {
 	// zeroPort records a port given as 0, which Validate rejects; Port alone cannot tell it from "not given".
 	// It is only ever set on invalid input, so valid configurations compare equal to struct literals.
 	zeroPort bool
+	// invalid names the keys of this entry whose values had the wrong type (Load reported them), so that they are
+	// not also called missing; the key "" stands for an entry that is not a mapping at all.
+	invalid map[string]bool
 }
 
 // DNS configures the resolver.
@@ -81,7 +90,7 @@ type Log struct {
 	Format string // json | console
 }
 
-// Defaults per SPEC §5.
+// Defaults (README "Configuration", ipsync.example.yaml).
 const (
 	DefaultDNSMode          = DNSModeRecursive
 	DefaultDNSTimeout       = 2 * time.Second
@@ -95,7 +104,7 @@ const (
 	DefaultDeregisterAfter  = 2
 )
 
-// Defaults returns the configuration with no file and no flags: every default of SPEC §5 and no mappings.
+// Defaults returns the configuration with no file and no flags: every default and no mappings.
 func Defaults() *Config {
 	return &Config{
 		DNS:            DNS{Mode: DefaultDNSMode, Timeout: DefaultDNSTimeout},
@@ -106,7 +115,7 @@ func Defaults() *Config {
 	}
 }
 
-// DefaultSync returns a mapping with the per-mapping defaults of SPEC §5. Name stays empty: Load sets it to
+// DefaultSync returns a mapping with the per-mapping defaults. Name stays empty: Load sets it to
 // DefaultName() when none is given.
 func DefaultSync() Sync {
 	return Sync{

@@ -22,7 +22,7 @@ const (
 	FlagLogFormat      = "log-format"
 )
 
-// EnvPrefix starts the environment variable of every flag (SPEC §4).
+// EnvPrefix starts the environment variable of every flag.
 const EnvPrefix = "IPSYNC_"
 
 // EnvName is the environment variable for a flag: "dns-server" -> "IPSYNC_DNS_SERVER".
@@ -43,21 +43,40 @@ type Flags struct {
 	logFormat      string
 }
 
-// BindFlags registers the shared flags (SPEC §4, §5) on fs.
-func BindFlags(fs *flag.FlagSet) *Flags {
+// SharedFlags are the names of the flags BindFlags registers, in that order.
+var SharedFlags = []string{FlagConfig, FlagEndpoint, FlagTargetGroupARN, FlagPort, FlagDNSServer, FlagListen, FlagLogLevel, FlagLogFormat}
+
+// BindFlags registers the shared flags (the command line's side of the configuration file) on fs: all of them, or
+// only those named, for a command that reads no others. Each is also read from its environment variable (EnvName).
+func BindFlags(fs *flag.FlagSet, only ...string) *Flags {
 	f := &Flags{fs: fs}
-	fs.StringVar(&f.config, FlagConfig, "", "configuration: a YAML file path, or the YAML itself (a value containing a newline)"+envHint(FlagConfig))
-	fs.StringVar(&f.endpoint, FlagEndpoint, "", "DNS name to follow, for one mapping from flags"+envHint(FlagEndpoint))
-	fs.StringVar(&f.targetGroupARN, FlagTargetGroupARN, "", "ARN of the ip target group to keep pointed at --endpoint"+envHint(FlagTargetGroupARN))
-	fs.Var(&f.port, FlagPort, "target port, 1-65535 (default: the target group's port)"+envHint(FlagPort))
-	fs.Var(&f.dnsServers, FlagDNSServer, "DNS server host:port; repeatable, or comma-separated (default: /etc/resolv.conf)"+envHint(FlagDNSServer))
-	fs.StringVar(&f.listen, FlagListen, DefaultListen, `address for /metrics /healthz /readyz; "" disables`+envHint(FlagListen))
-	fs.StringVar(&f.logLevel, FlagLogLevel, DefaultLogLevel, "debug | info | warn | error"+envHint(FlagLogLevel))
-	fs.StringVar(&f.logFormat, FlagLogFormat, DefaultLogFormat, "json | console"+envHint(FlagLogFormat))
+	bind := func(name string) bool { return len(only) == 0 || slices.Contains(only, name) }
+	if bind(FlagConfig) {
+		fs.StringVar(&f.config, FlagConfig, "", "configuration: a YAML file path, or the YAML itself (a value containing a newline)")
+	}
+	if bind(FlagEndpoint) {
+		fs.StringVar(&f.endpoint, FlagEndpoint, "", "DNS name to follow, for one mapping from flags")
+	}
+	if bind(FlagTargetGroupARN) {
+		fs.StringVar(&f.targetGroupARN, FlagTargetGroupARN, "", "ARN of the ip target group to keep pointed at --endpoint")
+	}
+	if bind(FlagPort) {
+		fs.Var(&f.port, FlagPort, "target port, 1-65535 (default: the target group's port)")
+	}
+	if bind(FlagDNSServer) {
+		fs.Var(&f.dnsServers, FlagDNSServer, "DNS server host:port; repeatable, or comma-separated (default: /etc/resolv.conf)")
+	}
+	if bind(FlagListen) {
+		fs.StringVar(&f.listen, FlagListen, DefaultListen, `address for /metrics /healthz /readyz; "" disables`)
+	}
+	if bind(FlagLogLevel) {
+		fs.StringVar(&f.logLevel, FlagLogLevel, DefaultLogLevel, "debug | info | warn | error")
+	}
+	if bind(FlagLogFormat) {
+		fs.StringVar(&f.logFormat, FlagLogFormat, DefaultLogFormat, "json | console")
+	}
 	return f
 }
-
-func envHint(name string) string { return " (env " + EnvName(name) + ")" }
 
 // set reports which flags were given, on the command line or through ApplyEnv.
 func (f *Flags) set() map[string]bool {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -47,16 +48,24 @@ func FuzzLoad(f *testing.F) {
 		if d := time.Since(start); d > 5*time.Second { // generous: the machine is shared; this catches pathological inputs, not slowness
 			t.Fatalf("Load took %v", d)
 		}
-		if (cfg == nil) == (err == nil) {
-			t.Fatalf("Load returned config %v and error %v: want exactly one", cfg, err)
+		if cfg == nil && err == nil {
+			t.Fatal("Load returned neither a config nor an error")
 		}
-		if err != nil {
-			if err.Error() == "" {
-				t.Fatal("empty error message")
-			}
+		if err != nil && err.Error() == "" {
+			t.Fatal("empty error message")
+		}
+		if cfg == nil {
 			return
 		}
+		// With the problems Load found in the file, the config is partial, and Validate must list them too.
 		verr := cfg.Validate()
+		if err != nil {
+			var lerr, ve *config.ValidationError
+			if !errors.As(err, &lerr) || !errors.As(verr, &ve) || len(ve.Problems) < len(lerr.Problems) ||
+				!slices.Equal(ve.Problems[:len(lerr.Problems)], lerr.Problems) {
+				t.Fatalf("Load returned a config with %v; Validate = %v, want those problems first", err, verr)
+			}
+		}
 		if verr == nil {
 			// Spot-check what an accepted configuration promises the engine.
 			if len(cfg.Syncs) == 0 || cfg.Poll.Min < config.MinPollMin || cfg.Poll.Max < cfg.Poll.Min || cfg.Poll.Max < config.MinPollMax ||

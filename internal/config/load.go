@@ -10,7 +10,9 @@ import (
 	"os"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -92,9 +94,12 @@ type fileLog struct {
 }
 
 // Load resolves the configuration: defaults, then --config (a file path, or YAML text when the value contains a
-// newline), then the flags given on the command line or through ApplyEnv. It fails on input it cannot read or
-// parse (unknown keys included, with their line); it does not check values: call Validate for that. A nil f,
-// or one not made by BindFlags, means no flags.
+// newline), then the flags given on the command line or through ApplyEnv. It does not check values: call Validate
+// for that. A nil f, or one not made by BindFlags, means no flags.
+//
+// Input it cannot read or parse is an error and a nil Config. Values of the wrong type and unknown keys are an
+// error too (a *ValidationError, each problem with its line), but with the Config built from everything else:
+// its Validate lists those problems first and then every other, so that one run shows them all.
 func Load(f *Flags) (*Config, error) {
 	cfg := Defaults()
 	set := f.set()
@@ -105,12 +110,12 @@ func Load(f *Flags) (*Config, error) {
 		if err != nil {
 			return nil, err
 		}
-		fc, err := decodeYAML(data, src)
+		d, err := decodeYAML(data, src)
 		if err != nil {
 			return nil, err
 		}
-		fc.apply(cfg)
-		fromFile = len(fc.Syncs) > 0
+		d.apply(cfg)
+		fromFile = len(d.fc.Syncs) > 0 || len(d.skipped) > 0
 	}
 
 	var mappingFlags []string
@@ -146,10 +151,13 @@ func Load(f *Flags) (*Config, error) {
 		cfg.Log.Format = f.logFormat
 	}
 	cfg.DNS.Servers = normalizeServers(cfg.DNS.Servers)
+	if len(cfg.fileProblems) > 0 {
+		return cfg, &ValidationError{Problems: cfg.fileProblems}
+	}
 	return cfg, nil
 }
 
-// readSource applies the newline rule of SPEC §5 and returns a name for messages and the YAML bytes.
+// readSource applies the newline rule (a value with a newline is YAML, any other a file path) and returns a name for messages and the YAML bytes.
 func readSource(value string) (string, []byte, error) {
 	if strings.Contains(value, "\n") {
 		return sourceName(value), []byte(value), nil
@@ -169,8 +177,17 @@ func sourceName(value string) string {
 	return fmt.Sprintf("config file %q", value)
 }
 
-// decodeYAML decodes one YAML document strictly. An empty document is an empty configuration.
-func decodeYAML(data []byte, src string) (fc fileConfig, err error) {
+// decoded is the file as far as it could be decoded.
+type decoded struct {
+	fc       fileConfig
+	problems []string        // values of the wrong type and unknown keys, each with its line, for people
+	invalid  map[string]bool // the keys whose values had the wrong type: "syncs", "syncs[2]", "syncs[0].endpoint"
+	skipped  []int           // syncs entries that are not mappings (or empty), which yaml.v3 leaves out of fc.Syncs
+}
+
+// decodeYAML decodes one YAML document strictly. An empty document is an empty configuration. A syntax error
+// stops it; type errors and unknown keys do not (yaml.v3 decodes everything else): they become d.problems.
+func decodeYAML(data []byte, src string) (d decoded, err error) {
 	// A panic inside the YAML library must not take the daemon down with a stack trace on bad input.
 	defer func() {
 		if r := recover(); r != nil {
@@ -179,64 +196,268 @@ func decodeYAML(data []byte, src string) (fc fileConfig, err error) {
 	}()
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
-	if err := dec.Decode(&fc); err != nil {
+	if err := dec.Decode(&d.fc); err != nil {
 		if errors.Is(err, io.EOF) {
-			return fileConfig{}, nil
+			return decoded{}, nil
 		}
-		return fileConfig{}, yamlError(src, data, err)
+		var te *yaml.TypeError
+		if !errors.As(err, &te) {
+			return decoded{}, fmt.Errorf("%s: %s", src, syntaxError(data, err))
+		}
+		var root yaml.Node
+		if yaml.Unmarshal(data, &root) != nil || len(root.Content) != 1 || root.Content[0].Kind != yaml.MappingNode {
+			// Not a mapping at all (a file path read as YAML, a list): nothing else to check.
+			return decoded{}, yamlError(src, data, te)
+		}
+		d.typeErrors(src, te, root.Content[0])
+		for path := range d.invalid {
+			d.clear(path)
+		}
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
 		if err != nil {
-			return fileConfig{}, yamlError(src, data, err)
+			return decoded{}, fmt.Errorf("%s: %s", src, syntaxError(data, err))
 		}
-		return fileConfig{}, fmt.Errorf("%s: line %d: a second YAML document (after ---); put everything in one document", src, extra.Line)
+		return decoded{}, fmt.Errorf("%s: line %d: a second YAML document (after ---); put everything in one document", src, extra.Line)
 	}
-	return fc, nil
+	return d, nil
 }
 
-// yamlError rewrites yaml.v3 errors for people: unknown keys name the section and the keys allowed there, types
-// are named as YAML, not Go.
-func yamlError(src string, data []byte, err error) error {
-	var te *yaml.TypeError
-	if !errors.As(err, &te) {
-		return fmt.Errorf("%s: %s", src, strings.TrimPrefix(err.Error(), "yaml: "))
-	}
-	// Compiled here, on the error path only, to keep the package free of package-level state.
-	reUnknownField := regexp.MustCompile(`^line (\d+): field (.*) not found in type config\.(\w+)$`)
-	reIntoType := regexp.MustCompile(`into (?:\[\])?config\.(\w+)$`)
-	msgs := make([]string, 0, len(te.Errors))
+// typeErrors turns yaml.v3's type errors into problems naming their line and key, and records which keys lost
+// their value, so that Validate does not also call them missing.
+func (d *decoded) typeErrors(src string, te *yaml.TypeError, root *yaml.Node) {
+	reLine := regexp.MustCompile("^line (\\d+): (?:cannot unmarshal !!(\\w+)(?: `([^`]*)`)?)?")
+	paths := nodePaths(root)
+	d.invalid = map[string]bool{}
 	for _, m := range te.Errors {
-		if g := reUnknownField.FindStringSubmatch(m); g != nil {
-			section, keys := sectionKeys(g[3])
-			m = fmt.Sprintf("line %s: unknown key %q in %s (known keys: %s)", g[1], g[2], section, strings.Join(keys, ", "))
-		} else if g := reIntoType.FindStringSubmatch(m); g != nil {
-			section, _ := sectionKeys(g[1])
-			switch {
-			case strings.HasPrefix(g[0], "into []"):
-				m = m[:len(m)-len(g[0])] + "into syncs: expected a list of mappings, each starting with \"- \""
-			case g[1] == "fileSync":
-				m = m[:len(m)-len(g[0])] + "into " + section + ": expected a mapping with endpoint:, target_group_arn: ..."
-			default:
-				m = m[:len(m)-len(g[0])] + "into " + section + ": expected a mapping"
+		msg := humanTypeError(m)
+		if g := reLine.FindStringSubmatch(m); g != nil && g[2] != "" {
+			line, _ := strconv.Atoi(g[1])
+			if path := paths.find(line, g[2], g[3]); path != "" {
+				d.invalid[path] = true
+				msg = "line " + g[1] + ": " + path + ": " + strings.TrimPrefix(msg, "line "+g[1]+": ")
 			}
-		} else if strings.HasSuffix(m, "into time.Duration") {
-			m += ": expected a duration with a unit, such as 2s or 500ms"
-		} else if strings.HasSuffix(m, "into bool") {
-			m += ": expected true or false"
-		} else if strings.HasSuffix(m, "into int") {
-			m += ": expected a whole number"
-		} else if strings.HasSuffix(m, "into float64") {
-			m += ": expected a number of calls per second, such as 5"
-		} else if strings.HasSuffix(m, "into int32") {
-			m += ": expected a port number 1-65535"
 		}
-		msgs = append(msgs, m)
+		d.problems = append(d.problems, src+": "+msg)
+	}
+	if syncs := mapValue(root, "syncs"); syncs != nil && syncs.Kind == yaml.SequenceNode {
+		var skipped []int
+		for i, item := range syncs.Content {
+			if item.Kind != yaml.MappingNode { // yaml.v3 leaves out empty entries too
+				skipped = append(skipped, i)
+			}
+		}
+		if len(d.fc.Syncs)+len(skipped) == len(syncs.Content) {
+			d.skipped = skipped
+		}
+	}
+}
+
+// clear sets the field at path back to "not given", so that the default applies: yaml.v3 leaves the zero value
+// in a field whose value it could not decode, and a zero poll.max would be reported again as below its floor.
+func (d *decoded) clear(path string) {
+	v := reflect.ValueOf(&d.fc).Elem()
+	for i, part := range strings.FieldsFunc(path, func(r rune) bool { return r == '.' || r == '[' }) {
+		if idx, ok := strings.CutSuffix(part, "]"); ok {
+			n, _ := strconv.Atoi(idx)
+			if i == 1 { // syncs[n]: the file's n-th entry, less the entries yaml.v3 left out before it
+				if slices.Contains(d.skipped, n) {
+					return
+				}
+				n -= len(slices.DeleteFunc(slices.Clone(d.skipped), func(s int) bool { return s >= n }))
+			}
+			if v.Kind() != reflect.Slice || n < 0 || n >= v.Len() {
+				return
+			}
+			v = v.Index(n)
+		} else {
+			for v.Kind() == reflect.Pointer {
+				if v.IsNil() {
+					return
+				}
+				v = v.Elem()
+			}
+			if v.Kind() != reflect.Struct {
+				return
+			}
+			f, ok := fieldByTag(v.Type(), part)
+			if !ok {
+				return
+			}
+			v = v.FieldByIndex(f.Index)
+		}
+	}
+	v.SetZero()
+}
+
+func fieldByTag(t reflect.Type, tag string) (reflect.StructField, bool) {
+	for i := range t.NumField() {
+		if t.Field(i).Tag.Get("yaml") == tag {
+			return t.Field(i), true
+		}
+	}
+	return reflect.StructField{}, false
+}
+
+// apply layers the file over cfg, with a placeholder for each syncs entry yaml.v3 left out, so that syncs[i] in
+// every message is the i-th entry of the file.
+func (d *decoded) apply(cfg *Config) {
+	d.fc.apply(cfg)
+	for _, i := range d.skipped {
+		cfg.Syncs = slices.Insert(cfg.Syncs, i, Sync{invalid: map[string]bool{"": true}})
+	}
+	for i := range cfg.Syncs {
+		prefix := fmt.Sprintf("syncs[%d].", i)
+		for path := range d.invalid {
+			if key, ok := strings.CutPrefix(path, prefix); ok {
+				if cfg.Syncs[i].invalid == nil {
+					cfg.Syncs[i].invalid = map[string]bool{}
+				}
+				cfg.Syncs[i].invalid[strings.FieldsFunc(key, func(r rune) bool { return r == '.' || r == '[' })[0]] = true
+			}
+		}
+	}
+	cfg.syncsInvalid = d.invalid["syncs"]
+	cfg.fileProblems = d.problems
+}
+
+// pathNode is a value in the file and its key path ("syncs[0].rds.cluster").
+type pathNode struct {
+	path string
+	node *yaml.Node
+}
+
+type pathNodes []pathNode
+
+// nodePaths lists every value under root with its key path, outer values first.
+func nodePaths(root *yaml.Node) pathNodes {
+	var out pathNodes
+	var walk func(path string, n *yaml.Node)
+	walk = func(path string, n *yaml.Node) {
+		out = append(out, pathNode{path, n})
+		switch n.Kind {
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				walk(strings.TrimPrefix(path+"."+n.Content[i].Value, "."), n.Content[i+1])
+			}
+		case yaml.SequenceNode:
+			for i, c := range n.Content {
+				walk(fmt.Sprintf("%s[%d]", path, i), c)
+			}
+		}
+	}
+	walk("", root)
+	return out
+}
+
+// find is the path of the value a type error names: on its line, of its YAML type, with its text when the error
+// quotes it; the innermost such value. "" when none fits.
+func (ps pathNodes) find(line int, tag, value string) string {
+	found := ""
+	for _, p := range ps {
+		if p.node.Line == line && p.path != "" && strings.TrimPrefix(p.node.ShortTag(), "!!") == tag &&
+			quotes(value, p.node.Value) {
+			found = p.path
+		}
+	}
+	return found
+}
+
+// quotes reports whether a type error's quote of a value (yaml.v3 shortens long ones to 7 characters and "...")
+// is v; an error without a quote fits any value.
+func quotes(quote, v string) bool {
+	if short, ok := strings.CutSuffix(quote, "..."); ok {
+		return strings.HasPrefix(v, short)
+	}
+	return quote == "" || quote == v
+}
+
+// mapValue is the value of key in mapping node n, or nil.
+func mapValue(n *yaml.Node, key string) *yaml.Node {
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1]
+		}
+	}
+	return nil
+}
+
+// syntaxError is yaml.v3's syntax error with the line of the problem. yaml.v3 reports the line where the
+// enclosing block starts (for "did not find expected '-' indicator", line 1 of a file whose line 30 is
+// mis-indented), or one before the problem; the first prefix of the file that does not parse ends on the
+// problem's line. The block's line stays in the message, in case the search guessed wrong.
+func syntaxError(data []byte, err error) string {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	g := regexp.MustCompile(`^line (\d+): (.*)$`).FindStringSubmatch(msg)
+	if g == nil {
+		return msg
+	}
+	reported, _ := strconv.Atoi(g[1])
+	lines := strings.SplitAfter(string(data), "\n")
+	fails := func(n int) bool {
+		dec := yaml.NewDecoder(strings.NewReader(strings.Join(lines[:n], "")))
+		for {
+			var node yaml.Node
+			if err := dec.Decode(&node); err != nil {
+				return !errors.Is(err, io.EOF)
+			}
+		}
+	}
+	// The smallest failing prefix, searched from the reported line on (failing prefixes stay failing).
+	lo := max(1, min(reported, len(lines)))
+	first := lo + sort.Search(len(lines)-lo+1, func(i int) bool { return fails(lo + i) })
+	if first > len(lines) || first == reported {
+		return msg
+	}
+	return fmt.Sprintf("line %d: %s (in the block that starts on line %d)", first, g[2], reported)
+}
+
+// yamlError is the error of a document whose top level is not a mapping.
+func yamlError(src string, data []byte, te *yaml.TypeError) error {
+	msgs := make([]string, 0, len(te.Errors)+1)
+	for _, m := range te.Errors {
+		msgs = append(msgs, humanTypeError(m))
 	}
 	if hint := inlineHint(src, data); hint != "" {
 		msgs = append(msgs, hint)
 	}
 	return fmt.Errorf("%s:\n  %s", src, strings.Join(msgs, "\n  "))
+}
+
+// humanTypeError rewrites one yaml.v3 type error for people: unknown keys name the section and the keys allowed
+// there, types are named as YAML, not Go.
+func humanTypeError(m string) string {
+	reUnknownField := regexp.MustCompile(`^line (\d+): field (.*) not found in type config\.(\w+)$`)
+	reIntoType := regexp.MustCompile(`into (?:\[\])?config\.(\w+)$`)
+	if g := reUnknownField.FindStringSubmatch(m); g != nil {
+		section, keys := sectionKeys(g[3])
+		return fmt.Sprintf("line %s: unknown key %q in %s (known keys: %s)", g[1], g[2], section, strings.Join(keys, ", "))
+	}
+	if g := reIntoType.FindStringSubmatch(m); g != nil {
+		section, _ := sectionKeys(g[1])
+		switch {
+		case strings.HasPrefix(g[0], "into []"):
+			return m[:len(m)-len(g[0])] + "into syncs: expected a list of mappings, each starting with \"- \""
+		case g[1] == "fileSync":
+			return m[:len(m)-len(g[0])] + "into " + section + ": expected a mapping with endpoint:, target_group_arn: ..."
+		default:
+			return m[:len(m)-len(g[0])] + "into " + section + ": expected a mapping"
+		}
+	}
+	for suffix, expected := range map[string]string{
+		"into time.Duration": "a duration with a unit, such as 2s or 500ms",
+		"into bool":          "true or false",
+		"into int":           "a whole number",
+		"into float64":       "a number of calls per second, such as 5",
+		"into int32":         "a port number 1-65535",
+		"into string":        "a single value (quote it if it contains ': ' or starts with [ or {)",
+	} {
+		if strings.HasSuffix(m, suffix) {
+			return m + ": expected " + expected
+		}
+	}
+	return m
 }
 
 // inlineHint explains a file path that was read as YAML because it contained a newline.

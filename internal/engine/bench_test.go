@@ -1,6 +1,6 @@
 package engine_test
 
-// Benchmarks for the speed and cost goals of SPEC §7. They measure and report; they never fail on a figure,
+// Benchmarks for the speed and cost goals (each benchmark's comment states its goal). They measure and report; they never fail on a figure,
 // only on wrong behaviour (a mapping that never converges, a mutating call in a steady-state pass).
 //
 //	go test -run='^$' -bench=. -benchtime=1x ./internal/engine/
@@ -41,18 +41,18 @@ import (
 )
 
 const (
-	benchTTL        = 5 // seconds, as RDS instance endpoints answer (SPEC §2)
+	benchTTL        = 5 // seconds, as RDS instance endpoints answer
 	benchVPC        = "vpc-0be4c0000000000a1"
 	benchCIDR       = "10.0.0.0/8" // every benchmark address is inside the VPC: availability_zone auto omits the AZ
 	benchPort       = 5432
-	benchLatency    = 20 * time.Millisecond // SPEC §7: "an endpoint with 20 ms latency"
+	benchLatency    = 20 * time.Millisecond // the goals are stated for an endpoint with 20 ms latency
 	benchMappings   = 1000
 	benchRegister   = "RegisterTargets"
 	benchDeregister = "DeregisterTargets"
 )
 
 // benchWorld is one fake AWS endpoint and one DNS server holding n mappings, each with its own endpoint name and its
-// own target group, and the daemon configuration for them (SPEC §5 defaults: poll 1s-30s, deregister_after 2).
+// own target group, and the daemon configuration for them (the defaults: poll 1s-30s, deregister_after 2).
 // In authoritative mode the DNS server is the recursive one of a delegation whose two child zone servers hold
 // the endpoints' zone, and the configuration says dns.mode: authoritative.
 type benchWorld struct {
@@ -230,7 +230,7 @@ func benchReportDurations(b *testing.B, what string, ds []time.Duration) {
 	b.ReportMetric(s[len(s)-1].Seconds(), "max-"+what+"-s")
 }
 
-// BenchmarkFailoverConvergence measures SPEC §7's first goal with the daemon loop (e.Run): from the moment DNS
+// BenchmarkFailoverConvergence measures the recursive-mode speed goal with the daemon loop (e.Run): from the moment DNS
 // changes to the new address registered (goal TTL + 1 s = 6 s, p99) and to the old one deregistered (goal
 // 2 x TTL + 1 s = 11 s). Many mappings fail over in one iteration, each at a random moment within one TTL, so
 // their changes fall at random points of their poll cycles. Times come from the fake's call log, not polling.
@@ -329,7 +329,7 @@ func BenchmarkFailoverDNSModes(b *testing.B) {
 	}
 }
 
-// BenchmarkFullPass1000 measures SPEC §7's second goal: one RunOnce over 1,000 mappings on empty target groups
+// BenchmarkFullPass1000 measures a cold start's cost: one RunOnce over 1,000 mappings on empty target groups
 // (resolve, describe, register) against an endpoint with 20 ms latency, goal 10 s; then a steady-state pass with
 // nothing changed, which must make no mutating call (I9). ns/op is the first pass only. Sub-benchmarks vary
 // Options.Concurrency; 64 is the engine's default (passed as 0).
@@ -455,7 +455,7 @@ func BenchmarkHeap1000(b *testing.B) {
 
 // BenchmarkIdleProcess measures the real binary (`ipsync run` as a child process, configured only through its
 // environment as on ECS): VmRSS after it settled and CPU over an idle window, with 1 and 1,000 mappings.
-// SPEC §7 goals: idle RSS < 64 MiB with 1,000 mappings; idle CPU < 0.5 % of one core with one mapping.
+// The idle goals: RSS < 64 MiB with 1,000 mappings; idle CPU < 0.5 % of one core with one mapping.
 // The window is one resync_interval (60 s), so it holds each mapping's periodic DescribeTargetHealth (I9);
 // a shorter window would leave that work out and show an idle daemon cheaper than it is.
 func BenchmarkIdleProcess(b *testing.B) {

@@ -2,7 +2,7 @@ package engine_test
 
 // Fault tests (issue 3): for every DNS and AWS fault, the safety invariants hold on the wire, the mapping keeps
 // going, the error is logged with the mapping, endpoint and target group and counted in a metric, readiness says
-// what SPEC's soft/hard rule says, and once the fault clears the target group converges with no help.
+// what the soft/hard rule (HardError) says, and once the fault clears the target group converges with no help.
 // TestDNSFailureChangesNothing, TestRegisterFailureBlocksDeregister and TestTooManyTargets (engine_test.go) cover
 // I1, I3 and the TooManyTargets exception on their own; these tests add the rest of each row.
 
@@ -265,7 +265,7 @@ func wantNotReady(t *testing.T, eng *engine.Engine, want ...string) {
 // readinessWindow is how long a soft error may last before /readyz fails, with the default configuration.
 const readinessWindow = 2 * config.DefaultResyncInterval
 
-// TestDNSFaults: every DNS failure of SPEC §3 I1 changes nothing (checked on the wire), keeps the mapping
+// TestDNSFaults: every DNS failure changes nothing (I1) (checked on the wire), keeps the mapping
 // retrying, is logged and counted by kind, is soft for readiness, and a DNS change made during the outage is
 // followed as soon as DNS answers again.
 func TestDNSFaults(t *testing.T) {
@@ -557,7 +557,7 @@ func TestAWSFaults(t *testing.T) {
 			fault: onActions(elbv2fake.Fault{Delay: time.Second}),
 			op:    describe, code: awserr.CodeTimeout, want: "deadline exceeded", live: []netip.Addr{ipA}},
 		{name: "TargetGroupNotFound", fault: onActions(notFound),
-			op: describe, code: "TargetGroupNotFound", want: "does not exist; check target_group_arn", hard: true, live: []netip.Addr{ipA}},
+			op: describe, code: "TargetGroupNotFound", want: "not found; check target_group_arn", hard: true, live: []netip.Addr{ipA}},
 		{name: "InvalidTarget", fault: onActions(elbv2fake.InvalidTarget(), reg),
 			op: reg, code: "InvalidTarget", want: "must be a private address", hard: true, live: []netip.Addr{ipA}},
 		// Full, with nothing stale to remove on the first pass; on the next one A is stale and goes first (the I3
@@ -825,7 +825,7 @@ func TestTargetGroupDeleted(t *testing.T) {
 	for range 3 {
 		reps := eng.RunOnce(context.Background())
 		f.clock.Advance(5 * time.Second)
-		if !engine.IsHard(reps[0].Err()) || !strings.Contains(reps[0].Error, "does not exist; check target_group_arn") {
+		if !engine.IsHard(reps[0].Err()) || !strings.Contains(reps[0].Error, "check target_group_arn") {
 			t.Fatalf("deleted group: %q, want a hard error naming target_group_arn", reps[0].Error)
 		}
 		mustOK(t, reps[1])
@@ -836,7 +836,7 @@ func TestTargetGroupDeleted(t *testing.T) {
 	if got := f.value("ipsync_aws_api_calls_total", "operation=DescribeTargetHealth", "code=TargetGroupNotFound"); got < 1 {
 		t.Errorf("ipsync_aws_api_calls_total{code=TargetGroupNotFound} = %v", got)
 	}
-	wantNotReady(t, eng, "needs a change", "does not exist")
+	wantNotReady(t, eng, "needs a change", "check target_group_arn")
 }
 
 func newGroup(t *testing.T, f *faultEnv) string {

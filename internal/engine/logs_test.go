@@ -1,6 +1,6 @@
 package engine_test
 
-// The log lines of a failover (SPEC §6): what an operator greps for during an incident, with the same field
+// The log lines of a failover (README "The log lines of a failover"): what an operator greps for during an incident, with the same field
 // names on every line.
 
 import (

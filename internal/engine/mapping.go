@@ -53,6 +53,7 @@ type mapping struct {
 	ownPending bool
 	retired    atomic.Bool // set by Reload (under busy) when the mapping was removed or changed: no pass after it
 	fellBack   bool        // the last answer came from the recursive servers because the name servers were unreachable
+	since      time.Time   // when the mapping was created: readiness says "starting" until a window after it
 
 	// mu guards the outcome of the last pass, which Ready reads without waiting for a pass.
 	mu          sync.Mutex
@@ -74,6 +75,7 @@ func newMapping(e *Engine, s config.Sync) *mapping {
 		log: e.deps.Log.With(zap.String("sync", s.Name), zap.String("endpoint", describeSource(s)),
 			zap.String("target_group", s.TargetGroupARN)),
 		awaitHealthy: map[netip.Addr]follow{},
+		since:        e.deps.Now(),
 	}
 }
 

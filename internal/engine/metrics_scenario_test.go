@@ -1,6 +1,6 @@
 package engine_test
 
-// Each SPEC §6 metric family is moved by a real scenario — a failover, a DNS outage, AWS throttling — run by the
+// Each metric family of the README's Metrics table is moved by a real scenario — a failover, a DNS outage, AWS throttling — run by the
 // real engine against the loopback DNS server and the ELBv2 fake through the real SDK with ipsync's metrics
 // middleware. These tests prove the engine calls the metrics at the right moments; internal/metrics tests the
 // metrics themselves.

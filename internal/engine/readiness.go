@@ -11,7 +11,7 @@ import (
 // show them to anyone who reaches it.
 const (
 	ReadyOK       = "ok"
-	ReadyStarting = "starting"     // no pass yet
+	ReadyStarting = "starting"     // no successful pass yet, and the readiness window since the start has not passed
 	ReadyHard     = "error (hard)" // the last pass failed with an error no retry fixes (see HardError)
 	ReadySoft     = "error (soft)" // retried errors outlasted the readiness window
 )
@@ -31,7 +31,9 @@ func (e *Engine) readinessWindow() time.Duration {
 
 // Readiness returns each mapping's readiness, in configuration order. A mapping is ready once it has had a
 // successful pass within the readiness window. One whose last pass failed with a hard error is not ready at
-// once; soft errors make it unready only when they outlast the window.
+// once; soft errors make it unready only when they outlast the window. Before its first successful pass a
+// mapping is "starting", even when its first passes failed softly, until the window has passed since it started:
+// a DNS server that needs a second try at start-up is not "no successful pass in 2m".
 func (e *Engine) Readiness() []MappingReadiness {
 	window := e.readinessWindow()
 	now := e.deps.Now()
@@ -41,10 +43,10 @@ func (e *Engine) Readiness() []MappingReadiness {
 		last, lastErr := m.status()
 		r := MappingReadiness{Sync: m.cfg.Name, State: ReadyOK, Err: lastErr}
 		switch {
-		case last.IsZero() && lastErr == nil:
-			r.State = ReadyStarting
 		case IsHard(lastErr):
 			r.State = ReadyHard
+		case last.IsZero() && (lastErr == nil || now.Sub(m.since) <= window):
+			r.State = ReadyStarting
 		case last.IsZero() || now.Sub(last) > window:
 			r.State = ReadySoft
 		}
@@ -60,7 +62,11 @@ func (e *Engine) Ready() error {
 	for _, r := range e.Readiness() {
 		switch r.State {
 		case ReadyStarting:
-			notReady = append(notReady, r.Sync+": no pass yet")
+			if r.Err == nil {
+				notReady = append(notReady, r.Sync+": starting, no pass yet")
+			} else {
+				notReady = append(notReady, fmt.Sprintf("%s: starting, no successful pass yet: %v", r.Sync, r.Err))
+			}
 		case ReadyHard:
 			notReady = append(notReady, fmt.Sprintf("%s: needs a change: %v", r.Sync, r.Err))
 		case ReadySoft:

@@ -11,7 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/arn"
 )
 
-// The EventBridge events the handler serves (SPEC §2).
+// The EventBridge events the handler serves: a schedule, and RDS instance and cluster events.
 const (
 	SourceSchedule        = "aws.events"
 	DetailTypeSchedule    = "Scheduled Event"
@@ -20,7 +20,7 @@ const (
 	DetailTypeRDSCluster  = "RDS DB Cluster Event"
 )
 
-// FailoverEventIDs are the RDS events after which a database's address may change (SPEC §2). On each, the
+// FailoverEventIDs are the RDS events after which a database's address may change. On each, the
 // mappings of that database are watched; the EventBridge rule of deploy/lambda matches exactly these (a test
 // checks it). "Started" and "failed" events are included: the DNS record may change after any of them, and a
 // watch that sees no change costs one resolution a second for the window.
@@ -139,47 +139,65 @@ func parseEvent(payload []byte) (event, error) {
 	if !hasSource && !hasDetailType {
 		return parseDirect(payload, keys)
 	}
+	return parseEventBridge(payload, keys)
+}
+
+// eventBridge is the envelope of an EventBridge event.
+type eventBridge struct {
+	ID         string          `json:"id"`
+	Source     string          `json:"source"`
+	DetailType string          `json:"detail-type"`
+	Detail     json.RawMessage `json:"detail"`
+}
+
+// parseEventBridge serves a scheduled event or an RDS event; any key outside the envelope is refused.
+func parseEventBridge(payload []byte, keys map[string]json.RawMessage) (event, error) {
 	for k := range keys {
 		if !slices.Contains(envelopeKeys, k) {
 			return event{}, badEvent("the EventBridge event has the key %q, which is not part of an EventBridge event "+
 				"(dry_run and syncs belong to a direct invocation only, without source and detail-type)", k)
 		}
 	}
-	var env struct {
-		ID         string          `json:"id"`
-		Source     string          `json:"source"`
-		DetailType string          `json:"detail-type"`
-		Detail     json.RawMessage `json:"detail"`
-	}
+	var env eventBridge
 	if err := json.Unmarshal(payload, &env); err != nil {
 		return event{}, badEvent("the EventBridge event does not have the usual shape: %v", err)
 	}
 	switch {
 	case env.Source == SourceSchedule && env.DetailType == DetailTypeSchedule:
-		var detail map[string]json.RawMessage
-		if err := json.Unmarshal(env.Detail, &detail); len(env.Detail) > 0 && (err != nil || len(detail) > 0) {
-			return event{}, badEvent("the scheduled event's detail is %s, not {}: a scheduled pass takes no settings "+
-				"(dry_run and syncs belong to a direct invocation only)", env.Detail)
-		}
-		return event{kind: kindScheduled, id: env.ID}, nil
+		return parseScheduled(env)
 	case env.Source == SourceRDS && (env.DetailType == DetailTypeRDSInstance || env.DetailType == DetailTypeRDSCluster):
-		var d RDSDetail
-		if err := json.Unmarshal(env.Detail, &d); err != nil {
-			return event{}, badEvent("the %s's detail is not an RDS event detail: %v", env.DetailType, err)
-		}
-		// RDS may add fields to its events, so other keys of the detail are served; dry_run is not one of them.
-		var detail map[string]json.RawMessage
-		if json.Unmarshal(env.Detail, &detail) == nil && detail["dry_run"] != nil {
-			return event{}, badEvent("the %s's detail has the key \"dry_run\": an RDS event takes no settings "+
-				"(dry_run belongs to a direct invocation only)", env.DetailType)
-		}
-		if d.EventID == "" || d.DBIdentifier() == "" {
-			return event{}, badEvent("the %s has no detail.EventID or no detail.SourceArn/SourceIdentifier", env.DetailType)
-		}
-		return event{kind: kindRDS, id: env.ID, rds: d}, nil
+		return parseRDS(env)
 	default:
 		return event{}, badEvent("got an event with source %q and detail-type %q", env.Source, env.DetailType)
 	}
+}
+
+// parseScheduled serves a scheduled event, whose detail must be empty: a scheduled pass takes no settings.
+func parseScheduled(env eventBridge) (event, error) {
+	var detail map[string]json.RawMessage
+	if err := json.Unmarshal(env.Detail, &detail); len(env.Detail) > 0 && (err != nil || len(detail) > 0) {
+		return event{}, badEvent("the scheduled event's detail is %s, not {}: a scheduled pass takes no settings "+
+			"(dry_run and syncs belong to a direct invocation only)", env.Detail)
+	}
+	return event{kind: kindScheduled, id: env.ID}, nil
+}
+
+// parseRDS serves an RDS instance or cluster event. RDS may add fields to its events, so other keys of the detail
+// are served; dry_run is not one of them.
+func parseRDS(env eventBridge) (event, error) {
+	var d RDSDetail
+	if err := json.Unmarshal(env.Detail, &d); err != nil {
+		return event{}, badEvent("the %s's detail is not an RDS event detail: %v", env.DetailType, err)
+	}
+	var detail map[string]json.RawMessage
+	if json.Unmarshal(env.Detail, &detail) == nil && detail["dry_run"] != nil {
+		return event{}, badEvent("the %s's detail has the key \"dry_run\": an RDS event takes no settings "+
+			"(dry_run belongs to a direct invocation only)", env.DetailType)
+	}
+	if d.EventID == "" || d.DBIdentifier() == "" {
+		return event{}, badEvent("the %s has no detail.EventID or no detail.SourceArn/SourceIdentifier", env.DetailType)
+	}
+	return event{kind: kindRDS, id: env.ID, rds: d}, nil
 }
 
 func parseDirect(payload []byte, keys map[string]json.RawMessage) (event, error) {

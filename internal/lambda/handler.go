@@ -1,11 +1,11 @@
-// Package lambda is ipsync as an AWS Lambda function (SPEC §4): the same binary, built as `bootstrap`, serves
+// Package lambda is ipsync as an AWS Lambda function: the same binary, built as `bootstrap`, serves
 // invocations when AWS_LAMBDA_RUNTIME_API is set.
 //
 //   - An EventBridge scheduled event: one pass over every mapping.
 //   - An RDS failover event (FailoverEventIDs): the mappings of that database (rds_identifier, by default the
 //     endpoint's first label) are resolved every second until their address changes and is synced, or until the
 //     window (DefaultWindow, capped by the invocation's remaining time) ends. RDS events may come before the
-//     DNS record changes (SPEC §2); a later scheduled pass is the backstop.
+//     DNS record changes; a later scheduled pass is the backstop.
 //   - An RDS event about a member (MemberEventIDs): the membership of the rds: mappings it concerns is read
 //     again, and they pass once. Failover events read the membership again too, during the watch.
 //   - A direct invocation {"dry_run": bool, "syncs": ["name"]}: one pass, answered with the per-mapping report.

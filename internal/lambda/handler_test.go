@@ -459,7 +459,7 @@ func TestDBIdentifierOfEvents(t *testing.T) {
 	}
 	ids := lambda.FailoverEventIDs()
 	if len(ids) != 11 || !slices.IsSorted(ids) || len(slices.Compact(slices.Clone(ids))) != len(ids) {
-		t.Fatalf("FailoverEventIDs() = %q: want SPEC §2's eleven, sorted, distinct", ids)
+		t.Fatalf("FailoverEventIDs() = %q: want the eleven RDS failover events, sorted, distinct", ids)
 	}
 }
 

@@ -98,6 +98,11 @@ func alertQueries(t *testing.T) []query {
 	if err := yaml.Unmarshal(raw, &file); err != nil {
 		t.Fatalf("alerts.yml: %v", err)
 	}
+	runbookFile, err := os.ReadFile(filepath.Join(deployDir, "..", "docs", "runbooks.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runbooks := string(runbookFile)
 	var out []query
 	for _, g := range file.Groups {
 		for _, r := range g.Rules {
@@ -108,8 +113,11 @@ func alertQueries(t *testing.T) []query {
 					t.Errorf("alerts.yml %s: no %s annotation", name, a)
 				}
 			}
-			if want := "README.md#" + strings.ToLower(r.Alert); r.Alert != "" && !strings.HasSuffix(r.Annotations["runbook_url"], want) {
-				t.Errorf("alerts.yml %s: runbook_url %q, want it to end in %s (the README heading's anchor)", name, r.Annotations["runbook_url"], want)
+			if want := "docs/runbooks.md#" + strings.ToLower(r.Alert); r.Alert != "" && !strings.HasSuffix(r.Annotations["runbook_url"], want) {
+				t.Errorf("alerts.yml %s: runbook_url %q, want it to end in %s (the runbook heading's anchor)", name, r.Annotations["runbook_url"], want)
+			}
+			if r.Alert != "" && !slices.Contains(strings.Split(runbooks, "\n"), "## "+r.Alert) {
+				t.Errorf("docs/runbooks.md has no heading \"## %s\", which alerts.yml %s's runbook_url points at", r.Alert, name)
 			}
 		}
 	}

@@ -24,9 +24,9 @@ type MappingState struct {
 	Sync, State string
 }
 
-// Handler serves /metrics from g, /healthz (200 "ok" while the process serves HTTP) and /readyz: 200 "ready" or
-// 503 "not ready", then a line "name: state" per mapping. A nil ready means always ready; a nil g serves an
-// empty registry.
+// Handler serves /metrics from g, /healthz (200 "ok" while the process serves HTTP), /readyz: 200 "ready" or
+// 503 "not ready", then a line "name: state" per mapping, and at / a page linking the three (for whoever opens
+// --listen in a browser). A nil ready means always ready; a nil g serves an empty registry.
 func Handler(g prometheus.Gatherer, ready func() Readiness) http.Handler {
 	if g == nil {
 		g = prometheus.NewRegistry()
@@ -34,6 +34,11 @@ func Handler(g prometheus.Gatherer, ready func() Readiness) http.Handler {
 	mux := http.NewServeMux()
 	// ContinueOnError: a collector failing must not blank the whole scrape and with it every alert.
 	mux.Handle("GET /metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}))
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		_, _ = io.WriteString(w, landingPage)
+	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeText(w, http.StatusOK, "ok")
 	})
@@ -56,6 +61,18 @@ func Handler(g prometheus.Gatherer, ready func() Readiness) http.Handler {
 	})
 	return mux
 }
+
+// landingPage links the endpoints relatively, so that it also works behind a proxy that serves it under a path.
+const landingPage = `<!doctype html>
+<html><head><meta charset="utf-8"><title>ipsync</title></head>
+<body><h1>ipsync</h1>
+<ul>
+<li><a href="metrics">/metrics</a>: Prometheus metrics (ipsync_*)</li>
+<li><a href="healthz">/healthz</a>: 200 while the process is alive</li>
+<li><a href="readyz">/readyz</a>: 200 once every mapping has had a recent successful pass; each mapping's state</li>
+</ul>
+</body></html>
+`
 
 func writeText(w http.ResponseWriter, status int, body string) {
 	h := w.Header()

@@ -572,6 +572,12 @@ func TestHandler(t *testing.T) {
 	if code, _ := get("POST", "/healthz"); code != http.StatusMethodNotAllowed {
 		t.Errorf("POST /healthz = %d, want 405", code)
 	}
+	code, body = get("GET", "/")
+	for _, link := range []string{`href="metrics"`, `href="healthz"`, `href="readyz"`} {
+		if code != 200 || !strings.Contains(body, link) {
+			t.Errorf("/ = %d, want 200 and a page with %s:\n%s", code, link, body)
+		}
+	}
 	if code, _ := get("GET", "/nope"); code != http.StatusNotFound {
 		t.Errorf("/nope = %d, want 404", code)
 	}

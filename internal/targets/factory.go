@@ -17,7 +17,10 @@ import (
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	"github.com/aws/aws-sdk-go-v2/service/rds"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/aws/smithy-go/logging"
 	"github.com/aws/smithy-go/middleware"
+
+	"github.com/ipsync/ipsync/internal/awserr"
 )
 
 // DefaultMaxAttempts is the SDK standard retryer's attempt limit (first try included) unless FactoryOptions says otherwise.
@@ -32,6 +35,7 @@ type FactoryOptions struct {
 	EndpointURL string                          // optional override (demo); "" = SDK standard resolution
 	MaxAttempts int                             // retryer; 0 = DefaultMaxAttempts
 	CallTimeout time.Duration                   // per-call deadline; 0 = DefaultCallTimeout
+	Logger      logging.Logger                  // where the SDK's own log lines go; nil = the SDK's default (stderr)
 }
 
 // Factory builds Clients per (region, role ARN) from one aws.Config loaded once from the SDK's standard
@@ -54,7 +58,11 @@ type clientKey struct{ region, roleARN string }
 // NewFactoryFromConfig. The retryer is given to the loading too, so the clients built while loading (an assumed
 // role from a profile, SSO) retry as the rest.
 func NewFactory(ctx context.Context, opts FactoryOptions) (*Factory, error) {
-	cfg, err := config.LoadDefaultConfig(ctx, config.WithRetryer(opts.retryer()))
+	loadOpts := []func(*config.LoadOptions) error{config.WithRetryer(opts.retryer())}
+	if opts.Logger != nil {
+		loadOpts = append(loadOpts, config.WithLogger(opts.Logger))
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, loadOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("loading AWS configuration (environment, ~/.aws/config, ~/.aws/credentials): %w", err)
 	}
@@ -66,6 +74,7 @@ func NewFactory(ctx context.Context, opts FactoryOptions) (*Factory, error) {
 // comes from the process's AWS environment.
 func NewFactoryFromConfig(cfg aws.Config, opts FactoryOptions) *Factory {
 	cfg.Retryer = opts.retryer()
+	cfg.Credentials = awserr.MarkCredentials(cfg.Credentials) // so that "no credentials" is a hard error with a hint
 	cfg.APIOptions = append(slices.Clip(cfg.APIOptions), opts.APIOptions...)
 	timeout := opts.CallTimeout
 	if timeout <= 0 {
@@ -168,8 +177,8 @@ func (f *Factory) configFor(key clientKey) aws.Config {
 				o.BaseEndpoint = aws.String(f.endpointURL)
 			}
 		})
-		cfg.Credentials = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(stsClient, key.roleARN,
-			func(o *stscreds.AssumeRoleOptions) { o.RoleSessionName = RoleSessionName }))
+		cfg.Credentials = awserr.MarkCredentials(aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(stsClient, key.roleARN,
+			func(o *stscreds.AssumeRoleOptions) { o.RoleSessionName = RoleSessionName })))
 	}
 	f.configs[key] = cfg
 	return cfg
