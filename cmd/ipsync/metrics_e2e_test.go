@@ -197,13 +197,17 @@ func TestDaemonScrapeAfterFailover(t *testing.T) {
 	check("convergence_seconds{registered}", sum, n == 1 && sum >= 0 && sum < 3)
 	n, sum = s.getSum("ipsync_convergence_seconds", o, "stage=healthy")
 	check("convergence_seconds{healthy}", sum, n == 1 && sum >= healthyAfter.Seconds() && sum <= elapsed)
+	// Every ELBv2 Describe attempt waited for a token of the API budget, most of them not at all.
+	n, sum = s.getSum("ipsync_aws_budget_wait_seconds", "budget=describe")
+	check("aws_budget_wait_seconds{describe}", n, n >= 2 && sum >= 0)
 
 	// Every family of the README's Metrics table, and nothing else under ipsync_.
 	want := []string{"ipsync_build_info", "ipsync_sync_runs_total", "ipsync_sync_duration_seconds",
 		"ipsync_last_success_timestamp_seconds", "ipsync_in_sync", "ipsync_resolved_addresses",
 		"ipsync_address_changes_total", "ipsync_targets", "ipsync_registrations_total", "ipsync_deregistrations_total",
 		"ipsync_dns_queries_total", "ipsync_dns_query_duration_seconds", "ipsync_aws_api_calls_total",
-		"ipsync_aws_api_call_duration_seconds", "ipsync_convergence_seconds", "ipsync_dns_mode", "ipsync_dns_server_queries_total"}
+		"ipsync_aws_api_call_duration_seconds", "ipsync_convergence_seconds", "ipsync_dns_mode", "ipsync_dns_server_queries_total",
+		"ipsync_aws_budget_wait_seconds", "ipsync_aws_budget_deferred_calls_total"}
 	var got []string
 	for name := range s.families {
 		if strings.HasPrefix(name, "ipsync_") {

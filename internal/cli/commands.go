@@ -21,6 +21,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/ipsync/ipsync/internal/budget"
 	"github.com/ipsync/ipsync/internal/config"
 	"github.com/ipsync/ipsync/internal/discover"
 	"github.com/ipsync/ipsync/internal/engine"
@@ -100,11 +101,40 @@ func wire(ctx context.Context, env Env, cfg *config.Config) (*wiring, error) {
 	}
 	if w.factory, err = targets.NewFactory(ctx, targets.FactoryOptions{
 		APIOptions: []func(*middleware.Stack) error{w.metrics.AWSMiddleware()},
+		Budget:     newBudget(cfg, w.metrics),
 		Logger:     sdkLogger(w.log),
 	}); err != nil {
 		return nil, fmt.Errorf("AWS configuration: %w (check AWS_REGION, AWS_PROFILE and credentials)", err)
 	}
 	return w, nil
+}
+
+// newBudget is the process's AWS API budget per account and region (I11): aws.describe_rps and aws.mutate_rps.
+func newBudget(cfg *config.Config, m *metrics.Metrics) *budget.Budget {
+	return budget.New(budget.Rates{Describe: cfg.AWS.DescribeRate(), Mutate: cfg.AWS.MutateRate()}, m)
+}
+
+// shardFlag registers --shard (env IPSYNC_SHARD) on the commands that sync: run, sync and the Lambda handler.
+func shardFlag(fs *flag.FlagSet) *config.Shard {
+	s := &config.Shard{}
+	fs.Var(s, "shard", "i/n: keep only the mappings whose target group ARN hashes to shard i of n (0 <= i < n), so that n "+
+		"processes split a fleet without a coordinator; two processes on one shard stay safe but make every call twice")
+	return s
+}
+
+// keepShard drops the mappings of other shards and logs which shard this process serves. With discovery, the
+// Discoverer keeps the discovered groups of the same shard (wiring.fleet).
+func keepShard(cfg *config.Config, shard config.Shard, log *zap.Logger) {
+	if shard.Count <= 1 {
+		return
+	}
+	all := len(cfg.Syncs)
+	cfg.Syncs = shard.Owned(cfg.Syncs)
+	log.Info("serving one shard of the mappings", zap.Stringer("shard", shard), zap.Int("mappings", len(cfg.Syncs)),
+		zap.Int("mappings_in_configuration", all))
+	if len(cfg.Syncs) == 0 && !cfg.Discover.Enabled() {
+		log.Warn("this shard owns none of the configured mappings: it has nothing to do", zap.Stringer("shard", shard))
+	}
 }
 
 // engine builds the engine; the configuration's warnings are logged first, as every run or sync starts.
@@ -122,20 +152,21 @@ func (w *wiring) engine(opts engine.Options) *engine.Engine {
 }
 
 // fleet returns the Fleet that runs the discovered mappings beside eng's static ones; nil when discovery is off.
+// Discovery keeps the target groups of shard only, as keepShard keeps the static mappings of it.
 // Discovery's clients share the factory's AWS configuration (credentials, retryer, metrics middleware).
-func (w *wiring) fleet(eng *engine.Engine) *engine.Fleet {
+func (w *wiring) fleet(eng *engine.Engine, shard config.Shard) *engine.Fleet {
 	if !w.cfg.Discover.Enabled() {
 		return nil
 	}
-	d := discover.New(w.cfg.Discover, discover.NewAWSClients(w.factory.Config(), w.cfg.Discover.RoleARN), discover.Options{})
+	d := discover.New(w.cfg.Discover, discover.NewAWSClients(w.factory.Config(), w.cfg.Discover.RoleARN), discover.Options{Shard: shard})
 	return engine.NewFleet(eng, d, w.cfg, w.log)
 }
 
 // bindDaemonFlags registers the flags of `run`.
-func bindDaemonFlags(fs *flag.FlagSet) (flags *config.Flags, dryRun *bool) {
+func bindDaemonFlags(fs *flag.FlagSet) (flags *config.Flags, dryRun *bool, shard *config.Shard) {
 	flags = config.BindFlags(fs)
 	dryRun = fs.Bool("dry-run", false, "shadow mode: resolve, read the target groups, plan and log what would change; no RegisterTargets/DeregisterTargets call")
-	return flags, dryRun
+	return flags, dryRun, shardFlag(fs)
 }
 
 // daemonEnvNames are the environment variables `run` reads. healthcheck runs in the daemon's environment (an
@@ -150,7 +181,7 @@ func daemonEnvNames() []string {
 
 func runDaemon(env Env, args []string) int {
 	fs := newFlagSet(env, "run", "Keep every mapping in sync until SIGTERM or SIGINT; serve /metrics /healthz /readyz on --listen.")
-	flags, dryRun := bindDaemonFlags(fs)
+	flags, dryRun, shard := bindDaemonFlags(fs)
 	if code := parse(env, fs, args); code >= 0 {
 		return code
 	}
@@ -164,13 +195,14 @@ func runDaemon(env Env, args []string) int {
 		return exitError
 	}
 	defer func() { _ = w.log.Sync() }()
+	keepShard(cfg, *shard, w.log)
 	eng := w.engine(engine.Options{DryRun: *dryRun})
 	var reloader reloader = eng
-	if fleet := w.fleet(eng); fleet != nil {
+	if fleet := w.fleet(eng, *shard); fleet != nil {
 		reloader = fleet
 		go fleet.Run(env.Signals, cfg.Discover.Interval)
 	}
-	defer reloadOnHangup(env.Signals, flags, reloader, w.log)()
+	defer reloadOnHangup(env.Signals, flags, *shard, reloader, w.log)()
 
 	var srv *http.Server
 	if cfg.Listen != "" {
@@ -239,6 +271,7 @@ func checkOutput(env Env, fs *flag.FlagSet, output string) bool {
 func runSync(env Env, args []string) int {
 	fs := newFlagSet(env, "sync", "One pass over every mapping, then exit.")
 	flags := config.BindFlags(fs, oneShotFlags()...)
+	shard := shardFlag(fs)
 	dryRun := fs.Bool("dry-run", false, "print the plan and change nothing (no RegisterTargets/DeregisterTargets call)")
 	detailed := fs.Bool("detailed-exitcode", false, "exit 0 in sync, 2 changes were (or with --dry-run would be) made, 1 error")
 	output := outputFlag(fs)
@@ -265,9 +298,10 @@ func runSync(env Env, args []string) int {
 		return exitError
 	}
 	defer func() { _ = w.log.Sync() }()
+	keepShard(cfg, *shard, w.log)
 	eng := w.engine(engine.Options{DryRun: *dryRun, Settle: true})
 	code, changed := exitOK, false
-	if fleet := w.fleet(eng); fleet != nil && fleet.Discover(env.Signals) != nil {
+	if fleet := w.fleet(eng, *shard); fleet != nil && fleet.Discover(env.Signals) != nil {
 		code = exitError // logged; the mappings of the regions that answered still run
 	}
 	reports := eng.RunOnce(env.Signals)
@@ -313,7 +347,7 @@ func runStatus(env Env, args []string) int {
 		return exitError
 	}
 	eng := w.engine(engine.Options{DryRun: true})
-	if fleet := w.fleet(eng); fleet != nil {
+	if fleet := w.fleet(eng, config.Shard{}); fleet != nil { // status shows the whole fleet
 		_ = fleet.Discover(env.Signals) // logged; the mappings found are shown
 	}
 	reports := eng.RunOnce(context.WithoutCancel(env.Signals))

@@ -32,6 +32,7 @@ func runLambda(env Env) int {
 	fs := newFlagSet(env, "lambda", "The Lambda handler; configured from IPSYNC_CONFIG or the flags' IPSYNC_* variables.")
 	flags := config.BindFlags(fs)
 	dryRun := fs.Bool("dry-run", false, "plan only, for every invocation: no RegisterTargets/DeregisterTargets call")
+	shard := shardFlag(fs)
 	if code := parse(env, fs, nil, FailoverWindowEnv); code >= 0 {
 		return code
 	}
@@ -49,20 +50,21 @@ func runLambda(env Env) int {
 		window = d
 	}
 	log := newLogger(cfg, env.Stderr)
+	keepShard(cfg, *shard, log)
 	// The failover watch resolves every poll.min in authoritative mode too: it asks the name servers directly.
 	res, err := engine.NewResolver(cfg, nil, nil)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "ipsync lambda: DNS resolver: %v\n", err)
 		return exitError
 	}
-	factory, err := targets.NewFactory(env.Signals, targets.FactoryOptions{Logger: sdkLogger(log)})
+	factory, err := targets.NewFactory(env.Signals, targets.FactoryOptions{Budget: newBudget(cfg, nil), Logger: sdkLogger(log)})
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "ipsync lambda: AWS configuration: %v\n", err)
 		return exitError
 	}
 	var disc engine.Discoverer
 	if cfg.Discover.Enabled() {
-		disc = discover.New(cfg.Discover, discover.NewAWSClients(factory.Config(), cfg.Discover.RoleARN), discover.Options{})
+		disc = discover.New(cfg.Discover, discover.NewAWSClients(factory.Config(), cfg.Discover.RoleARN), discover.Options{Shard: *shard})
 	}
 	h := lambda.New(lambda.Options{
 		Config:   cfg,

@@ -78,3 +78,14 @@ func (s *Shard) Set(v string) error {
 	*s = p
 	return nil
 }
+
+// Owned returns the mappings of syncs that belong to this shard, in order.
+func (s Shard) Owned(syncs []Sync) []Sync {
+	var out []Sync
+	for _, sy := range syncs {
+		if s.Owns(sy.TargetGroupARN) {
+			out = append(out, sy)
+		}
+	}
+	return out
+}

@@ -93,3 +93,31 @@ func TestShardIsAFlag(t *testing.T) {
 		t.Error("--shard 2/2 accepted")
 	}
 }
+
+func TestShardOwnedSplitsMappings(t *testing.T) {
+	var syncs []config.Sync
+	for i := range 30 {
+		s := config.DefaultSync()
+		s.Name = fmt.Sprintf("db%d", i)
+		s.TargetGroupARN = fmt.Sprintf("arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/db%d/%016x", i, i)
+		syncs = append(syncs, s)
+	}
+	if got := (config.Shard{}).Owned(syncs); len(got) != len(syncs) {
+		t.Errorf("the zero shard owns %d of %d mappings", len(got), len(syncs))
+	}
+	seen := map[string]int{}
+	for i := range 3 {
+		sh := config.Shard{Index: i, Count: 3}
+		for _, s := range sh.Owned(syncs) {
+			if !sh.Owns(s.TargetGroupARN) {
+				t.Errorf("shard %v kept %s, which it does not own", sh, s.Name)
+			}
+			seen[s.Name]++
+		}
+	}
+	for _, s := range syncs {
+		if seen[s.Name] != 1 {
+			t.Errorf("%s is kept by %d of 3 shards, want exactly 1", s.Name, seen[s.Name])
+		}
+	}
+}

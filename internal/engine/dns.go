@@ -18,9 +18,10 @@ import (
 // NewResolver builds what the daemon, `sync`, `status`, `validate --remote` and the Lambda handler resolve with,
 // one instance shared by all the mappings of a process. In recursive mode it asks dns.servers. In authoritative
 // mode it asks each endpoint's zone's name servers, found through dns.servers, and falls back to dns.servers per
-// name when none of them can be reached. Either way a Coalescer in front keeps the query budget: one query per
-// name per poll.min, however many mappings follow the name. Every query to every server is counted in m
-// (ipsync_dns_server_queries_total).
+// name when none of them can be reached. Either way a Coalescer in front keeps the query budget, however many
+// mappings follow a name: one query per name per TTL in recursive mode (the servers' cache would answer the same
+// until then; within poll.min and poll.max), one per name per poll.min in authoritative mode, which looks for a
+// change before the TTL is over. Every query to every server is counted in m (ipsync_dns_server_queries_total).
 //
 // nameServerAddr is for tests only: it routes the made-up addresses of test name servers to loopback servers
 // (dnstest.AddrMap). nil asks port 53 of each name server's address, as on the internet.
@@ -29,11 +30,11 @@ func NewResolver(cfg *config.Config, m *metrics.Metrics, nameServerAddr func(net
 	if err != nil {
 		return nil, err
 	}
-	var l resolver.Lookup = rec
 	if cfg.DNS.Mode == config.DNSModeAuthoritative {
-		l = resolver.NewFallback(resolver.NewAuthoritative(rec, resolver.AuthoritativeConfig{NameServerAddr: nameServerAddr}), 0)
+		auth := resolver.NewAuthoritative(rec, resolver.AuthoritativeConfig{NameServerAddr: nameServerAddr})
+		return resolver.NewCoalescer(resolver.NewFallback(auth, 0), cfg.Poll.Min), nil
 	}
-	return resolver.NewCoalescer(l, cfg.Poll.Min), nil
+	return resolver.NewTTLCoalescer(rec, cfg.Poll.Min, cfg.Poll.Max), nil
 }
 
 // countQuery counts each query by mode, server and result. An authoritative name server is labelled by its host

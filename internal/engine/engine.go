@@ -126,9 +126,10 @@ func New(cfg *config.Config, deps Deps, opts Options) *Engine {
 		opts.StopGrace = 12 * time.Second
 	}
 	e := &Engine{cfg: cfg, deps: deps, opts: opts, stopping: make(chan struct{}), reloaded: make(chan struct{}, 1)}
-	for _, s := range cfg.Syncs {
+	resync := resyncIntervals(cfg, deps.Log)
+	for i, s := range cfg.Syncs {
 		initMetrics(deps.Metrics, s)
-		e.mappings = append(e.mappings, newMapping(e, s))
+		e.mappings = append(e.mappings, newMapping(e, s, resync[i]))
 	}
 	return e
 }

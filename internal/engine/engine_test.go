@@ -142,11 +142,19 @@ func (e *env) mapping() config.Sync {
 
 // engine builds an engine over the given mappings (default: one) sharing the recorder.
 func (e *env) engine(opts engine.Options, syncs ...config.Sync) *engine.Engine {
+	return e.engineWith(nil, opts, syncs...)
+}
+
+// engineWith is engine with a change to the default configuration (nil: none).
+func (e *env) engineWith(change func(*config.Config), opts engine.Options, syncs ...config.Sync) *engine.Engine {
 	if len(syncs) == 0 {
 		syncs = []config.Sync{e.mapping()}
 	}
 	cfg := config.Defaults()
 	cfg.Syncs = syncs
+	if change != nil {
+		change(cfg)
+	}
 	cfg.DNS.Servers = []string{e.dns.Addr()}
 	core, logs := observer.New(zap.InfoLevel)
 	e.logs = logs

@@ -28,6 +28,10 @@ type mapping struct {
 	// every field below up to mu.
 	busy sync.Mutex
 
+	// resync is how often the target group is read to catch drift: resync_interval, or longer when the API
+	// budget of the mapping's account and region cannot afford it (resyncIntervals; Reload may change it).
+	resync time.Duration
+
 	// Learned once from the target group (init); forgotten after a hard error.
 	client        TargetGroup
 	membersReader MembersReader // rds: only
@@ -68,10 +72,11 @@ type follow struct {
 	registeredAt time.Time
 }
 
-func newMapping(e *Engine, s config.Sync) *mapping {
+func newMapping(e *Engine, s config.Sync, resync time.Duration) *mapping {
 	return &mapping{
-		e:   e,
-		cfg: s,
+		e:      e,
+		cfg:    s,
+		resync: resync,
 		log: e.deps.Log.With(zap.String("sync", s.Name), zap.String("endpoint", describeSource(s)),
 			zap.String("target_group", s.TargetGroupARN)),
 		awaitHealthy: map[netip.Addr]follow{},

@@ -30,6 +30,7 @@ func (m *mapping) pass(ctx context.Context) (rep Report) {
 		rep.err = err
 		return rep
 	}
+	ctx = m.budgetCtx(ctx) // after resolve, which notes an address change
 	p, err := m.plan(ctx, srcs, changed)
 	if err != nil {
 		rep.err = err
@@ -126,10 +127,10 @@ func (m *mapping) query(ctx context.Context, name string) (resolver.Result, erro
 }
 
 // plan records the sources in memory and plans against the target group. The group is read first when the
-// addresses changed or the view is older than resync_interval; a plan that changes something is never made from
-// a cached view: the group is read again and the plan made on what is there now.
+// addresses changed or the view is older than the mapping's resync interval; a plan that changes something is never
+// made from a cached view: the group is read again and the plan made on what is there now.
 func (m *mapping) plan(ctx context.Context, srcs []plan.Source, changed bool) (plan.Plan, error) {
-	fresh := changed || m.describedAt.IsZero() || m.now().Sub(m.describedAt) >= m.e.cfg.ResyncInterval
+	fresh := changed || m.describedAt.IsZero() || m.now().Sub(m.describedAt) >= m.resync
 	if fresh {
 		if err := m.describe(ctx); err != nil {
 			return plan.Plan{}, err

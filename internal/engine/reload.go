@@ -30,13 +30,18 @@ func (e *Engine) Reload(cfg *config.Config) ReloadReport {
 		old[m.cfg.Name] = m
 	}
 	var next, started, stopped []*mapping
-	for _, s := range cfg.Syncs {
+	// Drift re-reads are spaced for the new set of mappings, with the running resync_interval and budget.
+	running := *e.cfg
+	running.Syncs = cfg.Syncs
+	resync := resyncIntervals(&running, e.deps.Log)
+	for i, s := range cfg.Syncs {
 		m, ok := old[s.Name]
 		delete(old, s.Name)
 		switch {
 		case ok && reflect.DeepEqual(m.cfg, s):
 			rep.Kept = append(rep.Kept, s.Name)
 			next = append(next, m)
+			m.setResync(resync[i])
 			continue
 		case ok:
 			rep.Changed = append(rep.Changed, s.Name)
@@ -44,7 +49,7 @@ func (e *Engine) Reload(cfg *config.Config) ReloadReport {
 		default:
 			rep.Added = append(rep.Added, s.Name)
 		}
-		m = newMapping(e, s)
+		m = newMapping(e, s, resync[i])
 		next, started = append(next, m), append(started, m)
 	}
 	for _, m := range e.current() {
@@ -108,6 +113,7 @@ func restartSettings(running, next *config.Config) []string {
 		{"dns", running.DNS, next.DNS},
 		{"poll", running.Poll, next.Poll},
 		{"resync_interval", running.ResyncInterval, next.ResyncInterval},
+		{"aws", running.AWS, next.AWS},
 		{"listen", running.Listen, next.Listen},
 		{"log", running.Log, next.Log},
 		{"discover", running.Discover, next.Discover},

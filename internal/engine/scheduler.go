@@ -80,14 +80,14 @@ func (m *mapping) step(ctx context.Context) time.Time {
 }
 
 // wakeAt is when the mapping next needs attention: its next resolution (the answer's TTL within poll.min and
-// poll.max), or before that a read of the target group, every FollowInterval while a new target is not yet
-// healthy, otherwise every resync_interval to catch drift. The caller holds m.busy.
+// poll.max), or before that a read of the target group, every followEvery while a new target is not yet
+// healthy, otherwise every resync interval (resync_interval, stretched to fit the API budget) to catch drift. The caller holds m.busy.
 func (m *mapping) wakeAt() time.Time {
 	next := m.nextResolve
 	if !m.describedAt.IsZero() {
-		describe := m.describedAt.Add(m.e.cfg.ResyncInterval)
+		describe := m.describedAt.Add(m.resync)
 		if len(m.awaitHealthy) > 0 {
-			describe = m.describedAt.Add(m.e.opts.FollowInterval)
+			describe = m.describedAt.Add(m.followEvery())
 		}
 		if describe.Before(next) {
 			next = describe

@@ -41,6 +41,7 @@ func registryFamilies(t *testing.T) map[string]family {
 	m := New(reg, BuildInfo{})
 	m.Init("orders")
 	m.InitMembership("orders")
+	m.InitBudgets()
 	m.awsCalls.WithLabelValues("DescribeTargetHealth", awserr.CodeOK).Inc()
 	m.awsDuration.WithLabelValues("DescribeTargetHealth").Observe(0.01)
 	m.DNSServerQuery(DNSModeAuthoritative, "ns-1.awsdns-01.org", DNSSuccess)
@@ -58,8 +59,8 @@ func registryFamilies(t *testing.T) map[string]family {
 		}
 		out[mf.GetName()] = f
 	}
-	if len(out) != 20 {
-		t.Fatalf("the registry has %d families, want the 20 families ipsync exports (TestContract lists them): %v", len(out), out)
+	if len(out) != 22 {
+		t.Fatalf("the registry has %d families, want the 22 families ipsync exports (TestContract lists them): %v", len(out), out)
 	}
 	return out
 }
@@ -72,6 +73,7 @@ func closedValues() map[string][]string {
 		"stage":  {StageRegistered, StageHealthy},
 		"result": slices.Concat(syncResults(), dnsResults()),
 		"mode":   dnsModes(),
+		"budget": Budgets(),
 	}
 }
 

@@ -87,6 +87,8 @@ type Metrics struct {
 	members         *prometheus.GaugeVec
 	membershipKnown *prometheus.GaugeVec
 	membershipErrs  *prometheus.CounterVec
+	budgetWait      *prometheus.HistogramVec
+	budgetDeferred  *prometheus.CounterVec
 
 	mu sync.Mutex
 	// extraStates remembers target states outside targetStates() per mapping, so that SetTargets can zero
@@ -156,6 +158,13 @@ func New(reg prometheus.Registerer, info BuildInfo) *Metrics {
 				"(nothing is deregistered meanwhile).", "sync"),
 		membershipErrs: newCounterVec(reg, "membership_refresh_errors_total",
 			"Failed membership reads of an rds: mapping (RDS API errors, or a member list of zero).", "sync"),
+		budgetWait: newHistogramVec(reg, "aws_budget_wait_seconds",
+			"Time an AWS API call attempt waited for ipsync's own API budget (aws.describe_rps, aws.mutate_rps) "+
+				"before it was sent, by budget: describe, mutate or rds_describe.",
+			[]float64{0, .01, .05, .1, .25, .5, 1, 2, 5, 10, 30, 60}, "budget"),
+		budgetDeferred: newCounterVec(reg, "aws_budget_deferred_calls_total",
+			"AWS API call attempts that could not go at once and waited for ipsync's own API budget, by budget.",
+			"budget"),
 	}
 	if info.Version == "" {
 		info.Version = "unknown"
@@ -424,6 +433,32 @@ func (m *Metrics) Converged(sync, stage string, d time.Duration) {
 		return
 	}
 	m.convergence.WithLabelValues(sync, stage).Observe(seconds(d))
+}
+
+// Budgets are the values of the budget label of the AWS API budget metrics.
+func Budgets() []string { return []string{"describe", "mutate", "rds_describe"} }
+
+// InitBudgets creates the budget series at 0, so that alerts on their rate work from the first scrape.
+func (m *Metrics) InitBudgets() {
+	if m == nil {
+		return
+	}
+	for _, b := range Budgets() {
+		m.budgetWait.WithLabelValues(b)
+		m.budgetDeferred.WithLabelValues(b)
+	}
+}
+
+// BudgetWait records how long one call attempt waited for the API budget; a wait above 0 also counts the
+// attempt as deferred.
+func (m *Metrics) BudgetWait(budget string, d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.budgetWait.WithLabelValues(budget).Observe(seconds(d))
+	if d > 0 {
+		m.budgetDeferred.WithLabelValues(budget).Inc()
+	}
 }
 
 // seconds clamps negative durations to 0: they can only come from a caller bug, and a histogram sum must not

@@ -120,6 +120,7 @@ func touchAll(t *testing.T, m *metrics.Metrics) {
 	m.InitMembership("orders")
 	m.MembershipRead("orders", true)
 	m.SetMembers("orders", 2, 1)
+	m.BudgetWait("describe", 200*time.Millisecond)
 	callDescribeTargetHealth(t, m, 0)
 }
 
@@ -172,6 +173,8 @@ func TestContract(t *testing.T) {
 		"ipsync_members":                         {dto.MetricType_GAUGE, []string{"state", "sync"}},
 		"ipsync_membership_known":                {dto.MetricType_GAUGE, []string{"sync"}},
 		"ipsync_membership_refresh_errors_total": {dto.MetricType_COUNTER, []string{"sync"}},
+		"ipsync_aws_budget_wait_seconds":         {dto.MetricType_HISTOGRAM, []string{"budget"}},
+		"ipsync_aws_budget_deferred_calls_total": {dto.MetricType_COUNTER, []string{"budget"}},
 	}
 	mfs, err := reg.Gather()
 	if err != nil {

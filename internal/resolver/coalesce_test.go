@@ -114,3 +114,56 @@ func TestCoalescerCallerContext(t *testing.T) {
 		t.Errorf("the caller that started the query: %v", err)
 	}
 }
+
+// Recursive mode: mappings that share a name ask DNS once per TTL, whenever each of them resolves, and each gets the
+// TTL left of the shared answer, so that the next time they all resolve together.
+func TestTTLCoalescerOneQueryPerNamePerTTL(t *testing.T) {
+	s := dnstest.Start(t)
+	s.SetA("db.example.com", 5, "10.0.0.1")
+	s.SetA("long.example.com", 3600, "10.0.0.2")
+	s.SetNameFault("down.example.com", dnstest.FaultServFail)
+	c := resolver.NewTTLCoalescer(newResolver(t, resolver.Config{Servers: []string{s.Addr()}}), time.Second, 30*time.Second)
+	clock := fakeclock.New()
+	resolver.SetCoalescerClock(c, clock.Now)
+
+	first := resolveOK(t, c, "db.example.com")
+	if first.TTL != 5*time.Second {
+		t.Fatalf("first answer TTL %v, want 5s", first.TTL)
+	}
+	clock.Advance(3 * time.Second) // a second mapping resolves the name 3 s later
+	later := resolveOK(t, c, "db.example.com")
+	if later.TTL != 2*time.Second || !later.At.Equal(first.At) {
+		t.Errorf("3 s later: TTL %v At %v; want the shared answer with 2s left", later.TTL, later.At)
+	}
+	if n := s.Queries(); n != 1 {
+		t.Errorf("%d queries within one TTL, want 1", n)
+	}
+	clock.Advance(2 * time.Second) // the TTL has ended: both mappings resolve now, with one new query
+	if res := resolveOK(t, c, "db.example.com"); res.TTL != 5*time.Second || !res.At.After(first.At) {
+		t.Errorf("after the TTL: %+v, want a new answer", res)
+	}
+	resolveOK(t, c, "db.example.com")
+	if n := s.Queries(); n != 2 {
+		t.Errorf("%d queries over two TTLs, want 2", n)
+	}
+
+	// A TTL above maxTTL is shared for maxTTL only: poll.max bounds how stale an answer gets.
+	resolveOK(t, c, "long.example.com")
+	clock.Advance(30 * time.Second)
+	resolveOK(t, c, "long.example.com")
+	if n := s.Queries(); n != 4 {
+		t.Errorf("%d queries in all, want 4: a 1-hour TTL is shared for 30 s", n)
+	}
+
+	// A failure is shared for the interval (poll.min) only.
+	for range 2 {
+		if _, err := c.Resolve(context.Background(), "down.example.com", resolver.IPv4); resolver.KindOf(err) != resolver.KindSERVFAIL {
+			t.Fatalf("err = %v, want SERVFAIL", err)
+		}
+	}
+	clock.Advance(time.Second)
+	_, _ = c.Resolve(context.Background(), "down.example.com", resolver.IPv4)
+	if n := s.Queries(); n != 6 {
+		t.Errorf("%d queries in all, want 6: a failure is shared for 1 s", n)
+	}
+}

@@ -21,6 +21,7 @@ import (
 	"github.com/aws/smithy-go/middleware"
 
 	"github.com/ipsync/ipsync/internal/awserr"
+	"github.com/ipsync/ipsync/internal/budget"
 )
 
 // DefaultMaxAttempts is the SDK standard retryer's attempt limit (first try included) unless FactoryOptions says otherwise.
@@ -35,6 +36,7 @@ type FactoryOptions struct {
 	EndpointURL string                          // optional override (demo); "" = SDK standard resolution
 	MaxAttempts int                             // retryer; 0 = DefaultMaxAttempts
 	CallTimeout time.Duration                   // per-call deadline; 0 = DefaultCallTimeout
+	Budget      *budget.Budget                  // the AWS API budget per account and region (I11); nil: none
 	Logger      logging.Logger                  // where the SDK's own log lines go; nil = the SDK's default (stderr)
 }
 
@@ -45,6 +47,7 @@ type Factory struct {
 	cfg         aws.Config // with the retryer and APIOptions; Region is set per client
 	endpointURL string
 	callTimeout time.Duration
+	budget      *budget.Budget
 
 	mu         sync.Mutex
 	configs    map[clientKey]aws.Config
@@ -70,18 +73,18 @@ func NewFactory(ctx context.Context, opts FactoryOptions) (*Factory, error) {
 }
 
 // NewFactoryFromConfig builds a Factory over cfg with the SDK standard retryer (retries happen there and nowhere
-// else), opts.APIOptions and the per-call timeout. The emulators use it with static credentials, so that nothing
+// else), opts.APIOptions, PlainRequestBody, the per-call timeout and opts.Budget. The emulators use it with static credentials, so that nothing
 // comes from the process's AWS environment.
 func NewFactoryFromConfig(cfg aws.Config, opts FactoryOptions) *Factory {
 	cfg.Retryer = opts.retryer()
 	cfg.Credentials = awserr.MarkCredentials(cfg.Credentials) // so that "no credentials" is a hard error with a hint
-	cfg.APIOptions = append(slices.Clip(cfg.APIOptions), opts.APIOptions...)
+	cfg.APIOptions = append(append(slices.Clip(cfg.APIOptions), opts.APIOptions...), PlainRequestBody)
 	timeout := opts.CallTimeout
 	if timeout <= 0 {
 		timeout = DefaultCallTimeout
 	}
-	return &Factory{cfg: cfg, endpointURL: opts.EndpointURL, callTimeout: timeout, clients: map[clientKey]*Client{},
-		configs: map[clientKey]aws.Config{}, rdsClients: map[clientKey]*rds.Client{}}
+	return &Factory{cfg: cfg, endpointURL: opts.EndpointURL, callTimeout: timeout, budget: opts.Budget,
+		clients: map[clientKey]*Client{}, configs: map[clientKey]aws.Config{}, rdsClients: map[clientKey]*rds.Client{}}
 }
 
 func (opts FactoryOptions) retryer() func() aws.Retryer {
@@ -99,10 +102,11 @@ func (opts FactoryOptions) retryer() func() aws.Retryer {
 func (f *Factory) Config() aws.Config { return f.cfg.Copy() }
 
 // For returns the Client for the target group's region, acting as roleARN when it is not "". Clients are
-// cached per (region, role), so mappings sharing them also share connections and assumed-role credentials.
-// It makes no network call: a bad role surfaces on the first API call.
+// cached per (region, role), so mappings sharing them also share connections and assumed-role credentials; a
+// client's calls count against the API budget of the target group's account and region (a role acts in one
+// account). It makes no network call: a bad role surfaces on the first API call.
 func (f *Factory) For(ctx context.Context, targetGroupARN, roleARN string) (*Client, error) {
-	key, err := keyFor(targetGroupARN, roleARN)
+	key, acct, err := f.keyFor(targetGroupARN, roleARN)
 	if err != nil {
 		return nil, err
 	}
@@ -116,6 +120,7 @@ func (f *Factory) For(ctx context.Context, targetGroupARN, roleARN string) (*Cli
 		if f.endpointURL != "" {
 			o.BaseEndpoint = aws.String(f.endpointURL)
 		}
+		o.APIOptions = append(o.APIOptions, acct.Middleware())
 	})
 	ec2c := ec2.NewFromConfig(cfg, func(o *ec2.Options) {
 		if f.endpointURL != "" {
@@ -123,16 +128,17 @@ func (f *Factory) For(ctx context.Context, targetGroupARN, roleARN string) (*Cli
 		}
 	})
 	c := NewClient(elb, ec2c)
-	c.CallTimeout = f.callTimeout
+	c.CallTimeout, c.Budget = f.callTimeout, acct
 	f.clients[key] = c
 	return c, nil
 }
 
 // RDS returns the RDS client for the target group's region, acting as roleARN when it is not "": the database
 // and the load balancer in front of it are in one region, and role_arn grants both. It shares For's cached
-// credentials and makes no network call.
+// credentials and makes no network call. Its Describe calls count against the RDS bucket of the target group's
+// account and region.
 func (f *Factory) RDS(ctx context.Context, targetGroupARN, roleARN string) (*rds.Client, error) {
-	key, err := keyFor(targetGroupARN, roleARN)
+	key, acct, err := f.keyFor(targetGroupARN, roleARN)
 	if err != nil {
 		return nil, err
 	}
@@ -145,22 +151,31 @@ func (f *Factory) RDS(ctx context.Context, targetGroupARN, roleARN string) (*rds
 		if f.endpointURL != "" {
 			o.BaseEndpoint = aws.String(f.endpointURL)
 		}
+		o.APIOptions = append(o.APIOptions, acct.Middleware())
 	})
 	f.rdsClients[key] = c
 	return c, nil
 }
 
-func keyFor(targetGroupARN, roleARN string) (clientKey, error) {
+// keyFor is the client cache key of a target group and role, and the API budget of the target group's account
+// and region (a role acts in one account; nil when the factory has no budget).
+func (f *Factory) keyFor(targetGroupARN, roleARN string) (clientKey, *budget.Account, error) {
 	region, err := RegionFromARN(targetGroupARN)
 	if err != nil {
-		return clientKey{}, err
+		return clientKey{}, nil, err
 	}
 	if roleARN != "" {
 		if err := checkRoleARN(roleARN); err != nil {
-			return clientKey{}, err
+			return clientKey{}, nil, err
 		}
 	}
-	return clientKey{region: region, roleARN: roleARN}, nil
+	var acct *budget.Account
+	if f.budget != nil {
+		if acct, err = f.budget.For(targetGroupARN); err != nil {
+			return clientKey{}, nil, err
+		}
+	}
+	return clientKey{region: region, roleARN: roleARN}, acct, nil
 }
 
 // configFor is the aws.Config of a region and role, built once: every service client of that key shares its

@@ -23,11 +23,17 @@ import (
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	elbv2types "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 
+	"github.com/ipsync/ipsync/internal/budget"
 	"github.com/ipsync/ipsync/internal/nlb"
 )
 
-// DefaultCallTimeout bounds one API call, including the SDK's retries.
+// DefaultCallTimeout bounds one API call, including the SDK's retries. The wait for the call's first token of the
+// AWS API budget comes before it, bounded by MaxBudgetWait.
 const DefaultCallTimeout = 10 * time.Second
+
+// MaxBudgetWait bounds how long a call waits for its first token of the AWS API budget: the call then fails
+// (and the mapping tries again later) rather than holding its worker without end.
+const MaxBudgetWait = time.Minute
 
 // MaxTargetsPerCall is how many targets one RegisterTargets/DeregisterTargets request carries; longer lists
 // are split into several calls.
@@ -66,6 +72,9 @@ type Client struct {
 	ec2 EC2API
 	// CallTimeout bounds each API call including retries; set it before first use. <= 0 means DefaultCallTimeout.
 	CallTimeout time.Duration
+	// Budget is the AWS API budget of the account and region this client calls (I11); nil: no budget. Set it
+	// before first use, together with its Middleware on the ELBv2 client so that retries wait too.
+	Budget *budget.Account
 }
 
 // NewClient wraps the given API clients with CallTimeout = DefaultCallTimeout.
@@ -73,17 +82,28 @@ func NewClient(elb ELBv2API, ec2 EC2API) *Client {
 	return &Client{elb: elb, ec2: ec2, CallTimeout: DefaultCallTimeout}
 }
 
-func (c *Client) callCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+// callCtx waits for the call's token of kind ("" = not budgeted), then gives the call its deadline.
+func (c *Client) callCtx(ctx context.Context, kind budget.Kind) (context.Context, context.CancelFunc, error) {
+	if kind != "" {
+		var err error
+		if ctx, err = c.Budget.Wait(ctx, kind, MaxBudgetWait); err != nil {
+			return nil, nil, err
+		}
+	}
 	d := c.CallTimeout
 	if d <= 0 {
 		d = DefaultCallTimeout
 	}
-	return context.WithTimeout(ctx, d)
+	ctx, cancel := context.WithTimeout(ctx, d)
+	return ctx, cancel, nil
 }
 
 // Group describes the target group.
 func (c *Client) Group(ctx context.Context, arn string) (Group, error) {
-	ctx, cancel := c.callCtx(ctx)
+	ctx, cancel, err := c.callCtx(ctx, budget.Describe)
+	if err != nil {
+		return Group{}, err
+	}
 	defer cancel()
 	out, err := c.elb.DescribeTargetGroups(ctx, &elbv2.DescribeTargetGroupsInput{TargetGroupArns: []string{arn}})
 	if err != nil {
@@ -108,7 +128,10 @@ func (c *Client) Group(ctx context.Context, arn string) (Group, error) {
 
 // VPCCIDRs returns every associated IPv4 and IPv6 CIDR block of the VPC, sorted.
 func (c *Client) VPCCIDRs(ctx context.Context, vpcID string) ([]netip.Prefix, error) {
-	ctx, cancel := c.callCtx(ctx)
+	ctx, cancel, err := c.callCtx(ctx, "")
+	if err != nil {
+		return nil, err
+	}
 	defer cancel()
 	out, err := c.ec2.DescribeVpcs(ctx, &ec2.DescribeVpcsInput{VpcIds: []string{vpcID}})
 	if err != nil {
@@ -170,7 +193,10 @@ func comparePrefix(a, b netip.Prefix) int {
 // Health returns every target of the group with its state, sorted by IP then port, one row per target. Port and
 // AvailabilityZone are exactly what ELBv2 reported, so they can be echoed on deregistration (I4).
 func (c *Client) Health(ctx context.Context, arn string) ([]nlb.TargetHealth, error) {
-	ctx, cancel := c.callCtx(ctx)
+	ctx, cancel, err := c.callCtx(ctx, budget.Describe)
+	if err != nil {
+		return nil, err
+	}
 	defer cancel()
 	// DescribeTargetHealth is not paginated: one call returns all targets.
 	out, err := c.elb.DescribeTargetHealth(ctx, &elbv2.DescribeTargetHealthInput{TargetGroupArn: aws.String(arn)})
@@ -233,7 +259,7 @@ func drainingFirst(a, b nlb.TargetHealth) int {
 // chunks stay registered; the caller re-reads Health.
 func (c *Client) Register(ctx context.Context, arn string, ts []nlb.Target) error {
 	for i, chunk := range chunks(ts) {
-		err := c.call(ctx, func(ctx context.Context) error {
+		err := c.call(ctx, budget.Mutate, func(ctx context.Context) error {
 			_, err := c.elb.RegisterTargets(ctx, &elbv2.RegisterTargetsInput{TargetGroupArn: aws.String(arn), Targets: descriptions(chunk)})
 			return err
 		})
@@ -249,7 +275,7 @@ func (c *Client) Register(ctx context.Context, arn string, ts []nlb.Target) erro
 // nothing (I4). AvailabilityZone "" is left out of the request.
 func (c *Client) Deregister(ctx context.Context, arn string, ts []nlb.Target) error {
 	for i, chunk := range chunks(ts) {
-		err := c.call(ctx, func(ctx context.Context) error {
+		err := c.call(ctx, budget.Mutate, func(ctx context.Context) error {
 			_, err := c.elb.DeregisterTargets(ctx, &elbv2.DeregisterTargetsInput{TargetGroupArn: aws.String(arn), Targets: descriptions(chunk)})
 			return err
 		})
@@ -262,7 +288,10 @@ func (c *Client) Deregister(ctx context.Context, arn string, ts []nlb.Target) er
 
 // Tags returns the target group's tags (DescribeTags). Ownership for prune: false is recorded there.
 func (c *Client) Tags(ctx context.Context, arn string) (map[string]string, error) {
-	ctx, cancel := c.callCtx(ctx)
+	ctx, cancel, err := c.callCtx(ctx, budget.Describe)
+	if err != nil {
+		return nil, err
+	}
 	defer cancel()
 	out, err := c.elb.DescribeTags(ctx, &elbv2.DescribeTagsInput{ResourceArns: []string{arn}})
 	if err != nil {
@@ -286,7 +315,7 @@ func (c *Client) AddTags(ctx context.Context, arn string, tags map[string]string
 	for _, k := range slices.Sorted(maps.Keys(tags)) {
 		in.Tags = append(in.Tags, elbv2types.Tag{Key: aws.String(k), Value: aws.String(tags[k])})
 	}
-	return c.call(ctx, func(ctx context.Context) error {
+	return c.call(ctx, budget.Mutate, func(ctx context.Context) error {
 		_, err := c.elb.AddTags(ctx, in)
 		return err
 	})
@@ -294,14 +323,17 @@ func (c *Client) AddTags(ctx context.Context, arn string, tags map[string]string
 
 // RemoveTags removes the tag keys from the target group.
 func (c *Client) RemoveTags(ctx context.Context, arn string, keys []string) error {
-	return c.call(ctx, func(ctx context.Context) error {
+	return c.call(ctx, budget.Mutate, func(ctx context.Context) error {
 		_, err := c.elb.RemoveTags(ctx, &elbv2.RemoveTagsInput{ResourceArns: []string{arn}, TagKeys: keys})
 		return err
 	})
 }
 
-func (c *Client) call(ctx context.Context, fn func(context.Context) error) error {
-	ctx, cancel := c.callCtx(ctx)
+func (c *Client) call(ctx context.Context, kind budget.Kind, fn func(context.Context) error) error {
+	ctx, cancel, err := c.callCtx(ctx, kind)
+	if err != nil {
+		return err
+	}
 	defer cancel()
 	return fn(ctx)
 }

@@ -1,4 +1,4 @@
-# ipsync as an ECS Fargate service: one task running `ipsync run`, which keeps NLB IP target groups pointed at the
+# ipsync as an ECS Fargate service (one per shard, see shard_count): one task running `ipsync run`, which keeps NLB IP target groups pointed at the
 # addresses a database endpoint resolves to. The same resources as deploy/ecs/ipsync.yaml (CloudFormation);
 # deploy/terraform_test.go checks that both grant the same actions.
 
@@ -14,6 +14,8 @@ locals {
   config_parameter_arn = "arn:${data.aws_partition.current.partition}:ssm:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:parameter${var.config_parameter_name}"
   create_namespace     = var.cloud_map_namespace_name != ""
   use_cloud_map        = local.create_namespace || var.cloud_map_namespace_id != ""
+  # One service, task definition and Cloud Map name per shard; unsharded, just var.name.
+  shard_names = [for i in range(var.shard_count) : var.shard_count == 1 ? var.name : "${var.name}-shard-${i}"]
 
   environment = concat(
     [{ name = "IPSYNC_LOG_LEVEL", value = var.log_level }],
@@ -167,8 +169,8 @@ resource "aws_service_discovery_private_dns_namespace" "ipsync" {
 }
 
 resource "aws_service_discovery_service" "ipsync" {
-  count        = local.use_cloud_map ? 1 : 0
-  name         = var.name
+  count        = local.use_cloud_map ? var.shard_count : 0
+  name         = local.shard_names[count.index]
   description  = "ipsync task addresses (A records; /metrics on port 9796)"
   namespace_id = local.create_namespace ? aws_service_discovery_private_dns_namespace.ipsync[0].id : var.cloud_map_namespace_id
   dns_config {
@@ -187,7 +189,8 @@ resource "aws_service_discovery_service" "ipsync" {
 }
 
 resource "aws_ecs_task_definition" "ipsync" {
-  family                   = var.name
+  count                    = var.shard_count
+  family                   = local.shard_names[count.index]
   requires_compatibilities = ["FARGATE"]
   network_mode             = "awsvpc"
   cpu                      = "256"
@@ -207,7 +210,7 @@ resource "aws_ecs_task_definition" "ipsync" {
     # SIGTERM, then this long for the pass in flight to finish (its calls have 10 s deadlines) before SIGKILL.
     stopTimeout  = 30
     portMappings = [{ name = "metrics", containerPort = local.metrics_port, protocol = "tcp" }]
-    environment  = local.environment
+    environment  = concat(local.environment, var.shard_count == 1 ? [] : [{ name = "IPSYNC_SHARD", value = "${count.index}/${var.shard_count}" }])
     secrets      = local.use_config_parameter ? [{ name = "IPSYNC_CONFIG", valueFrom = local.config_parameter_arn }] : []
     # Healthy once every mapping has had a successful pass recently (/readyz); the image has no shell.
     healthCheck = {
@@ -243,11 +246,12 @@ resource "aws_ecs_task_definition" "ipsync" {
 }
 
 resource "aws_ecs_service" "ipsync" {
-  name            = var.name
+  count           = var.shard_count
+  name            = local.shard_names[count.index]
   cluster         = local.cluster_arn
   launch_type     = "FARGATE"
-  task_definition = aws_ecs_task_definition.ipsync.arn
-  # One daemon. A deployment stops the old task before starting the new one (at most 100 % = 1 task, at least
+  task_definition = aws_ecs_task_definition.ipsync[count.index].arn
+  # One daemon per shard. A deployment stops the old task before starting the new one (at most 100 % = 1 task, at least
   # 0 %): two daemons would each keep their own memory of absent addresses (deregister_after) and double the
   # Register/Deregister calls against the ~4/s account limit. The target group keeps its targets meanwhile.
   desired_count                      = 1
@@ -265,7 +269,7 @@ resource "aws_ecs_service" "ipsync" {
   dynamic "service_registries" {
     for_each = local.use_cloud_map ? [1] : []
     content {
-      registry_arn = aws_service_discovery_service.ipsync[0].arn
+      registry_arn = aws_service_discovery_service.ipsync[count.index].arn
     }
   }
   propagate_tags          = "SERVICE"

@@ -4,8 +4,13 @@ output "cluster_arn" {
 }
 
 output "service_name" {
-  description = "The ECS service's name."
-  value       = aws_ecs_service.ipsync.name
+  description = "The ECS service's name (shard 0's with shard_count > 1)."
+  value       = aws_ecs_service.ipsync[0].name
+}
+
+output "service_names" {
+  description = "The ECS services' names, one per shard."
+  value       = aws_ecs_service.ipsync[*].name
 }
 
 output "log_group_name" {
@@ -20,5 +25,10 @@ output "task_role_arn" {
 
 output "metrics_dns_name" {
   description = "The name Prometheus resolves to find the task (dns_sd_configs in deploy/prometheus/scrape.yml); null without cloud_map_namespace_name."
-  value       = local.create_namespace ? "${var.name}.${var.cloud_map_namespace_name}" : null
+  value       = local.create_namespace ? "${local.shard_names[0]}.${var.cloud_map_namespace_name}" : null
+}
+
+output "metrics_dns_names" {
+  description = "With shard_count > 1: one name per shard for Prometheus (dns_sd_configs takes a list); empty without cloud_map_namespace_name."
+  value       = local.create_namespace ? [for n in local.shard_names : "${n}.${var.cloud_map_namespace_name}"] : []
 }

@@ -120,6 +120,16 @@ variable "cloud_map_namespace_id" {
   default     = ""
 }
 
+variable "shard_count" {
+  description = "Split the mappings across this many ECS services, one task each with IPSYNC_SHARD=i/shard_count: each keeps only the mappings whose target group ARN hashes to its shard. 1: one service for every mapping."
+  type        = number
+  default     = 1
+  validation {
+    condition     = var.shard_count >= 1 && var.shard_count <= 64 && floor(var.shard_count) == var.shard_count
+    error_message = "shard_count must be a whole number from 1 to 64."
+  }
+}
+
 variable "tags" {
   description = "Tags for every resource that takes them."
   type        = map(string)

@@ -1,0 +1,64 @@
+package main_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/ipsync/ipsync/internal/config"
+	"github.com/ipsync/ipsync/internal/elbv2fake"
+)
+
+// TestSyncShards: with IPSYNC_SHARD=i/n (or --shard), each of n processes given the same configuration keeps
+// exactly the mappings whose target group hashes to its shard; together they cover every mapping once.
+func TestSyncShards(t *testing.T) {
+	w := newWorld(t, true)
+	var y strings.Builder
+	fmt.Fprintf(&y, "dns:\n  servers: [%q]\n  timeout: 500ms\nsyncs:\n", w.dns.Addr())
+	arns := map[string]string{}
+	for i := range 8 {
+		name := fmt.Sprintf("db%d", i)
+		arn := w.fake.CreateTargetGroup(elbv2fake.TargetGroupSpec{Name: name, Port: 5432, VPCID: w.group.VPCID})
+		endpoint := name + ".c9abc.us-east-1.rds.test"
+		w.dns.SetA(endpoint, 5, fmt.Sprintf("10.0.1.%d", 10+i))
+		fmt.Fprintf(&y, "  - {name: %s, endpoint: %s, target_group_arn: %s}\n", name, endpoint, arn)
+		arns[name] = arn
+	}
+	env := []string{"IPSYNC_CONFIG=" + y.String()}
+
+	seen := map[string]int{}
+	for i := range 3 {
+		args := []string{"sync", "--dry-run"}
+		shardEnv := env
+		if i == 0 {
+			args = append(args, "--shard", "0/3")
+		} else {
+			shardEnv = append(shardEnv, fmt.Sprintf("IPSYNC_SHARD=%d/3", i))
+		}
+		code, out := run(t, shardEnv, args...)
+		if code != 0 || !strings.Contains(out, `"shard":"`+fmt.Sprintf("%d/3", i)+`"`) {
+			t.Fatalf("shard %d/3: exit %d, want 0 and the shard in the log:\n%s", i, code, out)
+		}
+		for name, arn := range arns {
+			if !strings.Contains(out, name+"  ") {
+				continue
+			}
+			seen[name]++
+			if owner := config.ShardOf(arn, 3); owner != i {
+				t.Errorf("shard %d/3 synced %s, which hashes to shard %d", i, name, owner)
+			}
+		}
+	}
+	for name := range arns {
+		if seen[name] != 1 {
+			t.Errorf("%s was synced by %d of 3 shards, want exactly 1", name, seen[name])
+		}
+	}
+	if len(w.fake.MutatingCalls()) != 0 {
+		t.Errorf("--dry-run made mutating calls: %v", w.fake.MutatingCalls())
+	}
+
+	if code, out := run(t, env, "sync", "--shard", "3/3"); code != 1 || !strings.Contains(out, "0 to 2") {
+		t.Errorf("--shard 3/3: exit %d, want 1 and what a shard may be:\n%s", code, out)
+	}
+}
