@@ -164,15 +164,12 @@ func withoutAssumeRole(ops []string) []string {
 	return slices.DeleteFunc(slices.Clone(ops), func(op string) bool { return op == "sts:AssumeRole" })
 }
 
-// deployedRDS marks the statements of a deployed policy as granted under FollowRdsMembers=true when the stack
-// was deployed so: a deployed policy has no conditions left, and checkLeastPrivilege wants RDS reads under one.
-func deployedRDS(sts []statement, follow bool) []statement {
-	for i := range sts {
-		if follow {
-			sts[i].condition = "FollowRdsMembers=true"
-		}
-	}
-	return sts
+// withoutFleet is the recorded operations but those a role gets only with DiscoverTagKey (tag:GetResources) and
+// RecordOwnership (the ownership record's DescribeTags, AddTags, RemoveTags).
+func withoutFleet(ops []string) []string {
+	return slices.DeleteFunc(slices.Clone(ops), func(op string) bool {
+		return op == "tag:GetResources" || op == "elasticloadbalancing:DescribeTags" || isOwnershipWrite(op)
+	})
 }
 
 // withoutRDS is ops without the RDS reads, which a stack grants only with FollowRdsMembers=true.
@@ -248,6 +245,7 @@ func TestCloudFormationStacksDeployIntoMoto(t *testing.T) {
 		cfgYAML := "syncs:\n  - endpoint: " + deployEndpoint + "\n    target_group_arn: " + deployTargetGroups[0] + "\n"
 		for _, tc := range []struct {
 			name, arch  string
+			fleet       bool // DiscoverTagKey and RecordOwnership set
 			params      map[string]string
 			assumeRoles []string
 			wantEnv     map[string]string
@@ -263,8 +261,8 @@ func TestCloudFormationStacksDeployIntoMoto(t *testing.T) {
 				"IPSYNC_DNS_SERVER": "10.0.0.2:53", "IPSYNC_FAILOVER_WINDOW": "90s",
 			},
 		}, {
-			name: "config-x86", arch: "x86_64",
-			params:  map[string]string{"Config": cfgYAML, "SingleConcurrency": "false"},
+			name: "config-x86", arch: "x86_64", fleet: true,
+			params:  map[string]string{"Config": cfgYAML, "SingleConcurrency": "false", "DiscoverTagKey": "ipsync:endpoint", "RecordOwnership": "true"},
 			wantEnv: map[string]string{"IPSYNC_CONFIG": cfgYAML, "IPSYNC_FAILOVER_WINDOW": "120s"},
 		}} {
 			t.Run(tc.name, func(t *testing.T) {
@@ -277,8 +275,11 @@ func TestCloudFormationStacksDeployIntoMoto(t *testing.T) {
 				}
 				st := deployStack(t, cfg, "ipsync-"+tc.name, filepath.Join("lambda", "ipsync.yaml"), params)
 				wantOps := ops
+				if !tc.fleet {
+					wantOps = withoutFleet(wantOps)
+				}
 				if params["FollowRdsMembers"] != "true" {
-					wantOps = withoutRDS(ops)
+					wantOps = withoutRDS(wantOps)
 				}
 				checkLambdaStack(t, cfg, st, tc.arch, tc.assumeRoles, tc.wantEnv, wantOps)
 			})
@@ -359,8 +360,8 @@ func checkLambdaStack(t *testing.T, cfg aws.Config, st stack, arch string, assum
 	if len(assumeRoles) == 0 {
 		wantOps = withoutAssumeRole(ops)
 	}
-	checkLeastPrivilege(t, "deployed "+role, deployedRDS(rolePolicy(t, cfg, role, "ipsync"), slices.Contains(wantOps, "rds:DescribeDBClusters")),
-		wantOps, anyList(deployTargetGroups), anyList(assumeRoles), func(string) bool { return true })
+	checkLeastPrivilege(t, "deployed "+role, rolePolicy(t, cfg, role, "ipsync"), wantOps, anyList(deployTargetGroups),
+		anyList(assumeRoles), func(statement, string) bool { return true })
 
 	fnName := st.id(t, "Function")
 	fn, err := awslambda.NewFromConfig(cfg).GetFunction(ctx, &awslambda.GetFunctionInput{FunctionName: aws.String(fnName)})
@@ -432,15 +433,15 @@ func checkLambdaStack(t *testing.T, cfg aws.Config, st stack, arch string, assum
 func checkECSStack(t *testing.T, cfg aws.Config, st stack, image string, tc ecsCase, ops []string) {
 	ctx := context.Background()
 	role := st.id(t, "TaskRole")
-	wantOps := ops
+	wantOps := withoutFleet(ops) // the ECS stacks here set neither DiscoverTagKey nor RecordOwnership
 	if len(tc.assumeRoles) == 0 {
-		wantOps = withoutAssumeRole(ops)
+		wantOps = withoutAssumeRole(wantOps)
 	}
 	if tc.params["FollowRdsMembers"] != "true" {
 		wantOps = withoutRDS(wantOps)
 	}
-	checkLeastPrivilege(t, "deployed "+role, deployedRDS(rolePolicy(t, cfg, role, "ipsync"), slices.Contains(wantOps, "rds:DescribeDBClusters")),
-		wantOps, anyList(deployTargetGroups), anyList(tc.assumeRoles), func(string) bool { return true })
+	checkLeastPrivilege(t, "deployed "+role, rolePolicy(t, cfg, role, "ipsync"), wantOps, anyList(deployTargetGroups),
+		anyList(tc.assumeRoles), func(statement, string) bool { return true })
 
 	client := ecs.NewFromConfig(cfg)
 	td, err := client.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{TaskDefinition: aws.String(st.id(t, "TaskDefinition"))})

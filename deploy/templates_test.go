@@ -172,7 +172,48 @@ type statement struct {
 	actions   []string
 	resource  any
 	condition string // the Fn::If condition the statement depends on; "" = always present
+	// iam is the IAM Condition block, as "Operator Key" -> sorted values.
+	iam map[string][]string
 }
+
+// iamConditions reads a policy document's Condition block into statement.iam's form.
+func iamConditions(v any) map[string][]string {
+	out := map[string][]string{}
+	for op, keys := range m(v) {
+		for key, vals := range m(keys) {
+			var vs []string
+			switch x := vals.(type) {
+			case []any:
+				for _, e := range x {
+					vs = append(vs, fmt.Sprint(e))
+				}
+			default:
+				vs = []string{fmt.Sprint(x)}
+			}
+			slices.Sort(vs)
+			out[op+" "+key] = vs
+		}
+	}
+	return out
+}
+
+// The IAM conditions of a fleet deployment. Targets change only in target groups carrying the discovery tag
+// (the tag key ipsync:endpoint: an IAM condition key cannot come from a template parameter); the ownership
+// record is written only under its own tag keys.
+const (
+	taggedGroupCondition = "Null aws:ResourceTag/ipsync:endpoint"
+	ownTagKeysCondition  = "ForAllValues:StringLike aws:TagKeys"
+)
+
+var ownTagKeys = []string{"ipsync:owned", "ipsync:owned:*"}
+
+// Gates: what a statement may be granted only for.
+const (
+	gateDiscover  = "discovery"              // tag:GetResources, and changes to tagged groups
+	gateOwnership = "prune: false ownership" // DescribeTags, AddTags, RemoveTags
+	gateRoleARN   = "role_arn"               // sts:AssumeRole
+	gateRDS       = "rds: mappings"          // the RDS reads of rds: sources
+)
 
 // statements flattens a policy document's Statement list; a Fn::If yields both branches (AWS::NoValue dropped),
 // each marked with its condition.
@@ -190,7 +231,7 @@ func statements(where string, doc map[string]any) []statement {
 		if reflect.DeepEqual(s, ref("AWS::NoValue")) || s == nil {
 			return
 		}
-		st := statement{where: where, effect: fmt.Sprint(s["Effect"]), resource: s["Resource"], condition: cond}
+		st := statement{where: where, effect: fmt.Sprint(s["Effect"]), resource: s["Resource"], condition: cond, iam: iamConditions(s["Condition"])}
 		st.sid, _ = s["Sid"].(string)
 		switch a := s["Action"].(type) {
 		case string:
@@ -287,13 +328,20 @@ func actionsOf(sts []statement) []string {
 }
 
 func isMutating(action string) bool {
-	return action == "elasticloadbalancing:RegisterTargets" || action == "elasticloadbalancing:DeregisterTargets"
+	return action == "elasticloadbalancing:RegisterTargets" || action == "elasticloadbalancing:DeregisterTargets" || isOwnershipWrite(action)
+}
+
+func isOwnershipWrite(action string) bool {
+	return action == "elasticloadbalancing:AddTags" || action == "elasticloadbalancing:RemoveTags"
 }
 
 // checkLeastPrivilege holds a role's statements to the rules of deploy/iam: exactly the recorded operations;
-// Register/Deregister only on the target groups given as parameters; sts:AssumeRole alone, only under a
-// condition on the role_arn parameter, on those roles only.
-func checkLeastPrivilege(t *testing.T, where string, sts []statement, ops []string, targetGroups, roles any, conditionOn func(string) bool) {
+// Register/Deregister (and AddTags/RemoveTags) only on the target groups given as parameters, or, for discovery,
+// on target groups carrying the discovery tag; AddTags/RemoveTags only of ipsync's ownership tags and only for
+// prune: false; tag:GetResources only for discovery; RDS reads only where rds: mappings are followed;
+// sts:AssumeRole alone, only under a condition on the role_arn parameter, on those roles only. gated reports
+// whether a statement is granted only for the gate.
+func checkLeastPrivilege(t *testing.T, where string, sts []statement, ops []string, targetGroups, roles any, gated func(s statement, gate string) bool) {
 	t.Helper()
 	if got := actionsOf(sts); !slices.Equal(got, ops) {
 		t.Errorf("%s grants %q; ipsync calls exactly %q (%s)", where, got, ops, operationsFile)
@@ -303,32 +351,59 @@ func checkLeastPrivilege(t *testing.T, where string, sts []statement, ops []stri
 			t.Errorf("%s %s: Effect %s", where, s.sid, s.effect)
 		}
 		for _, a := range s.actions {
+			if isMutating(a) {
+				onGiven := reflect.DeepEqual(s.resource, targetGroups)
+				onTagged := strings.Contains(fmt.Sprint(s.resource), ":targetgroup/*") &&
+					slices.Equal(s.iam[taggedGroupCondition], []string{"false"}) && gated(s, gateDiscover)
+				if !onGiven && !onTagged {
+					t.Errorf("%s %s: %s on %v (conditions %v); want only the given target groups %v, or with discovery target groups carrying the tag (%s false)",
+						where, s.sid, a, s.resource, s.iam, targetGroups, taggedGroupCondition)
+				}
+			}
+			gate := ""
 			switch {
-			case isMutating(a) && !reflect.DeepEqual(s.resource, targetGroups):
-				t.Errorf("%s %s: %s on %v; want only the given target groups %v", where, s.sid, a, s.resource, targetGroups)
+			case isOwnershipWrite(a):
+				gate = gateOwnership
+				if !slices.Equal(s.iam[ownTagKeysCondition], ownTagKeys) {
+					t.Errorf("%s %s: %s must be limited to the tag keys %q (%s), got %v", where, s.sid, a, ownTagKeys, ownTagKeysCondition, s.iam)
+				}
+			case a == "elasticloadbalancing:DescribeTags":
+				gate = gateOwnership
+			case a == "tag:GetResources":
+				gate = gateDiscover
 			case a == "sts:AssumeRole":
+				gate = gateRoleARN
 				if len(s.actions) != 1 || !reflect.DeepEqual(s.resource, roles) {
 					t.Errorf("%s %s: sts:AssumeRole must be alone in its statement, on %v only (got %q on %v)", where, s.sid, roles, s.actions, s.resource)
 				}
-				if !conditionOn(s.condition) {
-					t.Errorf("%s %s: sts:AssumeRole must be granted only where role_arn is used (condition %q)", where, s.sid, s.condition)
-				}
-			case strings.HasPrefix(a, "rds:") && !strings.Contains(strings.ToLower(s.condition), "rds"):
-				t.Errorf("%s %s: %s must be granted only where rds: mappings are followed (condition %q)", where, s.sid, a, s.condition)
+			case strings.HasPrefix(a, "rds:"):
+				gate = gateRDS
 			case strings.Contains(a, "*"):
 				t.Errorf("%s %s: wildcard action %s", where, s.sid, a)
+			}
+			if gate != "" && !gated(s, gate) {
+				t.Errorf("%s %s: %s must be granted only for %s (condition %q)", where, s.sid, a, gate, s.condition)
 			}
 		}
 	}
 }
 
-// dependsOn reports whether a template condition's definition refers to the parameter.
+// dependsOn reports whether a template condition's definition refers to the parameter, directly or through the
+// conditions it names.
 func dependsOn(tp template, condition, parameter string) bool {
 	if condition == "" {
 		return false
 	}
 	b, _ := json.Marshal(m(tp.doc["Conditions"])[condition])
-	return strings.Contains(string(b), `{"Ref":"`+parameter+`"}`)
+	if strings.Contains(string(b), `{"Ref":"`+parameter+`"}`) {
+		return true
+	}
+	for name := range m(tp.doc["Conditions"]) {
+		if strings.Contains(string(b), `{"Condition":"`+name+`"}`) && dependsOn(tp, name, parameter) {
+			return true
+		}
+	}
+	return false
 }
 
 func TestIAMGrantsExactlyTheRecordedOperations(t *testing.T) {
@@ -354,8 +429,10 @@ func TestIAMGrantsExactlyTheRecordedOperations(t *testing.T) {
 				t.Fatalf("%s: parameter %s must be a CommaDelimitedList", tp.path, p)
 			}
 		}
+		params := map[string]string{gateDiscover: "DiscoverTagKey", gateOwnership: "RecordOwnership", gateRoleARN: "AssumeRoleArns",
+			gateRDS: "FollowRdsMembers"}
 		checkLeastPrivilege(t, tp.path+" "+role, roleStatements(t, tp, role), ops, ref("TargetGroupArns"), ref("AssumeRoleArns"),
-			func(c string) bool { return dependsOn(tp, c, "AssumeRoleArns") })
+			func(s statement, gate string) bool { return dependsOn(tp, s.condition, params[gate]) })
 	}
 }
 
@@ -373,7 +450,7 @@ func TestIAMPolicyJSON(t *testing.T) {
 	// Placeholders the user replaces; the statement granting sts:AssumeRole is deleted where role_arn is unused.
 	var targetGroups, roles any
 	for _, s := range sts {
-		if slices.ContainsFunc(s.actions, isMutating) {
+		if slices.Contains(s.actions, "elasticloadbalancing:RegisterTargets") && !strings.HasPrefix(s.sid, "OnlyWithDiscover") {
 			targetGroups = s.resource
 		}
 		if slices.Contains(s.actions, "sts:AssumeRole") {
@@ -388,18 +465,10 @@ func TestIAMPolicyJSON(t *testing.T) {
 	if len(l(targetGroups)) == 0 {
 		t.Errorf("iam/policy.json: Register/Deregister must name target group ARNs, got %v", targetGroups)
 	}
-	for i := range sts {
-		if strings.Contains(sts[i].sid, "OnlyWithRds") { // says when it is needed, as a template's condition does
-			sts[i].condition = sts[i].sid
-		}
-	}
-	checkLeastPrivilege(t, "iam/policy.json", sts, ops, targetGroups, roles, func(string) bool {
-		for _, s := range sts {
-			if slices.Contains(s.actions, "sts:AssumeRole") {
-				return strings.Contains(s.sid, "RoleArn") // says when it is needed
-			}
-		}
-		return false
+	// The statements to delete where they are not needed say so in their Sid.
+	sids := map[string]string{gateDiscover: "Discover", gateOwnership: "PruneFalse", gateRoleARN: "RoleArn", gateRDS: "Rds"}
+	checkLeastPrivilege(t, "iam/policy.json", sts, ops, targetGroups, roles, func(s statement, gate string) bool {
+		return strings.HasPrefix(s.sid, "OnlyWith") && strings.Contains(s.sid, sids[gate])
 	})
 }
 
@@ -494,7 +563,11 @@ func TestLambdaTemplate(t *testing.T) {
 		services[s[strings.LastIndexByte(s, '.')+1:]] = true
 	}
 	for _, op := range recordedOperations(t) {
-		if svc, _, _ := strings.Cut(op, ":"); !services[svc] {
+		svc, _, _ := strings.Cut(op, ":")
+		if svc == "tag" {
+			svc = "tagging" // the Resource Groups Tagging API's IAM prefix is tag, its endpoint tagging
+		}
+		if !services[svc] {
 			t.Errorf("ipsync calls %s, but there is no interface endpoint for %s", op, svc)
 		}
 	}

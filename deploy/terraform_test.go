@@ -8,6 +8,7 @@ package deploy_test
 
 import (
 	"bytes"
+	"fmt"
 	"io/fs"
 	"path/filepath"
 	"slices"
@@ -209,9 +210,20 @@ func policyStatements(t *testing.T, where string, doc *hclsyntax.Block) []statem
 				s.resource = literal(t, where+" "+s.sid+" resources", a.Expr)
 			}
 		}
+		s.iam = map[string][]string{}
 		for _, b := range body.Blocks {
 			if b.Type == "not_actions" || b.Type == "not_resources" || b.Type == "principals" {
 				t.Errorf("%s %s: %s block in ipsync's own policy", where, s.sid, b.Type)
+			}
+			if b.Type == "condition" {
+				test, _ := literal(t, where+" "+s.sid+" condition", b.Body.Attributes["test"].Expr).(string)
+				variable, _ := literal(t, where+" "+s.sid+" condition", b.Body.Attributes["variable"].Expr).(string)
+				var vs []string
+				for _, v := range literal(t, where+" "+s.sid+" condition", b.Body.Attributes["values"].Expr).([]any) {
+					vs = append(vs, fmt.Sprint(v))
+				}
+				slices.Sort(vs)
+				s.iam[test+" "+variable] = vs
 			}
 		}
 		out = append(out, s)
@@ -302,7 +314,7 @@ func TestTerraformIAMGrantsExactlyTheRecordedOperations(t *testing.T) {
 		if src != "../policy" {
 			t.Fatalf("%s: module %s has source %q, want ../policy", mod.dir, policyModule, src)
 		}
-		for _, v := range []string{"target_group_arns", "assume_role_arns", "follow_rds_members"} {
+		for _, v := range []string{"target_group_arns", "assume_role_arns", "follow_rds_members", "discover_tag_key", "record_ownership"} {
 			if a := call.Body.Attributes[v]; a == nil || reference(a.Expr) != "var."+v {
 				t.Errorf("%s: module %s must get %s = var.%s", mod.dir, policyModule, v, v)
 			}
@@ -312,8 +324,10 @@ func TestTerraformIAMGrantsExactlyTheRecordedOperations(t *testing.T) {
 	out := policy.mustBlock(t, "output", "json")
 	docName := strings.TrimSuffix(strings.TrimPrefix(reference(out.Body.Attributes["value"].Expr), "data.aws_iam_policy_document."), ".json")
 	doc := policy.mustBlock(t, "data", "aws_iam_policy_document", docName)
+	vars := map[string]string{gateDiscover: "var.discover_tag_key", gateOwnership: "var.record_ownership", gateRoleARN: "var.assume_role_arns",
+		gateRDS: "var.follow_rds_members"}
 	checkLeastPrivilege(t, policy.dir, policyStatements(t, policy.dir+" "+docName, doc), ops,
-		"var.target_group_arns", "var.assume_role_arns", func(c string) bool { return strings.Contains(c, "var.assume_role_arns") })
+		"var.target_group_arns", "var.assume_role_arns", func(s statement, gate string) bool { return strings.Contains(s.condition, vars[gate]) })
 }
 
 // exprTextRaw is an expression's source text as written in the module's files.

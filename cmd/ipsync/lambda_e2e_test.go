@@ -192,6 +192,9 @@ func newAWSRecorder(t *testing.T, upstream string) *awsRecorder {
 				service = parts[3]
 			}
 		}
+		if service == "tagging" { // the Resource Groups Tagging API signs as "tagging"; its IAM prefix is "tag"
+			service = "tag"
+		}
 		tg := form.Get("TargetGroupArn")
 		if tg == "" {
 			tg = form.Get("TargetGroupArns.member.1")
@@ -582,7 +585,34 @@ dns: {servers: [%q], timeout: 500ms}
 		}
 	}
 
-	// 7. rds: mappings, through the one-shot sync of the same binary: their membership reads go in the record
+	// 7. A fleet deployment: `sync` with discover: finds a tagged group (prune: false from its tag), registers, and
+	// records ownership, removing a hand-made look-alike of the record first; its calls go in the record too.
+	fleet := awstest.NewTargetGroup(t, 5432)
+	tagger, err := factory.For(context.Background(), fleet.ARN, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tagger.AddTags(context.Background(), fleet.ARN, map[string]string{"ipsync:endpoint": endpoint, "ipsync:prune": "false",
+		"ipsync:owned:x": "edited by hand"}); err != nil {
+		t.Fatal(err)
+	}
+	fleetCfg := fmt.Sprintf("discover: {tag_key: \"ipsync:endpoint\", regions: [us-east-1]}\ndns: {servers: [%q], timeout: 500ms}\n", dns.Addr())
+	mark = rec.mark()
+	cmd := exec.Command(bootstrap, "sync")
+	cmd.Env = childEnv("IPSYNC_CONFIG="+fleetCfg, "AWS_ENDPOINT_URL="+rec.url)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("bootstrap sync with discover: %v\n%s", err, out)
+	}
+	if got := live(fleet.ARN); !slices.Equal(got, []string{"10.0.2.20"}) {
+		t.Fatalf("the discovered group after sync: %v", got)
+	}
+	for _, op := range []string{"tag:GetResources", "elasticloadbalancing:DescribeTags", "elasticloadbalancing:RemoveTags", "elasticloadbalancing:AddTags"} {
+		if count(rec.since(mark), op, "") == 0 {
+			t.Fatalf("sync with discover: and prune: false made no %s call: %+v", op, rec.since(mark))
+		}
+	}
+
+	// 8. rds: mappings, through the one-shot sync of the same binary: their membership reads go in the record
 	// too. Against our fake, which serves custom endpoints (moto does not).
 	fake := awstest.Fake(t, elbv2fake.Options{})
 	rdsRec := newAWSRecorder(t, fake.URL)
@@ -607,8 +637,8 @@ dns: {servers: [%q], timeout: 500ms}
     target_group_arn: %s
 dns: {servers: [%q], timeout: 500ms}
 `, readers.ARN, reporting.ARN, dns.Addr())
-	cmd := exec.Command(bootstrap, "sync")
-	cmd.Env = append(os.Environ(), "IPSYNC_CONFIG="+rdsCfg, "AWS_ENDPOINT_URL="+rdsRec.url)
+	cmd = exec.Command(bootstrap, "sync")
+	cmd.Env = childEnv("IPSYNC_CONFIG="+rdsCfg, "AWS_ENDPOINT_URL="+rdsRec.url)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("bootstrap sync with rds: mappings: %v\n%s", err, out)
 	}

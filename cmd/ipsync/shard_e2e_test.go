@@ -1,7 +1,9 @@
 package main_test
 
 import (
+	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -25,7 +27,42 @@ func TestSyncShards(t *testing.T) {
 		arns[name] = arn
 	}
 	env := []string{"IPSYNC_CONFIG=" + y.String()}
+	checkShards(t, env, arns)
+	if len(w.fake.MutatingCalls()) != 0 {
+		t.Errorf("--dry-run made mutating calls: %v", w.fake.MutatingCalls())
+	}
 
+	if code, out := run(t, env, "sync", "--shard", "3/3"); code != 1 || !strings.Contains(out, "0 to 2") {
+		t.Errorf("--shard 3/3: exit %d, want 1 and what a shard may be:\n%s", code, out)
+	}
+}
+
+// TestSyncShardsDiscover: with discover:, each shard also finds only the tagged target groups that hash to it.
+func TestSyncShardsDiscover(t *testing.T) {
+	w := newWorld(t, true)
+	arns := map[string]string{}
+	for i := range 8 {
+		name := fmt.Sprintf("found%d", i)
+		arn := w.fake.CreateTargetGroup(elbv2fake.TargetGroupSpec{Name: name, Port: 5432, VPCID: w.group.VPCID})
+		endpoint := name + ".c9abc.us-east-1.rds.test"
+		w.dns.SetA(endpoint, 5, fmt.Sprintf("10.0.1.%d", 10+i))
+		if err := w.direct.AddTags(context.Background(), arn, map[string]string{"ipsync:endpoint": endpoint}); err != nil {
+			t.Fatal(err)
+		}
+		arns[name] = arn
+	}
+	cfg := fmt.Sprintf("discover: {tag_key: \"ipsync:endpoint\", regions: [us-east-1]}\ndns: {servers: [%q], timeout: 500ms}\n", w.dns.Addr())
+	tagged := len(w.fake.MutatingCalls()) // the AddTags above
+	checkShards(t, []string{"IPSYNC_CONFIG=" + cfg}, arns)
+	if calls := w.fake.MutatingCalls()[tagged:]; len(calls) != 0 {
+		t.Errorf("--dry-run made mutating calls: %v", calls)
+	}
+}
+
+// checkShards runs `sync --dry-run` as shards 0/3 (--shard), 1/3 and 2/3 (IPSYNC_SHARD) with env, and checks that
+// each mapping of arns (name: target group ARN) is synced by exactly one of them, the one its ARN hashes to.
+func checkShards(t *testing.T, env []string, arns map[string]string) {
+	t.Helper()
 	seen := map[string]int{}
 	for i := range 3 {
 		args := []string{"sync", "--dry-run"}
@@ -33,7 +70,7 @@ func TestSyncShards(t *testing.T) {
 		if i == 0 {
 			args = append(args, "--shard", "0/3")
 		} else {
-			shardEnv = append(shardEnv, fmt.Sprintf("IPSYNC_SHARD=%d/3", i))
+			shardEnv = append(slices.Clip(env), fmt.Sprintf("IPSYNC_SHARD=%d/3", i))
 		}
 		code, out := run(t, shardEnv, args...)
 		if code != 0 || !strings.Contains(out, `"shard":"`+fmt.Sprintf("%d/3", i)+`"`) {
@@ -53,12 +90,5 @@ func TestSyncShards(t *testing.T) {
 		if seen[name] != 1 {
 			t.Errorf("%s was synced by %d of 3 shards, want exactly 1", name, seen[name])
 		}
-	}
-	if len(w.fake.MutatingCalls()) != 0 {
-		t.Errorf("--dry-run made mutating calls: %v", w.fake.MutatingCalls())
-	}
-
-	if code, out := run(t, env, "sync", "--shard", "3/3"); code != 1 || !strings.Contains(out, "0 to 2") {
-		t.Errorf("--shard 3/3: exit %d, want 1 and what a shard may be:\n%s", code, out)
 	}
 }

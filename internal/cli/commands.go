@@ -23,6 +23,7 @@ import (
 
 	"github.com/ipsync/ipsync/internal/budget"
 	"github.com/ipsync/ipsync/internal/config"
+	"github.com/ipsync/ipsync/internal/discover"
 	"github.com/ipsync/ipsync/internal/engine"
 	"github.com/ipsync/ipsync/internal/metrics"
 	"github.com/ipsync/ipsync/internal/nlb"
@@ -121,7 +122,8 @@ func shardFlag(fs *flag.FlagSet) *config.Shard {
 	return s
 }
 
-// keepShard drops the mappings of other shards and logs which shard this process serves.
+// keepShard drops the mappings of other shards and logs which shard this process serves. With discovery, the
+// Discoverer keeps the discovered groups of the same shard (wiring.fleet).
 func keepShard(cfg *config.Config, shard config.Shard, log *zap.Logger) {
 	if shard.Count <= 1 {
 		return
@@ -130,7 +132,7 @@ func keepShard(cfg *config.Config, shard config.Shard, log *zap.Logger) {
 	cfg.Syncs = shard.Owned(cfg.Syncs)
 	log.Info("serving one shard of the mappings", zap.Stringer("shard", shard), zap.Int("mappings", len(cfg.Syncs)),
 		zap.Int("mappings_in_configuration", all))
-	if len(cfg.Syncs) == 0 {
+	if len(cfg.Syncs) == 0 && !cfg.Discover.Enabled() {
 		log.Warn("this shard owns none of the configured mappings: it has nothing to do", zap.Stringer("shard", shard))
 	}
 }
@@ -147,6 +149,17 @@ func (w *wiring) engine(opts engine.Options) *engine.Engine {
 		Metrics:  w.metrics,
 		Log:      w.log,
 	}, opts)
+}
+
+// fleet returns the Fleet that runs the discovered mappings beside eng's static ones; nil when discovery is off.
+// Discovery keeps the target groups of shard only, as keepShard keeps the static mappings of it.
+// Discovery's clients share the factory's AWS configuration (credentials, retryer, metrics middleware).
+func (w *wiring) fleet(eng *engine.Engine, shard config.Shard) *engine.Fleet {
+	if !w.cfg.Discover.Enabled() {
+		return nil
+	}
+	d := discover.New(w.cfg.Discover, discover.NewAWSClients(w.factory.Config(), w.cfg.Discover.RoleARN), discover.Options{Shard: shard})
+	return engine.NewFleet(eng, d, w.cfg, w.log)
 }
 
 // bindDaemonFlags registers the flags of `run`.
@@ -184,7 +197,12 @@ func runDaemon(env Env, args []string) int {
 	defer func() { _ = w.log.Sync() }()
 	keepShard(cfg, *shard, w.log)
 	eng := w.engine(engine.Options{DryRun: *dryRun})
-	defer reloadOnHangup(env.Signals, flags, *shard, eng, w.log)()
+	var reloader reloader = eng
+	if fleet := w.fleet(eng, *shard); fleet != nil {
+		reloader = fleet
+		go fleet.Run(env.Signals, cfg.Discover.Interval)
+	}
+	defer reloadOnHangup(env.Signals, flags, *shard, reloader, w.log)()
 
 	var srv *http.Server
 	if cfg.Listen != "" {
@@ -281,10 +299,14 @@ func runSync(env Env, args []string) int {
 	}
 	defer func() { _ = w.log.Sync() }()
 	keepShard(cfg, *shard, w.log)
-	reports := w.engine(engine.Options{DryRun: *dryRun, Settle: true}).RunOnce(env.Signals)
+	eng := w.engine(engine.Options{DryRun: *dryRun, Settle: true})
+	code, changed := exitOK, false
+	if fleet := w.fleet(eng, *shard); fleet != nil && fleet.Discover(env.Signals) != nil {
+		code = exitError // logged; the mappings of the regions that answered still run
+	}
+	reports := eng.RunOnce(env.Signals)
 	printReports(env.Stdout, *output, reports, false)
 
-	code, changed := exitOK, false
 	for _, r := range reports {
 		if r.Err() != nil {
 			code = exitError
@@ -324,7 +346,11 @@ func runStatus(env Env, args []string) int {
 		fmt.Fprintf(env.Stderr, "ipsync status: %v\n", err)
 		return exitError
 	}
-	reports := w.engine(engine.Options{DryRun: true}).RunOnce(context.WithoutCancel(env.Signals))
+	eng := w.engine(engine.Options{DryRun: true})
+	if fleet := w.fleet(eng, config.Shard{}); fleet != nil { // status shows the whole fleet
+		_ = fleet.Discover(env.Signals) // logged; the mappings found are shown
+	}
+	reports := eng.RunOnce(context.WithoutCancel(env.Signals))
 	printReports(env.Stdout, *output, reports, true)
 	for _, r := range reports {
 		if r.Err() != nil {

@@ -7,6 +7,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/ipsync/ipsync/internal/config"
+	"github.com/ipsync/ipsync/internal/discover"
 	"github.com/ipsync/ipsync/internal/engine"
 	"github.com/ipsync/ipsync/internal/lambda"
 	"github.com/ipsync/ipsync/internal/targets"
@@ -61,6 +62,10 @@ func runLambda(env Env) int {
 		fmt.Fprintf(env.Stderr, "ipsync lambda: AWS configuration: %v\n", err)
 		return exitError
 	}
+	var disc engine.Discoverer
+	if cfg.Discover.Enabled() {
+		disc = discover.New(cfg.Discover, discover.NewAWSClients(factory.Config(), cfg.Discover.RoleARN), discover.Options{Shard: *shard})
+	}
 	h := lambda.New(lambda.Options{
 		Config:   cfg,
 		Resolver: res,
@@ -70,6 +75,8 @@ func runLambda(env Env) int {
 		Metrics:  env.Stdout,
 		Window:   window,
 		DryRun:   *dryRun,
+
+		Discoverer: disc,
 	})
 	names := make([]string, len(cfg.Syncs))
 	for i, s := range cfg.Syncs {

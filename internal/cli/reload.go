@@ -12,10 +12,22 @@ import (
 	"github.com/ipsync/ipsync/internal/engine"
 )
 
+// reloader applies a reloaded configuration: the engine, or with discovery the Fleet, which adds the discovered
+// mappings to the static ones.
+type reloader interface {
+	Reload(cfg *config.Config) engine.ReloadReport
+}
+
+var (
+	_ reloader = (*engine.Engine)(nil)
+	_ reloader = (*engine.Fleet)(nil)
+)
+
 // reloadOnHangup makes SIGHUP reload the configuration, instead of ending the process (the default), until ctx is
 // done or the returned function is called. It loads and validates first: an invalid configuration is logged and
-// the running one stays. A valid one goes to eng.Reload, which keeps unchanged mappings with their memory.
-func reloadOnHangup(ctx context.Context, flags *config.Flags, shard config.Shard, eng *engine.Engine, log *zap.Logger) (stop func()) {
+// the running one stays. A valid one, cut to this process's shard, goes to eng.Reload (the engine's, or the
+// Fleet's), which keeps unchanged mappings with their memory.
+func reloadOnHangup(ctx context.Context, flags *config.Flags, shard config.Shard, eng reloader, log *zap.Logger) (stop func()) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	ctx, cancel := context.WithCancel(ctx)
@@ -26,7 +38,7 @@ func reloadOnHangup(ctx context.Context, flags *config.Flags, shard config.Shard
 	}
 }
 
-func reloadLoop(ctx context.Context, hup <-chan os.Signal, flags *config.Flags, shard config.Shard, eng *engine.Engine, log *zap.Logger) {
+func reloadLoop(ctx context.Context, hup <-chan os.Signal, flags *config.Flags, shard config.Shard, eng reloader, log *zap.Logger) {
 	for {
 		select {
 		case <-ctx.Done():

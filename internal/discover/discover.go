@@ -95,7 +95,7 @@ func New(cfg config.Discover, clients ClientsFunc, opts Options) *Discoverer {
 type Mapping struct {
 	// Sync is the mapping: Name (the target group's name, followed by "." and the region when discovery searches
 	// several regions, so that names stay unique), TargetGroupARN, Port, Prune, DeregisterAfter (defaults or the
-	// group's override tags), RoleARN (discover.role_arn), Endpoint for a DNS source, RDSIdentifier for an rds: one.
+	// group's override tags), RoleARN (discover.role_arn), Endpoint for a DNS source, RDS for an rds: one.
 	Sync   config.Sync
 	Source Source
 	Region string
@@ -293,7 +293,8 @@ func (d *Discoverer) mapping(region string, g elbv2types.TargetGroup, tags map[s
 	if len(d.cfg.Regions) > 1 {
 		s.Name += "." + region
 	}
-	s.TargetGroupARN, s.RoleARN, s.Endpoint, s.RDSIdentifier = tgARN, d.cfg.RoleARN, src.Endpoint, src.Identifier()
+	// An rds: source is its own identifier for RDS events (config.Sync.DBIdentifier).
+	s.TargetGroupARN, s.RoleARN, s.Endpoint, s.RDS = tgARN, d.cfg.RoleARN, src.Endpoint, src.Config()
 	if v, ok := tags[config.TagPort]; ok {
 		n, err := wholeNumber(v)
 		if err != nil || n < 1 || n > 65535 {

@@ -137,8 +137,9 @@ func TestDiscoverFollowsTags(t *testing.T) {
 			t.Fatal(err)
 		}
 		readerSync := config.DefaultSync()
-		readerSync.Name, readerSync.TargetGroupARN, readerSync.RDSIdentifier = "readers", readers, "orders"
+		readerSync.Name, readerSync.TargetGroupARN = "readers", readers
 		readerSync.Port, readerSync.Prune, readerSync.DeregisterAfter = 6432, false, 3
+		readerSync.RDS = &config.RDS{Cluster: "orders", Role: "reader", Refresh: config.DefaultRDSRefresh}
 		want := []discover.Mapping{
 			{Sync: dnsMapping("orders", orders, "orders.example.com"), Source: discover.Source{Endpoint: "orders.example.com"}, Region: "us-east-1"},
 			{Sync: readerSync, Source: discover.Source{RDS: &discover.RDSSource{Cluster: "orders", Role: "reader"}}, Region: "us-east-1"},
@@ -148,6 +149,11 @@ func TestDiscoverFollowsTags(t *testing.T) {
 		}
 		if !reflect.DeepEqual(res.Mappings, want) {
 			t.Errorf("mappings:\n got %+v\nwant %+v", res.Mappings, want)
+		}
+		valid := config.Defaults()
+		valid.Syncs = syncs(res.Mappings)
+		if err := valid.Validate(); err != nil {
+			t.Errorf("discovered mappings are not a valid configuration: %v", err)
 		}
 		skipped := map[string]string{}
 		for _, e := range res.Skipped {

@@ -94,14 +94,12 @@ func (s Source) String() string {
 	return "rds:instance/" + r.Instance
 }
 
-// Identifier is the RDS cluster or instance the source follows ("" for a DNS name): the mapping's
-// rds_identifier, which RDS events name.
-func (s Source) Identifier() string {
-	if s.RDS == nil {
-		return ""
+// Config is the source as the configuration's rds: block says it, refresh at its default; nil for a DNS name.
+func (s Source) Config() *config.RDS {
+	r := s.RDS
+	if r == nil {
+		return nil
 	}
-	if s.RDS.Cluster != "" {
-		return s.RDS.Cluster
-	}
-	return s.RDS.Instance
+	return &config.RDS{Cluster: r.Cluster, Role: r.Role, CustomEndpoint: r.CustomEndpoint, Instance: r.Instance,
+		WithReplicas: r.WithReplicas, Refresh: config.DefaultRDSRefresh}
 }

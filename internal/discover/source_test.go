@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ipsync/ipsync/internal/config"
 	"github.com/ipsync/ipsync/internal/discover"
 )
 
@@ -51,9 +52,11 @@ func TestParseSource(t *testing.T) {
 			t.Errorf("ParseSource(%q) error = %v, want it to contain %q", value, err, want)
 		}
 	}
-	if (discover.Source{RDS: &discover.RDSSource{Cluster: "orders", Role: "reader"}}).Identifier() != "orders" ||
-		(discover.Source{RDS: &discover.RDSSource{Instance: "db1"}}).Identifier() != "db1" ||
-		(discover.Source{Endpoint: "x.example.com"}).Identifier() != "" {
-		t.Error("Identifier")
+	if got := (discover.Source{RDS: &discover.RDSSource{Instance: "db1", WithReplicas: true}}).Config(); !reflect.DeepEqual(got,
+		&config.RDS{Instance: "db1", WithReplicas: true, Refresh: config.DefaultRDSRefresh}) {
+		t.Errorf("Config() = %+v", got)
+	}
+	if (discover.Source{Endpoint: "x.example.com"}).Config() != nil {
+		t.Error("a DNS source has an rds: block")
 	}
 }

@@ -178,11 +178,13 @@ func (s *Server) Calls() []Call {
 	return out
 }
 
-// MutatingCalls returns the RegisterTargets and DeregisterTargets calls, failed ones included.
+// MutatingCalls returns the calls that change a target group, failed ones included: RegisterTargets,
+// DeregisterTargets, and AddTags and RemoveTags (the ownership record).
 func (s *Server) MutatingCalls() []Call {
 	var out []Call
 	for _, c := range s.Calls() {
-		if c.Action == "RegisterTargets" || c.Action == "DeregisterTargets" {
+		switch c.Action {
+		case "RegisterTargets", "DeregisterTargets", "AddTags", "RemoveTags":
 			out = append(out, c)
 		}
 	}

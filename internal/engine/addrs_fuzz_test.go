@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 	"slices"
 	"sync"
@@ -112,6 +113,15 @@ func (g *memGroup) Deregister(_ context.Context, _ string, ts []nlb.Target) erro
 	g.mutations++
 	g.current = slices.DeleteFunc(g.current, func(h nlb.TargetHealth) bool { return slices.Contains(ts, h.Target) })
 	return nil
+}
+
+// The fuzzed mappings prune: they never touch the ownership record.
+func (g *memGroup) Tags(context.Context, string) (map[string]string, error) { return nil, nil }
+func (g *memGroup) AddTags(context.Context, string, map[string]string) error {
+	return errors.New("memGroup: no ownership record")
+}
+func (g *memGroup) RemoveTags(context.Context, string, []string) error {
+	return errors.New("memGroup: no ownership record")
 }
 
 // fixedAnswer resolves every name to addrs.

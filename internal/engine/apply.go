@@ -164,6 +164,7 @@ func (m *mapping) register(ctx context.Context, ts []nlb.Target) error {
 	now := m.now()
 	m.log.Info("registered targets", zap.Stringers("targets", ts))
 	m.mem = plan.Registered(m.mem, ts)
+	m.ownPending = true
 	m.e.deps.Metrics.Registered(m.cfg.Name, len(ts))
 	for _, t := range ts {
 		m.current = slices.DeleteFunc(m.current, func(h nlb.TargetHealth) bool { return h.IP == t.IP && h.Port == t.Port })
@@ -186,6 +187,7 @@ func (m *mapping) deregister(ctx context.Context, ts []nlb.Target) error {
 	}
 	m.log.Info("deregistered targets", zap.Stringers("targets", ts))
 	m.mem = plan.Deregistered(m.mem, ts)
+	m.ownPending = true
 	m.e.deps.Metrics.Deregistered(m.cfg.Name, len(ts))
 	for _, t := range ts {
 		delete(m.awaitHealthy, t.IP) // gone before it was healthy: nothing left to follow (I9)

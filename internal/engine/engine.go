@@ -37,6 +37,10 @@ type TargetGroup interface {
 	Health(ctx context.Context, arn string) ([]nlb.TargetHealth, error)
 	Register(ctx context.Context, arn string, ts []nlb.Target) error
 	Deregister(ctx context.Context, arn string, ts []nlb.Target) error
+	// Tags, AddTags and RemoveTags read and write the ownership record of a mapping with prune: false.
+	Tags(ctx context.Context, arn string) (map[string]string, error)
+	AddTags(ctx context.Context, arn string, tags map[string]string) error
+	RemoveTags(ctx context.Context, arn string, keys []string) error
 }
 
 var _ TargetGroup = (*targets.Client)(nil)
@@ -68,7 +72,7 @@ type Deps struct {
 
 // Options change how the engine acts.
 type Options struct {
-	DryRun bool // I8: never call RegisterTargets or DeregisterTargets
+	DryRun bool // I8: never call RegisterTargets, DeregisterTargets, AddTags or RemoveTags
 	// Concurrency bounds how many mappings are worked on at once: by RunOnce, Watch and the daemon (default 64).
 	Concurrency int
 	// FollowInterval is how often the target group is read while a new target is not yet healthy (default 2s);

@@ -65,6 +65,11 @@ func (m *mapping) init(ctx context.Context) error {
 			return &HardError{Err: fmt.Errorf("RDS client for %s: %w", m.cfg.RDS, err)}
 		}
 	}
+	if !m.cfg.Prune {
+		if err := m.readOwnership(ctx, client); err != nil {
+			return err
+		}
+	}
 	m.client, m.group, m.policy, m.family = client, g, pol, fam
 	return nil
 }

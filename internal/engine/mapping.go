@@ -51,9 +51,13 @@ type mapping struct {
 	// awaitHealthy holds the addresses ipsync registered and is watching until healthy.
 	awaitHealthy map[netip.Addr]follow
 	nextResolve  time.Time
-	retired      atomic.Bool // set by Reload (under busy) when the mapping was removed or changed: no pass after it
-	fellBack     bool        // the last answer came from the recursive servers because the name servers were unreachable
-	since        time.Time   // when the mapping was created: readiness says "starting" until a window after it
+	// With prune: false, the group's tags as last read or written (ownership.go), and whether the owned targets
+	// changed since.
+	ownTags    map[string]string
+	ownPending bool
+	retired    atomic.Bool // set by Reload (under busy) when the mapping was removed or changed: no pass after it
+	fellBack   bool        // the last answer came from the recursive servers because the name servers were unreachable
+	since      time.Time   // when the mapping was created: readiness says "starting" until a window after it
 
 	// mu guards the outcome of the last pass, which Ready reads without waiting for a pass.
 	mu          sync.Mutex

@@ -41,6 +41,7 @@ func (m *mapping) pass(ctx context.Context) (rep Report) {
 		m.changedAt = time.Time{} // the change is fully handled; a later drift fix is not a failover to time
 	}
 	rep.err = m.apply(ctx, p, &rep)
+	m.writeOwnership(ctx) // also after a failed apply: what was registered before the failure is recorded
 	if rep.err == nil {
 		rep.err = partial // some sources did not answer: what they stood for stays, the pass says why
 	}

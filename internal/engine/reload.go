@@ -116,6 +116,7 @@ func restartSettings(running, next *config.Config) []string {
 		{"aws", running.AWS, next.AWS},
 		{"listen", running.Listen, next.Listen},
 		{"log", running.Log, next.Log},
+		{"discover", running.Discover, next.Discover},
 	} {
 		if !reflect.DeepEqual(s.a, s.b) {
 			out = append(out, s.name)

@@ -22,6 +22,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -53,6 +54,10 @@ type Options struct {
 	Interval time.Duration      // resolution interval of the watch; 0 = 1 s, or poll.min in authoritative mode
 	DryRun   bool               // every invocation plans only (IPSYNC_DRY_RUN): no RegisterTargets/DeregisterTargets call (I8)
 	Now      func() time.Time
+	// Discoverer finds the tagged target groups when Config.Discover is enabled (nil: discovery off). A scheduled
+	// event searches when the last search is older than discover.interval; any other event searches only when
+	// this execution environment has not searched yet.
+	Discoverer engine.Discoverer
 }
 
 // Handler serves invocations; it implements aws-lambda-go's lambda.Handler. Invoke is safe for concurrent use:
@@ -64,6 +69,8 @@ type Handler struct {
 	log  *zap.Logger
 	emf  *EMF
 	live *engine.Engine
+
+	fleet *engine.Fleet // nil: discovery off
 
 	mu  sync.Mutex
 	dry *engine.Engine // built on the first dry-run invocation; its own memory, so a plan never touches live's (live itself with Options.DryRun)
@@ -85,6 +92,9 @@ func New(opts Options) *Handler {
 	}
 	h := &Handler{opts: opts, log: opts.Log, emf: NewEMF(opts.Metrics, opts.Now)}
 	h.live = h.engine(opts.DryRun)
+	if opts.Discoverer != nil && opts.Config.Discover.Enabled() {
+		h.fleet = engine.NewFleet(h.live, opts.Discoverer, opts.Config, opts.Log)
+	}
 	return h
 }
 
@@ -107,6 +117,9 @@ func (h *Handler) dryEngine() *engine.Engine {
 		h.dry = h.live
 		if !h.opts.DryRun {
 			h.dry = h.engine(true)
+			if h.fleet != nil {
+				h.fleet.Attach(h.dry)
+			}
 		}
 	}
 	return h.dry
@@ -180,6 +193,13 @@ func (h *Handler) serve(ctx context.Context, log *zap.Logger, ev event) (Respons
 	dry := h.opts.DryRun || ev.kind == kindDirect && ev.direct.DryRun
 	if dry {
 		log = log.With(zap.Bool("dry_run", true))
+	}
+	if h.fleet != nil {
+		maxAge := time.Duration(math.MaxInt64) // only when this environment has not searched yet
+		if ev.kind == kindScheduled {
+			maxAge = h.opts.Config.Discover.Interval
+		}
+		_ = h.fleet.DiscoverIfOlder(ctx, maxAge) // logged; the mappings found before keep running
 	}
 	switch ev.kind {
 	case kindScheduled:

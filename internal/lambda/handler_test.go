@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ipsync/ipsync/internal/config"
+	"github.com/ipsync/ipsync/internal/discover"
 	"github.com/ipsync/ipsync/internal/dnstest"
 	"github.com/ipsync/ipsync/internal/elbv2fake"
 	"github.com/ipsync/ipsync/internal/engine"
@@ -458,5 +460,53 @@ func TestDBIdentifierOfEvents(t *testing.T) {
 	ids := lambda.FailoverEventIDs()
 	if len(ids) != 11 || !slices.IsSorted(ids) || len(slices.Compact(slices.Clone(ids))) != len(ids) {
 		t.Fatalf("FailoverEventIDs() = %q: want the eleven RDS failover events, sorted, distinct", ids)
+	}
+}
+
+// TestScheduledDiscovery: with discover:, a scheduled event searches for tagged target groups, at most once per
+// discover.interval in one execution environment, and runs what it found beside syncs:.
+func TestScheduledDiscovery(t *testing.T) {
+	w := newWorld(t, time.Second)
+	awsCfg, err := awsconfig.LoadDefaultConfig(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.fake.SetTags(w.reports, map[string]string{"ipsync:endpoint": reportsEndpoint}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.Defaults()
+	orders := config.DefaultSync()
+	orders.Name, orders.Endpoint, orders.TargetGroupARN = "orders", ordersEndpoint, w.orders
+	cfg.Syncs = []config.Sync{orders}
+	cfg.DNS.Servers = []string{w.dns.Addr()}
+	cfg.Discover = config.Discover{TagKey: "ipsync:endpoint", Regions: []string{"us-east-1"}, Interval: time.Hour}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	res, err := resolver.New(resolver.Config{Servers: cfg.DNS.Servers, Timeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	factory := targets.NewFactoryFromConfig(awsCfg, targets.FactoryOptions{})
+	w.h = lambda.New(lambda.Options{Config: cfg, Resolver: res, Clients: engine.FromFactory(factory),
+		Discoverer: discover.New(cfg.Discover, discover.NewAWSClients(awsCfg, ""), discover.Options{})})
+
+	scheduled := fixture(t, "lambda-scheduled.json")
+	for range 2 {
+		if resp := w.mustInvoke(scheduled); len(syncsOf(t, resp)) != 2 {
+			t.Fatalf("a scheduled pass must run the static and the discovered mapping: %v", resp)
+		}
+	}
+	if got := w.live(w.reports); !slices.Equal(got, []string{"10.0.5.50"}) {
+		t.Fatalf("discovered group: %v, want [10.0.5.50]", got)
+	}
+	searches := 0
+	for _, c := range w.fake.Calls() {
+		if c.Action == "GetResources" {
+			searches++
+		}
+	}
+	if searches != 1 {
+		t.Fatalf("%d searches for two scheduled events within discover.interval, want 1", searches)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"regexp"
 	"slices"
@@ -106,6 +107,7 @@ var behaviours = []struct {
 	{"RoleARN", testRoleARN},
 	{"RetryerConfiguredOnce", testRetry},
 	{"CallTimeout", testCallTimeout},
+	{"Tags", testTags},
 }
 
 // ---- moto ----
@@ -263,6 +265,29 @@ func wireTargets(b *backend, action string) [][]string {
 }
 
 // ---- behaviours ----
+
+// testTags: the ownership record's round trip, AddTags overwriting a value and RemoveTags leaving other tags.
+func testTags(t *testing.T, b *backend) {
+	f, c := b.groupAndClient(t)
+	ctx := context.Background()
+	if tags, err := c.Tags(ctx, f.ARN); err != nil || len(tags) != 0 {
+		t.Fatalf("Tags of a new group = %v, %v; want none", tags, err)
+	}
+	if err := c.AddTags(ctx, f.ARN, map[string]string{"ipsync:owned": "5432=10.0.1.5", "team": "db"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.AddTags(ctx, f.ARN, map[string]string{"ipsync:owned": "5432=10.0.1.5+10.0.2.7", "ipsync:owned:1": "6432=10.0.1.5"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.RemoveTags(ctx, f.ARN, []string{"ipsync:owned:1"}); err != nil {
+		t.Fatal(err)
+	}
+	tags, err := c.Tags(ctx, f.ARN)
+	want := map[string]string{"ipsync:owned": "5432=10.0.1.5+10.0.2.7", "team": "db"}
+	if err != nil || !maps.Equal(tags, want) {
+		t.Errorf("Tags = %v, %v; want %v", tags, err, want)
+	}
+}
 
 func testGroup(t *testing.T, b *backend) {
 	f, c := b.groupAndClient(t)

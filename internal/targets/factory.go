@@ -97,6 +97,10 @@ func (opts FactoryOptions) retryer() func() aws.Retryer {
 	}
 }
 
+// Config is the AWS configuration the clients are made from (region unset), for other AWS clients of the
+// process, such as discovery's, to share its credentials, retryer and middleware.
+func (f *Factory) Config() aws.Config { return f.cfg.Copy() }
+
 // For returns the Client for the target group's region, acting as roleARN when it is not "". Clients are
 // cached per (region, role), so mappings sharing them also share connections and assumed-role credentials; a
 // client's calls count against the API budget of the target group's account and region (a role acts in one

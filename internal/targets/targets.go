@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"time"
@@ -50,6 +51,9 @@ type ELBv2API interface {
 	DescribeTargetHealth(ctx context.Context, params *elbv2.DescribeTargetHealthInput, optFns ...func(*elbv2.Options)) (*elbv2.DescribeTargetHealthOutput, error)
 	RegisterTargets(ctx context.Context, params *elbv2.RegisterTargetsInput, optFns ...func(*elbv2.Options)) (*elbv2.RegisterTargetsOutput, error)
 	DeregisterTargets(ctx context.Context, params *elbv2.DeregisterTargetsInput, optFns ...func(*elbv2.Options)) (*elbv2.DeregisterTargetsOutput, error)
+	DescribeTags(ctx context.Context, params *elbv2.DescribeTagsInput, optFns ...func(*elbv2.Options)) (*elbv2.DescribeTagsOutput, error)
+	AddTags(ctx context.Context, params *elbv2.AddTagsInput, optFns ...func(*elbv2.Options)) (*elbv2.AddTagsOutput, error)
+	RemoveTags(ctx context.Context, params *elbv2.RemoveTagsInput, optFns ...func(*elbv2.Options)) (*elbv2.RemoveTagsOutput, error)
 }
 
 // EC2API is the part of the EC2 client ipsync uses, with the SDK's exact signature.
@@ -280,6 +284,49 @@ func (c *Client) Deregister(ctx context.Context, arn string, ts []nlb.Target) er
 		}
 	}
 	return nil
+}
+
+// Tags returns the target group's tags (DescribeTags). Ownership for prune: false is recorded there.
+func (c *Client) Tags(ctx context.Context, arn string) (map[string]string, error) {
+	ctx, cancel, err := c.callCtx(ctx, budget.Describe)
+	if err != nil {
+		return nil, err
+	}
+	defer cancel()
+	out, err := c.elb.DescribeTags(ctx, &elbv2.DescribeTagsInput{ResourceArns: []string{arn}})
+	if err != nil {
+		return nil, err
+	}
+	tags := map[string]string{}
+	for _, d := range out.TagDescriptions {
+		if aws.ToString(d.ResourceArn) != arn {
+			continue
+		}
+		for _, t := range d.Tags {
+			tags[aws.ToString(t.Key)] = aws.ToString(t.Value)
+		}
+	}
+	return tags, nil
+}
+
+// AddTags sets the tags on the target group (AddTags overwrites a key's value).
+func (c *Client) AddTags(ctx context.Context, arn string, tags map[string]string) error {
+	in := &elbv2.AddTagsInput{ResourceArns: []string{arn}}
+	for _, k := range slices.Sorted(maps.Keys(tags)) {
+		in.Tags = append(in.Tags, elbv2types.Tag{Key: aws.String(k), Value: aws.String(tags[k])})
+	}
+	return c.call(ctx, budget.Mutate, func(ctx context.Context) error {
+		_, err := c.elb.AddTags(ctx, in)
+		return err
+	})
+}
+
+// RemoveTags removes the tag keys from the target group.
+func (c *Client) RemoveTags(ctx context.Context, arn string, keys []string) error {
+	return c.call(ctx, budget.Mutate, func(ctx context.Context) error {
+		_, err := c.elb.RemoveTags(ctx, &elbv2.RemoveTagsInput{ResourceArns: []string{arn}, TagKeys: keys})
+		return err
+	})
 }
 
 func (c *Client) call(ctx context.Context, kind budget.Kind, fn func(context.Context) error) error {

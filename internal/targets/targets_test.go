@@ -309,3 +309,15 @@ func TestStatesMatchTheSDK(t *testing.T) {
 		}
 	}
 }
+
+func (s *stubELB) DescribeTags(context.Context, *elbv2.DescribeTagsInput, ...func(*elbv2.Options)) (*elbv2.DescribeTagsOutput, error) {
+	return &elbv2.DescribeTagsOutput{}, nil
+}
+
+func (s *stubELB) AddTags(context.Context, *elbv2.AddTagsInput, ...func(*elbv2.Options)) (*elbv2.AddTagsOutput, error) {
+	return nil, errors.New("not used")
+}
+
+func (s *stubELB) RemoveTags(context.Context, *elbv2.RemoveTagsInput, ...func(*elbv2.Options)) (*elbv2.RemoveTagsOutput, error) {
+	return nil, errors.New("not used")
+}

@@ -64,6 +64,8 @@ module "policy" {
   source             = "../policy"
   target_group_arns  = var.target_group_arns
   assume_role_arns   = var.assume_role_arns
+  discover_tag_key   = var.discover_tag_key
+  record_ownership   = var.record_ownership
   follow_rds_members = var.follow_rds_members
 }
 

@@ -135,3 +135,15 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "discover_tag_key" {
+  description = "ipsync:endpoint when the configuration has discover: (tag_key ipsync:endpoint): the role may then list tagged target groups and change the targets of those carrying the tag. Empty: no discovery."
+  type        = string
+  default     = ""
+}
+
+variable "record_ownership" {
+  description = "true when a mapping has prune: false: ipsync records the targets it registered on the group's tags ipsync:owned* (DescribeTags, AddTags, RemoveTags of those keys only)."
+  type        = bool
+  default     = false
+}

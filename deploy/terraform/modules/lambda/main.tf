@@ -11,7 +11,12 @@ locals {
   attach_to_vpc    = var.vpc_id != ""
   create_endpoints = local.attach_to_vpc && var.create_interface_endpoints
   # The APIs ipsync calls, for the interface endpoints of a VPC-attached function.
-  endpoint_services = concat(["elasticloadbalancing", "ec2"], length(var.assume_role_arns) > 0 ? ["sts"] : [], var.follow_rds_members ? ["rds"] : [])
+  endpoint_services = concat(
+    ["elasticloadbalancing", "ec2"],
+    length(var.assume_role_arns) > 0 ? ["sts"] : [],
+    var.follow_rds_members ? ["rds"] : [],
+    var.discover_tag_key != "" ? ["tagging"] : [], # the Resource Groups Tagging API (tag:GetResources)
+  )
 
   # The events the handler serves: failovers and member changes (internal/lambda.RuleEventIDs; the test compares
   # both lists).
@@ -62,6 +67,8 @@ module "policy" {
   source             = "../policy"
   target_group_arns  = var.target_group_arns
   assume_role_arns   = var.assume_role_arns
+  discover_tag_key   = var.discover_tag_key
+  record_ownership   = var.record_ownership
   follow_rds_members = var.follow_rds_members
 }
 

@@ -13,6 +13,23 @@ variable "assume_role_arns" {
   default     = []
 }
 
+variable "discover_tag_key" {
+  description = "ipsync:endpoint when the configuration has discover: (tag_key ipsync:endpoint): the role may then list tagged target groups and change the targets of those carrying the tag. Empty: no discovery."
+  type        = string
+  default     = ""
+  validation {
+    # The IAM condition below names the tag key; a policy condition key cannot be computed safely from input.
+    condition     = contains(["", "ipsync:endpoint"], var.discover_tag_key)
+    error_message = "discover_tag_key must be \"\" or \"ipsync:endpoint\"."
+  }
+}
+
+variable "record_ownership" {
+  description = "true when a mapping has prune: false (in syncs: or by the ipsync:prune tag): ipsync records the targets it registered on the group's tags ipsync:owned* (DescribeTags, AddTags, RemoveTags of those keys only)."
+  type        = bool
+  default     = false
+}
+
 variable "follow_rds_members" {
   description = "true when the configuration has rds: mappings (an Aurora reader pool, a custom endpoint, read replicas): the role may then call rds:DescribeDBClusters, DescribeDBInstances and DescribeDBClusterEndpoints."
   type        = bool
@@ -27,11 +44,82 @@ data "aws_iam_policy_document" "ipsync" {
     actions   = ["ec2:DescribeVpcs", "elasticloadbalancing:DescribeTargetGroups", "elasticloadbalancing:DescribeTargetHealth"]
     resources = ["*"]
   }
-  statement {
-    sid       = "ChangeTargetsOfTheseTargetGroupsOnly"
-    effect    = "Allow"
-    actions   = ["elasticloadbalancing:DeregisterTargets", "elasticloadbalancing:RegisterTargets"]
-    resources = var.target_group_arns
+  dynamic "statement" {
+    for_each = length(var.target_group_arns) > 0 ? [1] : []
+    content {
+      sid       = "ChangeTargetsOfTheseTargetGroupsOnly"
+      effect    = "Allow"
+      actions   = ["elasticloadbalancing:DeregisterTargets", "elasticloadbalancing:RegisterTargets"]
+      resources = var.target_group_arns
+    }
+  }
+  # Discovery: GetResources cannot be limited to resources; targets change only in target groups carrying the tag.
+  dynamic "statement" {
+    for_each = var.discover_tag_key != "" ? [1] : []
+    content {
+      sid       = "OnlyWithDiscoverFindTaggedTargetGroups"
+      effect    = "Allow"
+      actions   = ["tag:GetResources"]
+      resources = ["*"]
+    }
+  }
+  dynamic "statement" {
+    for_each = var.discover_tag_key != "" ? [1] : []
+    content {
+      sid       = "OnlyWithDiscoverChangeTargetsOfTaggedTargetGroupsOnly"
+      effect    = "Allow"
+      actions   = ["elasticloadbalancing:DeregisterTargets", "elasticloadbalancing:RegisterTargets"]
+      resources = ["arn:aws:elasticloadbalancing:*:*:targetgroup/*"]
+      condition {
+        test     = "Null"
+        variable = "aws:ResourceTag/ipsync:endpoint"
+        values   = ["false"]
+      }
+    }
+  }
+  # prune: false: the targets ipsync registered are recorded on the group's tags ipsync:owned and ipsync:owned:N,
+  # and no other tag may be written.
+  dynamic "statement" {
+    for_each = var.record_ownership ? [1] : []
+    content {
+      sid       = "OnlyWithPruneFalseReadOwnership"
+      effect    = "Allow"
+      actions   = ["elasticloadbalancing:DescribeTags"]
+      resources = ["*"]
+    }
+  }
+  dynamic "statement" {
+    for_each = var.record_ownership && length(var.target_group_arns) > 0 ? [1] : []
+    content {
+      sid       = "OnlyWithPruneFalseRecordOwnershipOnTheseTargetGroups"
+      effect    = "Allow"
+      actions   = ["elasticloadbalancing:AddTags", "elasticloadbalancing:RemoveTags"]
+      resources = var.target_group_arns
+      condition {
+        test     = "ForAllValues:StringLike"
+        variable = "aws:TagKeys"
+        values   = ["ipsync:owned", "ipsync:owned:*"]
+      }
+    }
+  }
+  dynamic "statement" {
+    for_each = var.record_ownership && var.discover_tag_key != "" ? [1] : []
+    content {
+      sid       = "OnlyWithDiscoverAndPruneFalseRecordOwnershipOnTaggedTargetGroups"
+      effect    = "Allow"
+      actions   = ["elasticloadbalancing:AddTags", "elasticloadbalancing:RemoveTags"]
+      resources = ["arn:aws:elasticloadbalancing:*:*:targetgroup/*"]
+      condition {
+        test     = "Null"
+        variable = "aws:ResourceTag/ipsync:endpoint"
+        values   = ["false"]
+      }
+      condition {
+        test     = "ForAllValues:StringLike"
+        variable = "aws:TagKeys"
+        values   = ["ipsync:owned", "ipsync:owned:*"]
+      }
+    }
   }
   dynamic "statement" {
     for_each = length(var.assume_role_arns) > 0 ? [1] : []
