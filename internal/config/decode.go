@@ -96,36 +96,52 @@ func (d *decoded) typeErrors(src string, te *yaml.TypeError, root *yaml.Node) {
 func (d *decoded) clear(path string) {
 	v := reflect.ValueOf(&d.fc).Elem()
 	for i, part := range strings.FieldsFunc(path, func(r rune) bool { return r == '.' || r == '[' }) {
-		if idx, ok := strings.CutSuffix(part, "]"); ok {
-			n, _ := strconv.Atoi(idx)
-			if i == 1 { // syncs[n]: the file's n-th entry, less the entries yaml.v3 left out before it
-				if slices.Contains(d.skipped, n) {
-					return
-				}
-				n -= len(slices.DeleteFunc(slices.Clone(d.skipped), func(s int) bool { return s >= n }))
-			}
-			if v.Kind() != reflect.Slice || n < 0 || n >= v.Len() {
-				return
-			}
-			v = v.Index(n)
+		var ok bool
+		if idx, isIndex := strings.CutSuffix(part, "]"); isIndex {
+			v, ok = d.element(v, idx, i == 1)
 		} else {
-			for v.Kind() == reflect.Pointer {
-				if v.IsNil() {
-					return
-				}
-				v = v.Elem()
-			}
-			if v.Kind() != reflect.Struct {
-				return
-			}
-			f, ok := fieldByTag(v.Type(), part)
-			if !ok {
-				return
-			}
-			v = v.FieldByIndex(f.Index)
+			v, ok = fieldOf(v, part)
+		}
+		if !ok {
+			return
 		}
 	}
 	v.SetZero()
+}
+
+// element is element idx of the slice v, or false when there is none. For an index into syncs (the path's
+// second part), idx counts the file's entries and the entries yaml.v3 left out are not in v.
+func (d *decoded) element(v reflect.Value, idx string, syncsIndex bool) (reflect.Value, bool) {
+	n, _ := strconv.Atoi(idx)
+	if syncsIndex { // syncs[n]: the file's n-th entry, less the entries yaml.v3 left out before it
+		if slices.Contains(d.skipped, n) {
+			return v, false
+		}
+		n -= len(slices.DeleteFunc(slices.Clone(d.skipped), func(s int) bool { return s >= n }))
+	}
+	if v.Kind() != reflect.Slice || n < 0 || n >= v.Len() {
+		return v, false
+	}
+	return v.Index(n), true
+}
+
+// fieldOf is the field of the struct v (or of what its pointers point to) whose yaml key is tag, or false when
+// there is none or a pointer on the way is nil.
+func fieldOf(v reflect.Value, tag string) (reflect.Value, bool) {
+	for v.Kind() == reflect.Pointer {
+		if v.IsNil() {
+			return v, false
+		}
+		v = v.Elem()
+	}
+	if v.Kind() != reflect.Struct {
+		return v, false
+	}
+	f, ok := fieldByTag(v.Type(), tag)
+	if !ok {
+		return v, false
+	}
+	return v.FieldByIndex(f.Index), true
 }
 
 func fieldByTag(t reflect.Type, tag string) (reflect.StructField, bool) {
