@@ -1,34 +1,21 @@
 package cli
 
 import (
-	"cmp"
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"net/netip"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/aws/smithy-go/logging"
-	"github.com/aws/smithy-go/middleware"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 
-	"github.com/ipsync/ipsync/internal/budget"
 	"github.com/ipsync/ipsync/internal/config"
-	"github.com/ipsync/ipsync/internal/discover"
 	"github.com/ipsync/ipsync/internal/engine"
 	"github.com/ipsync/ipsync/internal/metrics"
-	"github.com/ipsync/ipsync/internal/nlb"
-	"github.com/ipsync/ipsync/internal/resolver"
-	"github.com/ipsync/ipsync/internal/targets"
 )
 
 func applyEnv(fs *flag.FlagSet, getenv func(string) (string, bool)) error {
@@ -48,118 +35,6 @@ func loadConfig(env Env, fs *flag.FlagSet, flags *config.Flags) (*config.Config,
 		return nil, false
 	}
 	return cfg, true
-}
-
-// newLogger builds the zap logger of the configuration, writing to stderr.
-func newLogger(cfg *config.Config, stderr io.Writer) *zap.Logger {
-	level, err := zapcore.ParseLevel(cfg.Log.Level)
-	if err != nil {
-		level = zapcore.InfoLevel
-	}
-	encCfg := zap.NewProductionEncoderConfig()
-	encCfg.TimeKey, encCfg.EncodeTime = "ts", zapcore.ISO8601TimeEncoder
-	enc := zapcore.NewJSONEncoder(encCfg)
-	if cfg.Log.Format == "console" {
-		encCfg.EncodeLevel = zapcore.CapitalLevelEncoder
-		enc = zapcore.NewConsoleEncoder(encCfg)
-	}
-	return zap.New(zapcore.NewCore(enc, zapcore.AddSync(stderr), level))
-}
-
-// sdkLogger sends the AWS SDK's own log lines (e.g. "falling back to IMDSv1") through log, as JSON lines like
-// every other, instead of the SDK's plain "SDK 2006/01/02 WARN ..." lines on stderr.
-func sdkLogger(log *zap.Logger) logging.Logger {
-	log = log.With(zap.String("component", "aws-sdk"))
-	return logging.LoggerFunc(func(c logging.Classification, format string, v ...any) {
-		msg := fmt.Sprintf(format, v...)
-		if c == logging.Warn {
-			log.Warn(msg)
-			return
-		}
-		log.Debug(msg)
-	})
-}
-
-// wiring is what every AWS-facing command builds from a valid configuration.
-type wiring struct {
-	cfg      *config.Config
-	log      *zap.Logger
-	registry *prometheus.Registry
-	metrics  *metrics.Metrics
-	factory  *targets.Factory
-	resolver resolver.Lookup
-}
-
-func wire(ctx context.Context, env Env, cfg *config.Config) (*wiring, error) {
-	w := &wiring{cfg: cfg, log: newLogger(cfg, env.Stderr), registry: prometheus.NewRegistry()}
-	w.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	v := buildInfo()
-	w.metrics = metrics.New(w.registry, metrics.BuildInfo{Version: v.Version, Commit: v.Commit, GoVersion: v.GoVersion})
-	var err error
-	if w.resolver, err = engine.NewResolver(cfg, w.metrics, nil); err != nil {
-		return nil, fmt.Errorf("DNS resolver: %w", err)
-	}
-	if w.factory, err = targets.NewFactory(ctx, targets.FactoryOptions{
-		APIOptions: []func(*middleware.Stack) error{w.metrics.AWSMiddleware()},
-		Budget:     newBudget(cfg, w.metrics),
-		Logger:     sdkLogger(w.log),
-	}); err != nil {
-		return nil, fmt.Errorf("AWS configuration: %w (check AWS_REGION, AWS_PROFILE and credentials)", err)
-	}
-	return w, nil
-}
-
-// newBudget is the process's AWS API budget per account and region (I11): aws.describe_rps and aws.mutate_rps.
-func newBudget(cfg *config.Config, m *metrics.Metrics) *budget.Budget {
-	return budget.New(budget.Rates{Describe: cfg.AWS.DescribeRate(), Mutate: cfg.AWS.MutateRate()}, m)
-}
-
-// shardFlag registers --shard (env IPSYNC_SHARD) on the commands that sync: run, sync and the Lambda handler.
-func shardFlag(fs *flag.FlagSet) *config.Shard {
-	s := &config.Shard{}
-	fs.Var(s, "shard", "i/n: keep only the mappings whose target group ARN hashes to shard i of n (0 <= i < n), so that n "+
-		"processes split a fleet without a coordinator; two processes on one shard stay safe but make every call twice")
-	return s
-}
-
-// keepShard drops the mappings of other shards and logs which shard this process serves. With discovery, the
-// Discoverer keeps the discovered groups of the same shard (wiring.fleet).
-func keepShard(cfg *config.Config, shard config.Shard, log *zap.Logger) {
-	if shard.Count <= 1 {
-		return
-	}
-	all := len(cfg.Syncs)
-	cfg.Syncs = shard.Owned(cfg.Syncs)
-	log.Info("serving one shard of the mappings", zap.Stringer("shard", shard), zap.Int("mappings", len(cfg.Syncs)),
-		zap.Int("mappings_in_configuration", all))
-	if len(cfg.Syncs) == 0 && !cfg.Discover.Enabled() {
-		log.Warn("this shard owns none of the configured mappings: it has nothing to do", zap.Stringer("shard", shard))
-	}
-}
-
-// engine builds the engine; the configuration's warnings are logged first, as every run or sync starts.
-func (w *wiring) engine(opts engine.Options) *engine.Engine {
-	for _, warning := range w.cfg.Warnings() {
-		w.log.Warn("configuration warning", zap.String("warning", warning))
-	}
-	return engine.New(w.cfg, engine.Deps{
-		Resolver: w.resolver,
-		Clients:  engine.FromFactory(w.factory),
-		Members:  engine.MembersFromFactory(w.factory),
-		Metrics:  w.metrics,
-		Log:      w.log,
-	}, opts)
-}
-
-// fleet returns the Fleet that runs the discovered mappings beside eng's static ones; nil when discovery is off.
-// Discovery keeps the target groups of shard only, as keepShard keeps the static mappings of it.
-// Discovery's clients share the factory's AWS configuration (credentials, retryer, metrics middleware).
-func (w *wiring) fleet(eng *engine.Engine, shard config.Shard) *engine.Fleet {
-	if !w.cfg.Discover.Enabled() {
-		return nil
-	}
-	d := discover.New(w.cfg.Discover, discover.NewAWSClients(w.factory.Config(), w.cfg.Discover.RoleARN), discover.Options{Shard: shard})
-	return engine.NewFleet(eng, d, w.cfg, w.log)
 }
 
 // bindDaemonFlags registers the flags of `run`.
@@ -436,115 +311,4 @@ func runHealthcheck(env Env, args []string) int {
 	}
 	fmt.Fprintln(env.Stdout, strings.TrimSpace(string(body)))
 	return exitOK
-}
-
-// printReports writes pass reports for people or as JSON.
-func printReports(w io.Writer, output string, reports []engine.Report, status bool) {
-	if output == "json" {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(struct {
-			Syncs []engine.Report `json:"syncs"`
-		}{reports})
-		return
-	}
-	for _, r := range reports {
-		fmt.Fprintf(w, "%s  %s -> %s\n", r.Sync, r.Endpoint, r.TargetGroupARN)
-		if r.Error != "" {
-			fmt.Fprintf(w, "  error:        %s\n", r.Error)
-		}
-		if len(r.Addresses) > 0 {
-			fmt.Fprintf(w, "  dns:          %s (ttl %s, via %s, server %s, %s mode)\n", joinAddrs(r.Addresses), r.TTL, strings.Join(r.Chain, " -> "), r.Server, r.DNSMode)
-		}
-		if r.DNSFallback != "" {
-			fmt.Fprintf(w, "  dns mode:     fallback to recursive (dns.servers): %s\n", r.DNSFallback)
-		}
-		if len(r.Sources) > 1 || len(r.Sources) == 1 && r.Sources[0].InstanceID != "" {
-			for _, s := range r.Sources {
-				fmt.Fprintf(w, "  source:       %s\n", describeSourceReport(s))
-			}
-		}
-		if status || r.Error == "" {
-			fmt.Fprintf(w, "  targets:      %s\n", joinHealth(r.Targets))
-		}
-		verb := ""
-		if r.DryRun && !status {
-			verb = "would "
-		}
-		if status && r.Changed() {
-			verb = "next pass would "
-		}
-		if len(r.Registered) > 0 {
-			fmt.Fprintf(w, "  %sregister:   %s\n", verb, joinTargets(r.Registered))
-		}
-		if len(r.Deregistered) > 0 {
-			fmt.Fprintf(w, "  %sderegister: %s\n", verb, joinTargets(r.Deregistered))
-		}
-		if len(r.Waiting) > 0 {
-			fmt.Fprintf(w, "  waiting:      %s (stale; deregistered after deregister_after resolutions without it)\n", joinAddrs(r.Waiting))
-		}
-		if len(r.Kept) > 0 {
-			fmt.Fprintf(w, "  kept:         %s (stale, not registered by ipsync; prune is false)\n", joinAddrs(r.Kept))
-		}
-		if len(r.Held) > 0 {
-			fmt.Fprintf(w, "  held:         %s (stale for now, but a source that is unknown or not available stands for it)\n", joinAddrs(r.Held))
-		}
-		state := "in sync"
-		switch {
-		case r.Error != "" && len(r.Sources) > 0 && len(r.Addresses) > 0:
-			state = "error: some sources are unknown; what they stood for was kept"
-		case r.Error != "":
-			state = "error: nothing changed"
-		case r.Changed() && r.DryRun:
-			state = "out of sync"
-		case r.Changed():
-			state = "changed"
-		case !r.InSync:
-			state = "converging"
-		}
-		fmt.Fprintf(w, "  result:       %s\n", state)
-	}
-}
-
-// describeSourceReport is one source of a mapping on one line: "orders-2 (reader, available) orders-2.c9.rds.amazonaws.com: answered 10.0.1.5".
-func describeSourceReport(s engine.SourceReport) string {
-	var b strings.Builder
-	if s.InstanceID != "" {
-		fmt.Fprintf(&b, "%s (%s, %s) ", s.InstanceID, s.Role, cmp.Or(s.Status, "not described"))
-	}
-	fmt.Fprintf(&b, "%s: %s", cmp.Or(s.Name, "no endpoint"), s.State)
-	if len(s.Addresses) > 0 {
-		b.WriteString(" " + joinAddrs(s.Addresses))
-	}
-	if s.Error != "" {
-		b.WriteString(" (" + s.Error + ")")
-	}
-	return b.String()
-}
-
-func joinAddrs(as []netip.Addr) string {
-	s := make([]string, len(as))
-	for i, a := range as {
-		s[i] = a.String()
-	}
-	return strings.Join(s, ", ")
-}
-
-func joinTargets(ts []nlb.Target) string {
-	s := make([]string, len(ts))
-	for i, t := range ts {
-		s[i] = t.String()
-	}
-	return strings.Join(s, ", ")
-}
-
-func joinHealth(hs []nlb.TargetHealth) string {
-	if len(hs) == 0 {
-		return "none"
-	}
-	s := make([]string, len(hs))
-	for i, h := range hs {
-		s[i] = h.Target.String() + " " + h.State
-	}
-	return strings.Join(s, ", ")
 }

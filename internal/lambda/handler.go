@@ -194,77 +194,94 @@ func (h *Handler) serve(ctx context.Context, log *zap.Logger, ev event) (Respons
 	if dry {
 		log = log.With(zap.Bool("dry_run", true))
 	}
-	if h.fleet != nil {
-		maxAge := time.Duration(math.MaxInt64) // only when this environment has not searched yet
-		if ev.kind == kindScheduled {
-			maxAge = h.opts.Config.Discover.Interval
-		}
-		_ = h.fleet.DiscoverIfOlder(ctx, maxAge) // logged; the mappings found before keep running
-	}
+	h.discoverIfDue(ctx, ev)
 	switch ev.kind {
 	case kindScheduled:
 		log.Info("scheduled pass", zap.String("event_id", ev.id))
 		reps := h.live.RunOnce(ctx)
 		h.putReports(log, reps, dry)
 		return Response{Event: string(ev.kind), DryRun: dry, Syncs: reps}, reps, nil
-
 	case kindRDS:
-		id := ev.rds.DBIdentifier()
-		resp := Response{Event: string(ev.kind), EventID: ev.rds.EventID, DBIdentifier: id, DryRun: dry}
-		names := h.live.MappingsFor(id)
-		if len(names) == 0 && ev.rds.MemberChange() {
-			// An instance no mapping knows yet, created or deleted: it may be a new reader or replica of any
-			// rds: source, so every rds: mapping reads its membership again.
-			names = h.live.RDSMappings()
-		}
-		h.live.RefreshMembers(names)
-		log := log.With(zap.String("event_id", ev.id), zap.String("rds_event", ev.rds.EventID),
-			zap.String("db_identifier", id), zap.Strings("syncs", names))
-		if len(names) == 0 {
-			resp.Syncs = []engine.Report{}
-			resp.Note = fmt.Sprintf("no mapping follows %q (its rds_identifier, rds: source or a member of it; the default is the endpoint's first label); nothing to do", id)
-			log.Info("RDS event for a database no mapping follows; nothing to do")
-			return resp, nil, nil
-		}
-		if !ev.rds.Failover() {
-			log.Info("RDS event that is not a failover: one pass over its mappings")
-			reps := h.live.RunOnceFor(ctx, names)
-			h.putReports(log, reps, dry)
-			resp.Syncs = reps
-			return resp, reps, nil
-		}
-		window := h.window(ctx)
-		log.Info("RDS failover event: watching its mappings until their address changes and is synced",
-			zap.String("message", ev.rds.Message), zap.Duration("window", window))
-		ws := h.live.Watch(ctx, names, window, h.opts.Interval)
-		reps := make([]engine.Report, len(ws))
-		for i, w := range ws {
-			reps[i] = w.Report
-			if !dry {
-				h.put(log, w.Sync, w.Report, len(w.Registered), len(w.Deregistered), w.FailedPasses)
-			}
-		}
-		resp.Watched, resp.WindowSecs, resp.Syncs = true, int(window.Seconds()), ws
-		return resp, reps, nil
-
+		return h.serveRDS(ctx, log, ev, dry)
 	default: // kindDirect
-		names := ev.direct.Syncs
-		if len(names) == 0 {
-			names = h.live.Names()
-		}
-		if unknown := slices.DeleteFunc(slices.Clone(names), func(n string) bool { return slices.Contains(h.live.Names(), n) }); len(unknown) > 0 {
-			return Response{}, nil, &EventError{msg: fmt.Sprintf("direct invocation: no mapping named %q; the mappings are %q",
-				unknown, h.live.Names())}
-		}
-		log.Info("direct invocation", zap.Strings("syncs", names))
-		eng := h.live
-		if dry {
-			eng = h.dryEngine()
-		}
-		reps := eng.RunOnceFor(ctx, names)
-		h.putReports(log, reps, dry)
-		return Response{Event: string(ev.kind), DryRun: dry, Syncs: reps}, reps, nil
+		return h.serveDirect(ctx, log, ev, dry)
 	}
+}
+
+// discoverIfDue searches for tagged target groups when discovery is on: on a scheduled event when the last search
+// is older than discover.interval, on any other only when this environment has not searched yet.
+func (h *Handler) discoverIfDue(ctx context.Context, ev event) {
+	if h.fleet == nil {
+		return
+	}
+	maxAge := time.Duration(math.MaxInt64) // only when this environment has not searched yet
+	if ev.kind == kindScheduled {
+		maxAge = h.opts.Config.Discover.Interval
+	}
+	_ = h.fleet.DiscoverIfOlder(ctx, maxAge) // logged; the mappings found before keep running
+}
+
+// serveRDS serves an RDS event: nothing when no mapping follows the database, one pass over its mappings for an
+// event that is not a failover, and for a failover a watch until their address changes and is synced.
+func (h *Handler) serveRDS(ctx context.Context, log *zap.Logger, ev event, dry bool) (Response, []engine.Report, error) {
+	id := ev.rds.DBIdentifier()
+	resp := Response{Event: string(ev.kind), EventID: ev.rds.EventID, DBIdentifier: id, DryRun: dry}
+	names := h.live.MappingsFor(id)
+	if len(names) == 0 && ev.rds.MemberChange() {
+		// An instance no mapping knows yet, created or deleted: it may be a new reader or replica of any
+		// rds: source, so every rds: mapping reads its membership again.
+		names = h.live.RDSMappings()
+	}
+	h.live.RefreshMembers(names)
+	log = log.With(zap.String("event_id", ev.id), zap.String("rds_event", ev.rds.EventID),
+		zap.String("db_identifier", id), zap.Strings("syncs", names))
+	if len(names) == 0 {
+		resp.Syncs = []engine.Report{}
+		resp.Note = fmt.Sprintf("no mapping follows %q (its rds_identifier, rds: source or a member of it; the default is the endpoint's first label); nothing to do", id)
+		log.Info("RDS event for a database no mapping follows; nothing to do")
+		return resp, nil, nil
+	}
+	if !ev.rds.Failover() {
+		log.Info("RDS event that is not a failover: one pass over its mappings")
+		reps := h.live.RunOnceFor(ctx, names)
+		h.putReports(log, reps, dry)
+		resp.Syncs = reps
+		return resp, reps, nil
+	}
+	window := h.window(ctx)
+	log.Info("RDS failover event: watching its mappings until their address changes and is synced",
+		zap.String("message", ev.rds.Message), zap.Duration("window", window))
+	ws := h.live.Watch(ctx, names, window, h.opts.Interval)
+	reps := make([]engine.Report, len(ws))
+	for i, w := range ws {
+		reps[i] = w.Report
+		if !dry {
+			h.put(log, w.Sync, w.Report, len(w.Registered), len(w.Deregistered), w.FailedPasses)
+		}
+	}
+	resp.Watched, resp.WindowSecs, resp.Syncs = true, int(window.Seconds()), ws
+	return resp, reps, nil
+}
+
+// serveDirect serves a direct invocation: one pass over the named mappings (all when none is named), a plan only
+// when it is dry. A name that is no mapping's is an *EventError and nothing runs.
+func (h *Handler) serveDirect(ctx context.Context, log *zap.Logger, ev event, dry bool) (Response, []engine.Report, error) {
+	names := ev.direct.Syncs
+	if len(names) == 0 {
+		names = h.live.Names()
+	}
+	if unknown := slices.DeleteFunc(slices.Clone(names), func(n string) bool { return slices.Contains(h.live.Names(), n) }); len(unknown) > 0 {
+		return Response{}, nil, &EventError{msg: fmt.Sprintf("direct invocation: no mapping named %q; the mappings are %q",
+			unknown, h.live.Names())}
+	}
+	log.Info("direct invocation", zap.Strings("syncs", names))
+	eng := h.live
+	if dry {
+		eng = h.dryEngine()
+	}
+	reps := eng.RunOnceFor(ctx, names)
+	h.putReports(log, reps, dry)
+	return Response{Event: string(ev.kind), DryRun: dry, Syncs: reps}, reps, nil
 }
 
 // window is the watch window, capped so that the last pass and the response fit in the invocation's time.
