@@ -71,6 +71,22 @@ func Hard(err error) (fix string, hard bool) {
 	return credentialsFix(err)
 }
 
+// RDSFix returns what the user must change after the RDS call op (e.g. "DescribeDBClusters") failed with err,
+// or "" when AWS's message says it all or a retry may fix it. It names the rds: key to check, or the
+// permission to grant. It does not make the error hard: a cluster or instance RDS cannot find now may be one
+// being created or restored, and the membership stays unknown (nothing is deregistered) until it is found.
+func RDSFix(op string, err error) string {
+	switch Code(err) {
+	case "AccessDenied", "AccessDeniedException", "UnauthorizedOperation":
+		return "allow rds:" + op + " to ipsync's role, or to role_arn"
+	case "DBClusterNotFoundFault":
+		return "check rds.cluster, and that the cluster is in the target group's region"
+	case "DBInstanceNotFound", "DBInstanceNotFoundFault":
+		return "check rds.instance, and that the instance is in the target group's region"
+	}
+	return ""
+}
+
 const permissions = "the permissions ipsync needs: elasticloadbalancing:DescribeTargetGroups, DescribeTargetHealth, " +
 	"RegisterTargets, DeregisterTargets and ec2:DescribeVpcs"
 

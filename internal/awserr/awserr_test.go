@@ -20,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	elbv2types "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
+	rdstypes "github.com/aws/aws-sdk-go-v2/service/rds/types"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 )
@@ -194,5 +195,42 @@ func TestMarkCredentialsPassesThrough(t *testing.T) {
 	}
 	if MarkCredentials(nil) != nil {
 		t.Error("MarkCredentials(nil) is not nil: anonymous access would become a provider")
+	}
+}
+
+// TestRDSFix: the RDS errors a user can fix say what to change; the others add nothing. None of them is hard:
+// an RDS membership that cannot be read stays unknown and is read again, whatever the reason.
+func TestRDSFix(t *testing.T) {
+	wrap := func(op string, err error) error {
+		return fmt.Errorf("reading the members: %w", &smithy.OperationError{ServiceID: "RDS", OperationName: op, Err: err})
+	}
+	generic := func(code string) error { return &smithy.GenericAPIError{Code: code, Message: "x"} }
+	for _, tc := range []struct {
+		op  string
+		err error
+		fix string // "" = no fix
+	}{
+		{"DescribeDBClusters", generic("AccessDenied"), "allow rds:DescribeDBClusters to ipsync's role, or to role_arn"},
+		{"DescribeDBInstances", generic("AccessDeniedException"), "allow rds:DescribeDBInstances to ipsync's role"},
+		{"DescribeDBClusterEndpoints", generic("UnauthorizedOperation"), "allow rds:DescribeDBClusterEndpoints"},
+		{"DescribeDBClusters", &rdstypes.DBClusterNotFoundFault{}, "check rds.cluster, and that the cluster is in the target group's region"},
+		{"DescribeDBClusters", generic("DBClusterNotFoundFault"), "check rds.cluster"},
+		{"DescribeDBInstances", &rdstypes.DBInstanceNotFoundFault{}, "check rds.instance, and that the instance is in the target group's region"},
+		{"DescribeDBInstances", generic("DBInstanceNotFoundFault"), "check rds.instance"},
+		{"DescribeDBClusters", generic("Throttling"), ""},
+		{"DescribeDBClusters", generic("InternalFailure"), ""},
+		{"DescribeDBInstances", context.DeadlineExceeded, ""},
+		{"DescribeDBInstances", errors.New("connection refused"), ""},
+	} {
+		err := wrap(tc.op, tc.err)
+		got := RDSFix(tc.op, err)
+		if (tc.fix == "") != (got == "") || !strings.Contains(got, tc.fix) {
+			t.Errorf("RDSFix(%s, %v) = %q; want %q", tc.op, err, got, tc.fix)
+		}
+		if strings.Contains(tc.fix, "check rds.") {
+			if fix, hard := Hard(err); hard {
+				t.Errorf("Hard(%v) = %q, true; an RDS identifier not found now may be found later (soft)", err, fix)
+			}
+		}
 	}
 }

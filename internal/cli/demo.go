@@ -23,7 +23,7 @@ var demoCommand = command{"demo", "the whole system on this machine, no AWS acco
 const tryDemo = "Try it with no AWS account: ipsync demo."
 
 func runDemo(env Env, args []string) int {
-	fs := newFlagSet(env, "demo", "Run ipsync against a local DNS server and a local ELBv2 endpoint, with a failover every few seconds. No AWS account needed; Ctrl-C to stop.")
+	fs := newFlagSet(env, "demo", "Run ipsync against a local DNS server and a local ELBv2 and RDS endpoint, with a failover every few seconds. No AWS account needed; Ctrl-C to stop.")
 	opts := demo.Options{}
 	fs.DurationVar(&opts.TTL, "ttl", 2*time.Second, "DNS TTL of the demo endpoints")
 	fs.DurationVar(&opts.FailoverEvery, "failover-every", 10*time.Second, "time between simulated failovers")

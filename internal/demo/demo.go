@@ -1,9 +1,12 @@
 // Package demo is the body of `ipsync demo`: the whole system on this machine with no AWS account.
 //
-// A local DNS server (dnstest) plays two databases, a local ELBv2 endpoint (elbv2fake) plays their NLB target
-// groups, and the real sync engine keeps one equal to the other while the demo fails the databases over in turn.
-// The demo measures time to converge itself, from the fake's state, so the numbers do not take the engine's word
-// for it, and it checks the fake's call log against the DNS history it drove (I2).
+// A local DNS server (dnstest) plays the databases' DNS, a local ELBv2 and RDS endpoint (elbv2fake) plays their
+// NLB target groups and an Aurora cluster's API, and the real sync engine keeps each target group equal to what
+// its source stands for while the demo fails the databases over in turn: a Multi-AZ instance and an Aurora
+// cluster followed by DNS name, and an Aurora cluster followed through the RDS API with a writer and a readers
+// target group (aurora.go). The demo measures time to converge itself, from the fake's state, so the numbers do
+// not take the engine's word for it, and it checks the fake's call log and target states against the DNS and
+// RDS history it drove (I2).
 package demo
 
 import (
@@ -12,8 +15,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net/netip"
-	"slices"
 	"time"
 
 	"go.uber.org/zap"
@@ -22,6 +23,7 @@ import (
 	"github.com/ipsync/ipsync/internal/dnstest"
 	"github.com/ipsync/ipsync/internal/elbv2fake"
 	"github.com/ipsync/ipsync/internal/engine"
+	"github.com/ipsync/ipsync/internal/members"
 	"github.com/ipsync/ipsync/internal/metrics"
 	"github.com/ipsync/ipsync/internal/resolver"
 	"github.com/ipsync/ipsync/internal/targets"
@@ -38,7 +40,7 @@ const (
 // Options configure Run. The zero value runs the default demo until ctx is cancelled, printing plain lines.
 type Options struct {
 	TTL           time.Duration // DNS TTL of every record; whole seconds, at least 1s (default 2s)
-	FailoverEvery time.Duration // one database fails over this often, the two in turn (default 10s)
+	FailoverEvery time.Duration // one database fails over this often, each in turn (default 10s)
 	HealthyAfter  time.Duration // the fake's health check: a new target is initial this long (default 3s)
 	DrainFor      time.Duration // the fake's deregistration delay: draining this long, then gone (default 4s)
 	Duration      time.Duration // stop after this long; 0 = run until ctx is cancelled
@@ -102,6 +104,9 @@ func Run(ctx context.Context, out io.Writer, opts Options) (err error) {
 		Resolver: d.engineResolver,
 		Clients: func(context.Context, string, string) (engine.TargetGroup, error) {
 			return d.client, nil
+		},
+		Members: func(context.Context, string, string) (engine.MembersReader, error) {
+			return d.members, nil
 		},
 		Metrics: opts.Metrics,
 		Log:     d.log,
@@ -206,19 +211,21 @@ type demo struct {
 	view           *resolver.Resolver // the demo's own look at DNS, for the view
 	engineResolver resolver.Lookup
 	client         *targets.Client
+	members        *members.Reader // the engine's RDS API client
 	cfg            *config.Config
 	log            *zap.Logger
 	logs           *logRing
 
-	maps         []*mapping
+	dbs          []*database
+	maps         []*mapping // every target group, in the order of dbs
 	byARN        map[string]*mapping
-	failovers    int // how many failovers so far; also picks the next mapping
+	failovers    int // how many failovers so far; also picks the next database
 	nextFailover time.Time
 
 	seenCalls  int            // calls of the fake's log already counted
 	lastScan   time.Time      // when the call log was last read
 	apiTotals  map[string]int // calls by action, all mappings
-	violations []string       // deregistrations of an address DNS was serving at that moment (I2)
+	violations []string       // deregistrations (or losses) of an address its source stood for at that moment (I2)
 	finalCalls []elbv2fake.Call
 }
 
@@ -263,6 +270,7 @@ func newDemo(out io.Writer, opts Options) (*demo, error) {
 	// The product's client, but not from the user's AWS environment: the demo must never reach a real account.
 	d.client = d.fake.Client(opts.Metrics.AWSMiddleware()) // nil-safe: a no-op without metrics
 	d.client.CallTimeout = callTimeout
+	d.members = &members.Reader{API: d.fake.RDSClient(opts.Metrics.AWSMiddleware()), CallTimeout: callTimeout}
 
 	d.cfg = config.Defaults()
 	d.cfg.DNS.Servers, d.cfg.DNS.Timeout = []string{d.dns.Addr()}, dnsTimeout
@@ -270,21 +278,8 @@ func newDemo(out io.Writer, opts Options) (*demo, error) {
 	d.cfg.ResyncInterval = 60 * time.Second
 	d.cfg.Listen = "" // the demo serves nothing; the command may serve opts.Metrics itself
 	d.cfg.Log = config.Log{Level: "info", Format: "console"}
-	ttl := uint32(opts.TTL / time.Second)
-	for _, m := range scenario() {
-		m.arn = d.fake.CreateTargetGroup(elbv2fake.TargetGroupSpec{
-			Name: m.name, Port: m.port, Protocol: "TCP", VPCID: vpcID, TargetType: "ip", IPAddressType: "ipv4",
-		})
-		if m.arn == "" {
-			return nil, fmt.Errorf("demo: the local ELBv2 endpoint refused target group %q", m.name)
-		}
-		m.setup(d.dns, ttl)
-		s := config.DefaultSync()
-		s.Name, s.Endpoint, s.TargetGroupARN = m.name, m.endpoint, m.arn
-		s.AvailabilityZone, s.Prune, s.DeregisterAfter = "auto", true, 2
-		d.cfg.Syncs = append(d.cfg.Syncs, s)
-		d.maps = append(d.maps, m)
-		d.byARN[m.arn] = m
+	if err := d.setupScenario(); err != nil {
+		return nil, fmt.Errorf("demo: %w", err)
 	}
 	if err := d.cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("demo: the built-in configuration is invalid (a bug in the demo): %w", err)
@@ -297,151 +292,49 @@ func newDemo(out io.Writer, opts Options) (*demo, error) {
 	return d, nil
 }
 
-// begin records the first DNS answers (set up by newDemo) and starts following the engine's first
-// registration, which is tracked like a failover from nothing.
+// setupScenario creates the databases: their DNS records, the Aurora cluster in the local RDS API, a target
+// group and a mapping for each group.
+func (d *demo) setupScenario() error {
+	ttl := uint32(d.opts.TTL / time.Second)
+	d.dbs = scenario()
+	for _, db := range d.dbs {
+		if db.cluster != "" {
+			if err := db.setupRDS(d.fake, d.dns, ttl); err != nil {
+				return fmt.Errorf("the local RDS API: %w", err)
+			}
+		} else {
+			db.setupDNS(d.dns, ttl)
+		}
+		for _, m := range db.groups {
+			m.arn = d.fake.CreateTargetGroup(elbv2fake.TargetGroupSpec{
+				Name: m.name, Port: db.port, Protocol: "TCP", VPCID: vpcID, TargetType: "ip", IPAddressType: "ipv4",
+			})
+			if m.arn == "" {
+				return fmt.Errorf("the local ELBv2 endpoint refused target group %q", m.name)
+			}
+			d.cfg.Syncs = append(d.cfg.Syncs, m.sync())
+			d.maps = append(d.maps, m)
+			d.byARN[m.arn] = m
+		}
+	}
+	return nil
+}
+
+// begin records what each source stands for at the start (set up by newDemo) and starts following the engine's
+// first registration, which is tracked like a failover from nothing.
 func (d *demo) begin() {
 	now := time.Now()
+	for _, db := range d.dbs {
+		db.recordDesired(now)
+	}
 	for _, m := range d.maps {
-		m.recordDNS(now)
-		m.active = &tracker{Failover: Failover{At: now, To: m.current().ip}, initial: true}
+		m.active = &tracker{Failover: Failover{At: now, To: m.desired()}, initial: true}
 	}
 	d.out.line(d.start, "demo", header(d.opts))
-	for _, m := range d.maps {
-		d.out.line(now, "setup", fmt.Sprintf("%s: %s; %s answers %s (TTL %v); target group %s (port %d) is empty",
-			m.name, m.kind, m.endpoint, m.describe(m.current()), d.opts.TTL, m.name, m.port))
+	for _, db := range d.dbs {
+		d.out.line(now, "setup", db.setupText(d.opts.TTL.String()))
 	}
-	d.out.line(now, "setup", fmt.Sprintf("local DNS %s, local ELBv2 %s; the ipsync engine starts now", d.dns.Addr(), d.fake.URL()))
-}
-
-// failover moves the next database to its other instance.
-func (d *demo) failover(ctx context.Context) {
-	m := d.maps[d.failovers%len(d.maps)]
-	now := time.Now()
-	if a := m.active; a != nil && !a.done {
-		a.Superseded, a.done = true, true
-		what := fmt.Sprintf("failover #%d", a.N)
-		if a.initial {
-			what = "the initial sync"
-		}
-		d.out.line(now, m.name, what+" had not converged when the next one began")
-	}
-	from := m.current()
-	m.side ^= 1
-	to := m.current()
-	at := time.Now() // DNS serves the new answer from here on
-	m.apply(d.dns, uint32(d.opts.TTL/time.Second))
-	m.recordDNS(at)
-	n := len(m.failoverLog) + 1
-	m.active = &tracker{Failover: Failover{N: n, At: at, From: from.ip, To: to.ip}}
-	m.failoverLog = append(m.failoverLog, m.active)
-	m.steadySince, m.quietCalls = time.Time{}, 0
-
-	said := "no answer"
-	if res, err := d.resolve(ctx, m); err == nil {
-		said = answerText(res)
-	}
-	d.out.line(at, "failover", fmt.Sprintf("%s #%d: %s; DNS now says %s", m.name, n, m.failoverText(from, to), said))
-}
-
-func (d *demo) resolve(ctx context.Context, m *mapping) (resolver.Result, error) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), dnsTimeout)
-	defer cancel()
-	res, err := d.view.Resolve(ctx, m.endpoint, resolver.IPv4)
-	m.answer, m.answerErr = res, err
-	return res, err
-}
-
-// sample reads every target group from the fake and advances the convergence trackers.
-func (d *demo) sample(now time.Time) {
-	for _, m := range d.maps {
-		ts := d.fake.Targets(m.arn)
-		d.reportTransitions(m, ts, now)
-		m.targets = ts
-		a := m.active
-		if a == nil || a.done {
-			continue
-		}
-		a.observe(ts, m.port, now) // each stage is reported with its target's transition above
-		if a.Converged {
-			a.done = true
-			m.steadySince, m.quietCalls = now, 0
-			if a.initial {
-				d.out.line(now, m.name, fmt.Sprintf("initial sync done: %s healthy %s after start", a.To, fmtDur(a.Healthy)))
-				continue
-			}
-			d.out.line(now, m.name, fmt.Sprintf("converged: failover #%d %s -> %s in %s (registered %s, healthy %s, old deregistered %s, old gone %s)",
-				a.N, a.From, a.To, fmtDur(a.Gone), fmtDur(a.Registered), fmtDur(a.Healthy), fmtDur(a.Deregistered), fmtDur(a.Gone)))
-		}
-	}
-}
-
-// reportTransitions prints (plain mode) each target state change since the last sample.
-func (d *demo) reportTransitions(m *mapping, ts []elbv2fake.TargetState, now time.Time) {
-	next := make(map[netip.AddrPort]string, len(ts))
-	for _, t := range ts {
-		next[netip.AddrPortFrom(t.IP, uint16(t.Port))] = t.State
-	}
-	report := func(ap netip.AddrPort, state string) {
-		text := fmt.Sprintf("target %s %s", ap, state)
-		if a := m.active; a != nil && !a.done && (ap.Addr() == a.To || ap.Addr() == a.From) {
-			text += fmt.Sprintf(" (%s after the DNS change)", fmtDur(now.Sub(a.At)))
-			if a.initial {
-				text = fmt.Sprintf("target %s %s (%s after start)", ap, state, fmtDur(now.Sub(a.At)))
-			}
-		}
-		d.out.line(now, m.name, text)
-	}
-	for _, t := range ts {
-		ap := netip.AddrPortFrom(t.IP, uint16(t.Port))
-		if old, ok := m.prev[ap]; !ok || old != t.State {
-			report(ap, t.State)
-		}
-	}
-	var gone []netip.AddrPort
-	for ap := range m.prev {
-		if _, ok := next[ap]; !ok {
-			gone = append(gone, ap)
-		}
-	}
-	slices.SortFunc(gone, netip.AddrPort.Compare)
-	for _, ap := range gone {
-		report(ap, "gone")
-	}
-	m.prev = next
-}
-
-// scanCalls reads the calls the fake received since the last scan: counts for the view, and the I2 check of
-// every DeregisterTargets against what DNS was serving when it arrived.
-func (d *demo) scanCalls() {
-	d.lastScan = time.Now()
-	calls := d.fake.Calls()
-	if len(calls) < d.seenCalls { // the log was reset behind the demo's back: count it again
-		d.seenCalls = 0
-	}
-	for _, c := range calls[d.seenCalls:] {
-		d.apiTotals[c.Action]++
-		m := d.byARN[callARN(c)]
-		if m == nil {
-			continue
-		}
-		m.calls[c.Action]++
-		if !m.steadySince.IsZero() && c.At.After(m.steadySince) {
-			m.quietCalls++
-		}
-		if c.Action != "DeregisterTargets" {
-			continue
-		}
-		served := m.servedAt(c.At)
-		for _, ip := range c.TargetIPs() {
-			if ip == served {
-				v := fmt.Sprintf("%s: DeregisterTargets of %s at %s while DNS served it", m.name, ip, fmtDur(c.At.Sub(d.start)))
-				d.violations = append(d.violations, v)
-				d.out.line(c.At, "UNSAFE", v)
-			}
-		}
-	}
-	d.seenCalls = len(calls)
-	d.finalCalls = calls
+	d.out.line(now, "setup", fmt.Sprintf("local DNS %s, local ELBv2 and RDS %s; the ipsync engine starts now", d.dns.Addr(), d.fake.URL()))
 }
 
 // finish draws the last frame and prints the summary.
@@ -456,9 +349,10 @@ func (d *demo) finish() {
 		d.out.line(now, "summary", m.name+": "+m.statsText())
 	}
 	if len(d.violations) == 0 {
-		d.out.line(now, "summary", "no deregistration ever named an address DNS was serving (I2)")
+		d.out.line(now, "summary", "no target was deregistered or lost while DNS served it or RDS listed it in its group's role (I2)")
 	} else {
-		d.out.line(now, "summary", fmt.Sprintf("%d deregistrations named an address DNS was serving (I2): %v", len(d.violations), d.violations))
+		d.out.line(now, "summary", fmt.Sprintf("%d targets deregistered or lost while DNS served them or RDS listed them in their group's role (I2): %v",
+			len(d.violations), d.violations))
 	}
 }
 

@@ -10,10 +10,12 @@ import (
 	"time"
 
 	"github.com/ipsync/ipsync/internal/demo"
+	"github.com/ipsync/ipsync/internal/elbv2fake"
 )
 
-// fast is a short demo: one failover per database within the first ~7s, each converging within ~2.5s
-// (TTL for the engine to see it, one more TTL before the old address goes (deregister_after 2), then draining).
+// fast is a short demo: a failover every 3s, the databases in turn. A database followed by name converges within
+// ~2.5s (TTL for the engine to see it, one more TTL before the old address goes (deregister_after 2), then
+// draining); the cluster followed through the RDS API needs up to rds.refresh (5s) more.
 func fast() demo.Options {
 	return demo.Options{
 		TTL:           time.Second,
@@ -41,19 +43,32 @@ func run(t *testing.T, ctx context.Context, opts demo.Options) (string, demo.Sum
 	return out.String(), *sum, took
 }
 
-// servedAt is what the demo's DNS history says the endpoint resolved to at t.
-func servedAt(history []demo.DNSChange, t time.Time) []netip.Addr {
-	var served []netip.Addr
+// desiredAt is what the demo's history says the mapping's source stood for at t: what DNS served, or the
+// addresses of the members RDS listed in the group's role.
+func desiredAt(history []demo.SourceChange, t time.Time) []netip.Addr {
+	var desired []netip.Addr
 	for _, c := range history {
 		if c.At.After(t) {
 			break
 		}
-		served = c.Addrs
+		desired = c.Addrs
 	}
-	return served
+	return desired
 }
 
-func TestFailoversConvergeSafely(t *testing.T) {
+// The Aurora cluster followed through the RDS API (rds: mappings inventory-writer and inventory-reader).
+var (
+	inventory1 = netip.MustParseAddr("10.0.1.60") // the writer at the start
+	inventory2 = netip.MustParseAddr("10.0.2.61") // the writer after the first failover
+	inventory3 = netip.MustParseAddr("10.0.3.62") // a reader throughout the first failover
+)
+
+// TestScenario runs the whole demo headless, as a pipe would see it, long enough for every database to fail over
+// once and converge: the Multi-AZ instance at 4-5s, the Aurora cluster followed by name at 8-9s, and the Aurora
+// cluster followed through the RDS API at 12-13s, which needs up to rds.refresh (5s) to be seen, then a TTL or
+// two and the drain. Each database fails over every 12s, so the RDS one converges well before its next
+// failover.
+func TestScenario(t *testing.T) {
 	// The demo must not depend on the user's AWS environment: with these set, anything that loaded the shared
 	// configuration would fail (no such profile) or call nowhere (port 1).
 	t.Setenv("AWS_PROFILE", "nonexistent")
@@ -61,7 +76,8 @@ func TestFailoversConvergeSafely(t *testing.T) {
 	t.Setenv("AWS_REGION", "eu-west-1")
 
 	opts := fast()
-	opts.Duration = 10 * time.Second // the second database fails over at 6-7s and needs up to ~2.5s
+	opts.FailoverEvery = 4 * time.Second
+	opts.Duration = 23 * time.Second
 	out, sum, took := run(t, context.Background(), opts)
 	t.Logf("output:\n%s", out)
 
@@ -71,10 +87,21 @@ func TestFailoversConvergeSafely(t *testing.T) {
 	if strings.Contains(out, "\x1b[") {
 		t.Errorf("plain output contains ANSI escape codes")
 	}
-	if len(sum.Mappings) != 2 {
-		t.Fatalf("summary has %d mappings, want orders and analytics", len(sum.Mappings))
+	byName := map[string]demo.MappingSummary{}
+	for _, m := range sum.Mappings {
+		byName[m.Name] = m
 	}
+	for _, name := range []string{"orders", "analytics", "inventory-writer", "inventory-reader"} {
+		if _, ok := byName[name]; !ok {
+			t.Fatalf("summary has no mapping %s: %+v", name, sum.Mappings)
+		}
+	}
+	t.Run("EveryGroupConvergesSafely", func(t *testing.T) { convergesSafely(t, out, sum) })
+	t.Run("AuroraFailoverSwapsRoles", func(t *testing.T) { auroraSwapsRoles(t, out, byName) })
+	t.Run("ReadersKeepTheirLiveReader", func(t *testing.T) { readersKeepLiveReader(t, sum, byName["inventory-reader"]) })
+}
 
+func convergesSafely(t *testing.T, out string, sum demo.Summary) {
 	for _, m := range sum.Mappings {
 		var converged []demo.Failover
 		for _, f := range m.Failovers {
@@ -90,13 +117,13 @@ func TestFailoversConvergeSafely(t *testing.T) {
 			if f.Registered <= 0 || f.Healthy < f.Registered || f.Gone < f.Deregistered || f.Deregistered <= 0 {
 				t.Errorf("%s: failover #%d has inconsistent stages: %+v", m.Name, f.N, f)
 			}
-			if f.From == f.To {
+			if slices.Equal(f.From, f.To) {
 				t.Errorf("%s: failover #%d did not move: %+v", m.Name, f.N, f)
 			}
 		}
-		// Each failover changed DNS once: the history is the start plus one entry per failover.
-		if len(m.DNS) != len(m.Failovers)+1 {
-			t.Errorf("%s: %d DNS changes for %d failovers", m.Name, len(m.DNS), len(m.Failovers))
+		// Each failover changed the source once: the history is the start plus one entry per failover.
+		if len(m.Desired) != len(m.Failovers)+1 {
+			t.Errorf("%s: %d source changes for %d failovers", m.Name, len(m.Desired), len(m.Failovers))
 		}
 		if !strings.Contains(out, m.Name+" ") || !strings.Contains(out, "converged: failover #1") {
 			t.Errorf("%s: the plain output does not report the converged failover", m.Name)
@@ -106,8 +133,8 @@ func TestFailoversConvergeSafely(t *testing.T) {
 		t.Errorf("the Aurora failover did not show the CNAME chain moving to the other instance")
 	}
 
-	// I2, checked here from the fake's call log against the DNS history the demo drove, not from the demo's
-	// own verdict (which must agree).
+	// I2, checked here from the fake's call log against the DNS and RDS history the demo drove, not from the
+	// demo's own verdict (which must agree).
 	byName := map[string]demo.MappingSummary{}
 	for _, m := range sum.Mappings {
 		byName[m.Name] = m
@@ -123,17 +150,17 @@ func TestFailoversConvergeSafely(t *testing.T) {
 			t.Errorf("DeregisterTargets of an unknown target group: %+v", c)
 			continue
 		}
-		served := servedAt(m.DNS, c.At)
+		desired := desiredAt(m.Desired, c.At)
 		for _, ip := range c.Targets {
-			if slices.Contains(served, ip) {
-				t.Errorf("%s: DeregisterTargets of %s at %v while DNS served %v", m.Name, ip, c.At.Sub(sum.Start), served)
+			if slices.Contains(desired, ip) {
+				t.Errorf("%s: DeregisterTargets of %s at %v while its source stood for %v", m.Name, ip, c.At.Sub(sum.Start), desired)
 			}
 		}
 	}
 	if len(sum.Violations) > 0 {
 		t.Errorf("the demo reports I2 violations: %v", sum.Violations)
 	}
-	if calls["RegisterTargets"] < 4 || calls["DeregisterTargets"] < 2 {
+	if calls["RegisterTargets"] < 8 || calls["DeregisterTargets"] < 4 {
 		t.Errorf("calls %v: want the initial registrations plus a register and a deregister per failover", calls)
 	}
 	for _, c := range sum.Calls {
@@ -142,7 +169,7 @@ func TestFailoversConvergeSafely(t *testing.T) {
 		}
 	}
 
-	// Steady state costs nothing: between a failover's convergence and the next DNS change of that database,
+	// Steady state costs nothing: between a failover's convergence and the next change of that database,
 	// no Register or Deregister call names its target group.
 	for _, m := range sum.Mappings {
 		for i, f := range m.Failovers {
@@ -163,6 +190,68 @@ func TestFailoversConvergeSafely(t *testing.T) {
 	}
 }
 
+// auroraSwapsRoles: after FailoverDBCluster makes inventory-2 the writer, the writer group holds inventory-2
+// alone and the readers group holds the old writer and the reader that stayed, each address once.
+func auroraSwapsRoles(t *testing.T, out string, byName map[string]demo.MappingSummary) {
+	for _, tc := range []struct {
+		name     string
+		from, to []netip.Addr
+	}{
+		{"inventory-writer", []netip.Addr{inventory1}, []netip.Addr{inventory2}},
+		{"inventory-reader", []netip.Addr{inventory2, inventory3}, []netip.Addr{inventory1, inventory3}},
+	} {
+		m := byName[tc.name]
+		if src := "rds: {cluster: inventory, role: " + strings.TrimPrefix(tc.name, "inventory-") + "}"; m.Source != src {
+			t.Errorf("%s follows %q, want %q", m.Name, m.Source, src)
+		}
+		if len(m.Failovers) != 1 {
+			t.Fatalf("%s: %d failovers, want 1 (at 12-13s, the next at 24s): %+v", m.Name, len(m.Failovers), m.Failovers)
+		}
+		f := m.Failovers[0]
+		if !slices.Equal(f.From, tc.from) || !slices.Equal(f.To, tc.to) {
+			t.Errorf("%s: failover %v -> %v, want %v -> %v", m.Name, f.From, f.To, tc.from, tc.to)
+		}
+		if !f.Converged {
+			t.Errorf("%s: the failover did not converge: %+v", m.Name, f)
+		}
+		// The end state is the swapped one: exactly the new role's addresses, healthy, once each.
+		var live []netip.Addr
+		for _, ts := range m.Targets {
+			if ts.State != "healthy" || ts.Port != m.Port {
+				t.Errorf("%s: target %s:%d %s at the end; want every target healthy on port %d", m.Name, ts.IP, ts.Port, ts.State, m.Port)
+			}
+			live = append(live, ts.IP)
+		}
+		slices.SortFunc(live, netip.Addr.Compare)
+		if !slices.Equal(live, tc.to) {
+			t.Errorf("%s: targets %v at the end, want %v", m.Name, live, tc.to)
+		}
+	}
+	if !strings.Contains(out, "inventory #1: Aurora failover (FailoverDBCluster), writer inventory-1 (us-east-1a) -> inventory-2 (us-east-1b)") ||
+		!strings.Contains(out, "RDS now lists writer inventory-2, readers inventory-1, inventory-3") {
+		t.Errorf("the plain output does not report the Aurora failover and the new roles")
+	}
+}
+
+// readersKeepLiveReader: inventory-3 is a reader before, during and after the failover, so the readers group
+// never lets it go: no DeregisterTargets names it, the demo never saw it leave the live targets, and it is
+// healthy at the end. This is what following the rotating reader endpoint by DNS gets wrong.
+func readersKeepLiveReader(t *testing.T, sum demo.Summary, readers demo.MappingSummary) {
+	for _, c := range sum.Calls {
+		if c.Mapping == readers.Name && c.Action == "DeregisterTargets" && slices.Contains(c.Targets, inventory3) {
+			t.Errorf("%s: DeregisterTargets of %s at %v: a live reader was deregistered", readers.Name, inventory3, c.At.Sub(sum.Start))
+		}
+	}
+	for _, v := range sum.Violations {
+		if strings.HasPrefix(v, readers.Name+":") {
+			t.Errorf("the demo saw the readers group lose a live reader: %s", v)
+		}
+	}
+	if !slices.ContainsFunc(readers.Targets, func(ts elbv2fake.TargetState) bool { return ts.IP == inventory3 && ts.State == "healthy" }) {
+		t.Errorf("%s: %s is not a healthy target at the end: %+v", readers.Name, inventory3, readers.Targets)
+	}
+}
+
 func TestReturnsPromptlyWhenCancelled(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -179,7 +268,7 @@ func TestReturnsPromptlyWhenCancelled(t *testing.T) {
 	if !strings.Contains(out, "summary") {
 		t.Errorf("no summary after the cancel:\n%s", out)
 	}
-	// The initial sync happened before the cancel: both target groups got their first address.
+	// The initial sync happened before the cancel: every target group got its first addresses.
 	for _, m := range sum.Mappings {
 		if len(m.Targets) == 0 {
 			t.Errorf("%s: no target after 2s", m.Name)
@@ -198,8 +287,9 @@ func TestLiveView(t *testing.T) {
 		"\x1b[?25l", // cursor hidden while live...
 		"\x1b[?25h", // ...and shown again at the end
 		"Ctrl-C to stop",
-		"orders", "analytics",
+		"orders", "analytics", "inventory-writer", "inventory-reader",
 		"orders.demo.rds.local", "CNAME analytics-1.demo.rds.local -> A",
+		"rds: {cluster: inventory, role: reader}", "inventory-2 A \x1b[1m10.0.2.61\x1b[0m (us-east-1b)",
 		"healthy", "engine log",
 	} {
 		if !strings.Contains(out, want) {

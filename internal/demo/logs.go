@@ -61,7 +61,7 @@ func newLogger(ring *logRing, live bool) *zap.Logger {
 		MessageKey:       "msg",
 		EncodeLevel:      level,
 		EncodeDuration:   zapcore.StringDurationEncoder,
-		EncodeName:       func(n string, enc zapcore.PrimitiveArrayEncoder) { enc.AppendString(fmt.Sprintf("%-9s", n)) },
+		EncodeName:       func(n string, enc zapcore.PrimitiveArrayEncoder) { enc.AppendString(fmt.Sprintf("%-*s", nameWidth, n)) },
 		ConsoleSeparator: "  ",
 	})
 	return zap.New(mappingCore{Core: zapcore.NewCore(enc, zapcore.AddSync(ring), zapcore.InfoLevel)})

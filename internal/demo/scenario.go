@@ -1,44 +1,61 @@
 package demo
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/ipsync/ipsync/internal/config"
 	"github.com/ipsync/ipsync/internal/dnstest"
 	"github.com/ipsync/ipsync/internal/elbv2fake"
 	"github.com/ipsync/ipsync/internal/resolver"
 )
 
-// zone is the fake DNS zone of the demo's databases. As in RDS, instance endpoints are A records and cluster
-// endpoints are CNAME -> instance endpoint -> A.
+// zone is the fake DNS zone of the databases ipsync follows by name. As in RDS, instance endpoints are A records
+// and cluster endpoints are CNAME -> instance endpoint -> A. The RDS-followed cluster's instance endpoints are
+// the names the local RDS API gives them (see aurora.go).
 const zone = "demo.rds.local"
 
-// instance is where a database can run: one address in one subnet (and so one Availability Zone) of the VPC.
+// instance is a DB instance: one address in one subnet (and so one Availability Zone) of the VPC.
 type instance struct {
+	id   string // DB instance identifier; "" for a Multi-AZ instance's primary and standby
 	host string // instance endpoint; "" when the database's own endpoint carries the A record (Multi-AZ)
 	ip   netip.Addr
 	az   string
 }
 
-// mapping is one database, its target group and everything the demo has seen of them.
-type mapping struct {
+// database is one database the demo runs and fails over, and the target groups that follow it: one group
+// following a DNS name (endpoint), or, for an Aurora cluster followed through the RDS API (cluster), one group
+// per role.
+type database struct {
 	name     string
 	kind     string // what the database is, for people
-	endpoint string
 	port     int32
-	cname    bool // the endpoint is a CNAME to the writer instance (Aurora); else an A record (Multi-AZ)
-	inst     [2]instance
-	side     int // which instance DNS points at
-	arn      string
+	insts    []instance
+	writer   int    // the instance that serves writes: the one DNS points at, or the cluster's writer in RDS
+	endpoint string // the name ipsync follows; "" for a cluster followed through the RDS API
+	cname    bool   // endpoint is a CNAME to the writer instance (Aurora); else an A record (Multi-AZ)
+	cluster  string // the DB cluster ipsync reads the members of (rds:); "" for a database followed by name
 
-	dnsLog      []DNSChange
-	answer      resolver.Result // the view's last look at DNS
-	answerErr   error
+	groups    []*mapping
+	failovers int
+}
+
+// mapping is one target group, the source it follows and everything the demo has seen of them.
+type mapping struct {
+	db   *database
+	name string
+	role string // rds: the members the group follows (config.RoleWriter, config.RoleReader); "" for a DNS name
+	arn  string
+
+	desiredLog  []SourceChange // what the source stood for, from the start on
+	looks       []look         // the view's last look at DNS: the endpoint, or each member's instance endpoint
 	targets     []elbv2fake.TargetState
 	prev        map[netip.AddrPort]string
+	prevAt      time.Time  // when prev was sampled
 	active      *tracker   // the failover (or initial sync) being followed
 	failoverLog []*tracker // every failover, in order
 	calls       map[string]int
@@ -46,77 +63,248 @@ type mapping struct {
 	quietCalls  int       // API calls for this target group since steadySince
 }
 
-func scenario() []*mapping {
-	return []*mapping{{
+// look is one name the view resolved: the endpoint (inst nil) or a member's instance endpoint.
+type look struct {
+	inst *instance
+	res  resolver.Result
+	err  error
+}
+
+func scenario() []*database {
+	dbs := []*database{{
 		name:     "orders",
 		kind:     "RDS Multi-AZ instance",
 		endpoint: "orders." + zone,
 		port:     5432,
-		inst: [2]instance{
+		insts: []instance{
 			{ip: netip.MustParseAddr("10.0.1.15"), az: "us-east-1a"},
 			{ip: netip.MustParseAddr("10.0.2.27"), az: "us-east-1b"},
 		},
-		calls: map[string]int{},
 	}, {
 		name:     "analytics",
 		kind:     "Aurora cluster",
 		endpoint: "analytics.cluster." + zone,
 		port:     3306,
 		cname:    true,
-		inst: [2]instance{
-			{host: "analytics-1." + zone, ip: netip.MustParseAddr("10.0.1.40"), az: "us-east-1a"},
-			{host: "analytics-2." + zone, ip: netip.MustParseAddr("10.0.3.52"), az: "us-east-1c"},
+		insts: []instance{
+			{id: "analytics-1", host: "analytics-1." + zone, ip: netip.MustParseAddr("10.0.1.40"), az: "us-east-1a"},
+			{id: "analytics-2", host: "analytics-2." + zone, ip: netip.MustParseAddr("10.0.3.52"), az: "us-east-1c"},
 		},
-		calls: map[string]int{},
-	}}
+	}, auroraScene()}
+	for _, db := range dbs {
+		roles := []string{""}
+		if db.cluster != "" {
+			roles = []string{config.RoleWriter, config.RoleReader}
+		}
+		for _, role := range roles {
+			db.groups = append(db.groups, &mapping{db: db, name: db.groupName(role), role: role, calls: map[string]int{}})
+		}
+	}
+	return dbs
 }
 
-func (m *mapping) current() instance { return m.inst[m.side] }
+// groupName names the target group (and the mapping) of a role: the database's name, or for a cluster followed
+// through the RDS API the name ipsync gives such a mapping by default ("inventory-writer", "inventory-reader").
+func (db *database) groupName(role string) string {
+	if role == "" {
+		return db.name
+	}
+	return (&config.RDS{Cluster: db.cluster, Role: role}).DefaultName()
+}
 
-// setup writes the database's records, pointing at its first instance.
-func (m *mapping) setup(dns *dnstest.Server, ttl uint32) {
-	if m.cname {
-		for _, in := range m.inst {
+// sync is the mapping's configuration, as a user would write it.
+func (m *mapping) sync() config.Sync {
+	s := config.DefaultSync()
+	s.Name, s.TargetGroupARN = m.name, m.arn
+	s.AvailabilityZone, s.Prune, s.DeregisterAfter = "auto", true, 2
+	if m.role == "" {
+		s.Endpoint = m.db.endpoint
+	} else {
+		s.RDS = &config.RDS{Cluster: m.db.cluster, Role: m.role, Refresh: rdsRefresh}
+	}
+	return s
+}
+
+// source is what the mapping follows, as its configuration says it.
+func (m *mapping) source() string {
+	if s := m.sync(); s.RDS != nil {
+		return s.RDS.String()
+	}
+	return m.db.endpoint
+}
+
+func (db *database) current() instance { return db.insts[db.writer] }
+
+// members are the instances a group follows: the writer, or (role reader) every other instance.
+func (m *mapping) members() []instance {
+	var out []instance
+	for i, in := range m.db.insts {
+		if (i == m.db.writer) == (m.role != config.RoleReader) {
+			out = append(out, in)
+		}
+	}
+	return out
+}
+
+// desired is the addresses the group must hold now, sorted.
+func (m *mapping) desired() []netip.Addr {
+	var out []netip.Addr
+	for _, in := range m.members() {
+		out = append(out, in.ip)
+	}
+	slices.SortFunc(out, netip.Addr.Compare)
+	return out
+}
+
+// failover fails the next database over: DNS moves to its other instance, or RDS makes another instance the
+// cluster's writer. Every target group of the database follows the change from then on.
+func (d *demo) failover(ctx context.Context) {
+	db := d.dbs[d.failovers%len(d.dbs)]
+	from := map[*mapping][]netip.Addr{}
+	for _, m := range db.groups {
+		from[m] = m.desired()
+	}
+	old := db.current()
+	at := time.Now() // DNS (or RDS) says the new answer from here on
+	if db.cluster != "" {
+		if err := db.failoverRDS(d.fake); err != nil {
+			d.out.line(at, "failover", fmt.Sprintf("%s: %v (a bug in the demo)", db.name, err))
+			return
+		}
+	} else {
+		db.writer = (db.writer + 1) % len(db.insts)
+		db.applyDNS(d.dns, uint32(d.opts.TTL/time.Second))
+	}
+	for _, m := range db.groups {
+		if a := m.active; a != nil && !a.done {
+			a.Superseded, a.done = true, true
+			what := fmt.Sprintf("failover #%d", a.N)
+			if a.initial {
+				what = "the initial sync"
+			}
+			d.out.line(at, m.name, what+" had not converged when the next one began")
+		}
+	}
+	db.recordDesired(at)
+	db.failovers++
+	for _, m := range db.groups {
+		m.active = &tracker{Failover: Failover{N: db.failovers, At: at, From: from[m], To: m.desired()}}
+		m.failoverLog = append(m.failoverLog, m.active)
+		m.steadySince, m.quietCalls = time.Time{}, 0
+	}
+
+	text := db.failoverText(old, db.current())
+	if db.cluster != "" {
+		text += fmt.Sprintf("; RDS now lists %s, and ipsync reads that within %v (rds.refresh)", db.rolesText(), rdsRefresh)
+	} else {
+		said := "no answer"
+		if res, err := d.resolve(ctx, db.endpoint); err == nil {
+			said = answerText(res)
+		}
+		text += "; DNS now says " + said
+	}
+	d.out.line(at, "failover", fmt.Sprintf("%s #%d: %s", db.name, db.failovers, text))
+}
+
+// resolve is the view's own look at one name.
+func (d *demo) resolve(ctx context.Context, name string) (resolver.Result, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), dnsTimeout)
+	defer cancel()
+	return d.view.Resolve(ctx, name, resolver.IPv4)
+}
+
+// lookAt resolves what the group follows: its endpoint, or each of its members' instance endpoints.
+func (d *demo) lookAt(ctx context.Context, m *mapping) {
+	if m.role == "" {
+		res, err := d.resolve(ctx, m.db.endpoint)
+		m.looks = []look{{res: res, err: err}}
+		return
+	}
+	mems := m.members()
+	m.looks = make([]look, len(mems))
+	for i := range mems {
+		res, err := d.resolve(ctx, mems[i].host)
+		m.looks[i] = look{inst: &mems[i], res: res, err: err}
+	}
+}
+
+// setupDNS writes the database's records, pointing at its first instance.
+func (db *database) setupDNS(dns *dnstest.Server, ttl uint32) {
+	if db.cname {
+		for _, in := range db.insts {
 			dns.SetA(in.host, ttl, in.ip.String())
 		}
 	}
-	m.apply(dns, ttl)
+	db.applyDNS(dns, ttl)
 }
 
-// apply makes DNS point at the current instance, as RDS does on failover: a Multi-AZ instance endpoint's A
+// applyDNS makes DNS point at the current instance, as RDS does on failover: a Multi-AZ instance endpoint's A
 // record changes; an Aurora cluster endpoint's CNAME moves to the new writer.
-func (m *mapping) apply(dns *dnstest.Server, ttl uint32) {
-	in := m.current()
-	if m.cname {
-		dns.SetCNAME(m.endpoint, ttl, in.host)
+func (db *database) applyDNS(dns *dnstest.Server, ttl uint32) {
+	in := db.current()
+	if db.cname {
+		dns.SetCNAME(db.endpoint, ttl, in.host)
 		return
 	}
-	dns.SetA(m.endpoint, ttl, in.ip.String())
+	dns.SetA(db.endpoint, ttl, in.ip.String())
 }
 
-func (m *mapping) recordDNS(at time.Time) {
-	in := m.current()
-	chain := []string{m.endpoint}
-	if m.cname {
-		chain = append(chain, in.host)
+// recordDesired notes what each group's source stands for from at on.
+func (db *database) recordDesired(at time.Time) {
+	for _, m := range db.groups {
+		c := SourceChange{At: at, Addrs: m.desired()}
+		if m.role == "" {
+			c.Chain = []string{db.endpoint}
+			if db.cname {
+				c.Chain = append(c.Chain, db.current().host)
+			}
+		} else {
+			for _, in := range m.members() {
+				c.Members = append(c.Members, in.id)
+			}
+		}
+		m.desiredLog = append(m.desiredLog, c)
 	}
-	m.dnsLog = append(m.dnsLog, DNSChange{At: at, Addrs: []netip.Addr{in.ip}, Chain: chain})
 }
 
-// servedAt is the address DNS served at t.
-func (m *mapping) servedAt(t time.Time) netip.Addr {
-	var served netip.Addr
-	for _, c := range m.dnsLog {
+// desiredAt is what the source stood for at t.
+func (m *mapping) desiredAt(t time.Time) []netip.Addr {
+	var addrs []netip.Addr
+	for _, c := range m.desiredLog {
 		if c.At.After(t) {
 			break
 		}
-		served = c.Addrs[0]
+		addrs = c.Addrs
 	}
-	return served
+	return addrs
 }
 
-func (m *mapping) azOf(ip netip.Addr) string {
-	for _, in := range m.inst {
+// changedSince reports whether what the source stands for changed after t.
+func (m *mapping) changedSince(t time.Time) bool {
+	return len(m.desiredLog) > 0 && m.desiredLog[len(m.desiredLog)-1].At.After(t)
+}
+
+// inUse says why an address the source stood for must not be deregistered, for the safety check's messages.
+func (m *mapping) inUse() string {
+	switch m.role {
+	case config.RoleWriter:
+		return "it was the cluster's writer"
+	case config.RoleReader:
+		return "it was a reader of the cluster"
+	}
+	return "DNS served it"
+}
+
+// changeWord is the change a failover makes to the group's source, as the view names it.
+func (m *mapping) changeWord() string {
+	if m.role != "" {
+		return "the failover"
+	}
+	return "the DNS change"
+}
+
+func (db *database) azOf(ip netip.Addr) string {
+	for _, in := range db.insts {
 		if in.ip == ip {
 			return in.az
 		}
@@ -124,17 +312,23 @@ func (m *mapping) azOf(ip netip.Addr) string {
 	return ""
 }
 
-func (m *mapping) describe(in instance) string {
-	if m.cname {
+// describe is what a database followed by name answers at the start.
+func (db *database) describe() string {
+	in := db.current()
+	if db.cname {
 		return fmt.Sprintf("CNAME %s -> A %s (%s)", in.host, in.ip, in.az)
 	}
 	return fmt.Sprintf("A %s (%s)", in.ip, in.az)
 }
 
-func (m *mapping) failoverText(from, to instance) string {
-	if m.cname {
+func (db *database) failoverText(from, to instance) string {
+	switch {
+	case db.cluster != "":
+		return fmt.Sprintf("Aurora failover (FailoverDBCluster), writer %s (%s) -> %s (%s); each instance keeps its address",
+			from.id, from.az, to.id, to.az)
+	case db.cname:
 		return fmt.Sprintf("Aurora failover, writer %s (%s) -> %s (%s), the cluster endpoint's CNAME moves",
-			strings.TrimSuffix(from.host, "."+zone), from.az, strings.TrimSuffix(to.host, "."+zone), to.az)
+			from.id, from.az, to.id, to.az)
 	}
 	return fmt.Sprintf("Multi-AZ failover, standby in %s promoted, the endpoint's A record %s -> %s", to.az, from.ip, to.ip)
 }
@@ -146,220 +340,27 @@ func answerText(r resolver.Result) string {
 		b.WriteString(strings.TrimSuffix(name, "."))
 		b.WriteString(" -> ")
 	}
-	for i, a := range r.Addrs {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(a.String())
-	}
+	b.WriteString(addrsText(r.Addrs))
 	fmt.Fprintf(&b, " (TTL %v)", r.TTL)
 	return b.String()
 }
 
-// tracker follows one failover (or the initial sync) in the fake's state until it converges.
-type tracker struct {
-	Failover
-	initial bool // the engine's first sync: no old address, not counted as a failover
-	done    bool // converged or superseded: nothing more to watch
-}
-
-func draining(state string) bool {
-	return state == elbv2fake.StateDraining || state == elbv2fake.StateUnhealthyDraining
-}
-
-// observe advances the stages from one sample of the target group.
-func (f *tracker) observe(ts []elbv2fake.TargetState, port int32, now time.Time) {
-	state := func(ip netip.Addr) string {
-		for _, t := range ts {
-			if t.IP == ip && t.Port == port {
-				return t.State
-			}
-		}
-		return ""
+// addrsText is a set of addresses: "10.0.1.40", or "10.0.1.60, 10.0.3.62"; "none" when empty.
+func addrsText(addrs []netip.Addr) string {
+	if len(addrs) == 0 {
+		return "none"
 	}
-	since := max(now.Sub(f.At), time.Nanosecond) // zero means "not seen"
-	newState := state(f.To)
-	if f.Registered == 0 && newState != "" && !draining(newState) {
-		f.Registered = since
+	s := make([]string, len(addrs))
+	for i, a := range addrs {
+		s[i] = a.String()
 	}
-	if f.Healthy == 0 && newState == elbv2fake.StateHealthy {
-		f.Healthy = since
-	}
-	if f.From.IsValid() {
-		oldState := state(f.From)
-		if f.Deregistered == 0 && (oldState == "" || draining(oldState)) {
-			f.Deregistered = since
-		}
-		if f.Gone == 0 && oldState == "" {
-			f.Gone = since
-		}
-	}
-	f.Converged = f.Healthy != 0 && (!f.From.IsValid() || f.Gone != 0)
+	return strings.Join(s, ", ")
 }
 
-// Summary is what a run did, for tests and for callers that report it.
-type Summary struct {
-	Start, End time.Time
-	Mappings   []MappingSummary
-	// Calls is every call the local ELBv2 endpoint received, in arrival order.
-	Calls []Call
-	// Violations lists every DeregisterTargets that named the address DNS was serving when it arrived (I2).
-	Violations []string
-}
-
-// MappingSummary is one database.
-type MappingSummary struct {
-	Name, Endpoint, TargetGroupARN string
-	Port                           int32
-	// DNS is what the demo made the endpoint resolve to, in order; the first entry is the start.
-	DNS       []DNSChange
-	Failovers []Failover
-	Targets   []elbv2fake.TargetState // at the end
-}
-
-// DNSChange is one answer the demo put in DNS, from At on.
-type DNSChange struct {
-	At    time.Time
-	Addrs []netip.Addr
-	Chain []string // names followed, the endpoint first
-}
-
-// Failover is one failover and how long the target group took to follow it, measured by the demo from the
-// fake's state: each duration runs from the DNS change; 0 = not seen (yet).
-type Failover struct {
-	N            int // 1, 2, ... per mapping
-	At           time.Time
-	From, To     netip.Addr
-	Registered   time.Duration // the new address registered (initial or healthy)
-	Healthy      time.Duration // the new address healthy
-	Deregistered time.Duration // the old address draining (or gone)
-	Gone         time.Duration // the old address out of the target group
-	Converged    bool          // new address healthy and old one gone
-	Superseded   bool          // the next failover of the same database began first
-}
-
-// Call is one request the local ELBv2 endpoint received.
-type Call struct {
-	At      time.Time
-	Action  string
-	Mapping string       // by the target group it named; "" for calls naming none (DescribeVpcs)
-	Targets []netip.Addr // the Targets it named (RegisterTargets, DeregisterTargets)
-	Code    string       // error code, "" on success
-}
-
-func (d *demo) summary() Summary {
-	s := Summary{Start: d.start, End: time.Now(), Violations: slices.Clone(d.violations)}
-	for _, m := range d.maps {
-		ms := MappingSummary{
-			Name: m.name, Endpoint: m.endpoint, TargetGroupARN: m.arn, Port: m.port,
-			DNS: slices.Clone(m.dnsLog), Targets: slices.Clone(m.targets),
-		}
-		for _, f := range m.failoverLog {
-			ms.Failovers = append(ms.Failovers, f.Failover)
-		}
-		s.Mappings = append(s.Mappings, ms)
+// setText is a set of addresses inside a sentence: one address alone, several in brackets.
+func setText(addrs []netip.Addr) string {
+	if len(addrs) == 1 {
+		return addrs[0].String()
 	}
-	for _, c := range d.finalCalls {
-		name := ""
-		if m := d.byARN[callARN(c)]; m != nil {
-			name = m.name
-		}
-		s.Calls = append(s.Calls, Call{At: c.At, Action: c.Action, Mapping: name, Targets: c.TargetIPs(), Code: c.Code})
-	}
-	return s
-}
-
-// callARN is the target group a call names.
-func callARN(c elbv2fake.Call) string {
-	if arn := c.Params.Get("TargetGroupArn"); arn != "" {
-		return arn
-	}
-	return c.Params.Get("TargetGroupArns.member.1")
-}
-
-// stageStats is the running p50 and max of one stage over the failovers that reached it.
-func (m *mapping) stageStats(stage func(Failover) time.Duration) (p50, worst time.Duration, n int) {
-	var ds []time.Duration
-	for _, f := range m.failoverLog {
-		if d := stage(f.Failover); d > 0 {
-			ds = append(ds, d)
-		}
-	}
-	if len(ds) == 0 {
-		return 0, 0, 0
-	}
-	slices.Sort(ds)
-	return ds[(len(ds)-1)/2], ds[len(ds)-1], len(ds)
-}
-
-func (m *mapping) converged() int {
-	n := 0
-	for _, f := range m.failoverLog {
-		if f.Converged {
-			n++
-		}
-	}
-	return n
-}
-
-type stage struct {
-	name string
-	of   func(Failover) time.Duration
-}
-
-// stages are the steps of a failover's convergence, in the view's order.
-func stages() []stage {
-	return []stage{
-		{"registered", func(f Failover) time.Duration { return f.Registered }},
-		{"healthy", func(f Failover) time.Duration { return f.Healthy }},
-		{"old draining", func(f Failover) time.Duration { return f.Deregistered }},
-		{"old gone", func(f Failover) time.Duration { return f.Gone }},
-	}
-}
-
-// statsText is the p50/max summary of a mapping.
-func (m *mapping) statsText() string {
-	if len(m.failoverLog) == 0 {
-		return "no failover"
-	}
-	still := ""
-	if last := m.failoverLog[len(m.failoverLog)-1]; !last.done {
-		still = " (the last one still converging)"
-	}
-	return fmt.Sprintf("%d of %s converged%s; from the DNS change, p50/max %s",
-		m.converged(), plural(len(m.failoverLog), "failover"), still, strings.Join(m.stagesP50Max(), ", "))
-}
-
-// stagesP50Max is "<stage> <p50>/<max>" for each stage of convergence ("<stage> -" before any failover reached it).
-func (m *mapping) stagesP50Max() []string {
-	var out []string
-	for _, s := range stages() {
-		p50, worst, n := m.stageStats(s.of)
-		if n == 0 {
-			out = append(out, s.name+" -")
-			continue
-		}
-		out = append(out, fmt.Sprintf("%s %s/%s", s.name, fmtDur(p50), fmtDur(worst)))
-	}
-	return out
-}
-
-// fmtDur shows a duration to the precision people read: 0.42s, 4.3s, 1m05s.
-func fmtDur(d time.Duration) string {
-	switch {
-	case d < time.Second:
-		return fmt.Sprintf("%.2fs", d.Seconds())
-	case d < time.Minute:
-		return fmt.Sprintf("%.1fs", d.Seconds())
-	case d < time.Hour:
-		return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
-	}
-	return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
-}
-
-func plural(n int, noun string) string {
-	if n == 1 {
-		return "1 " + noun
-	}
-	return fmt.Sprintf("%d %ss", n, noun)
+	return "[" + addrsText(addrs) + "]"
 }

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/ipsync/ipsync/internal/config"
 )
 
 // ANSI control sequences of the live view.
@@ -23,6 +25,10 @@ const (
 	ansiNoWrap     = "\x1b[?7l" // long lines are cut at the edge instead of wrapping and scrolling the view
 	ansiWrap       = "\x1b[?7h"
 )
+
+// nameWidth is the column of the tag of a plain line and of the mapping name of a log line: the longest mapping
+// name ("inventory-reader"), so that the text after it lines up.
+const nameWidth = 16
 
 // screen serialises everything written to the output. In plain mode every event is a line; in live mode
 // events are not printed (the view shows them) until the view has ended, and frames redraw in place.
@@ -56,7 +62,7 @@ func (s *screen) line(at time.Time, tag, text string) {
 	if s.live && !s.restored {
 		return
 	}
-	s.write(fmt.Sprintf("%7.2fs  %-9s  %s\n", max(at.Sub(s.start), 0).Seconds(), tag, text))
+	s.write(fmt.Sprintf("%7.2fs  %-*s  %s\n", max(at.Sub(s.start), 0).Seconds(), nameWidth, tag, text))
 }
 
 // frame redraws the live view in place.
@@ -142,7 +148,7 @@ func header(o Options) string {
 // draw looks at DNS again and redraws the live view.
 func (d *demo) draw(ctx context.Context) {
 	for _, m := range d.maps {
-		_, _ = d.resolve(ctx, m) // an error is shown in the view
+		d.lookAt(ctx, m) // an error is shown in the view
 	}
 	d.drawFrame(d.frame(time.Now()))
 }
@@ -155,56 +161,65 @@ const (
 	minLogs  = 3
 )
 
-// frame renders the live view at now, fitted to the terminal when its size is known.
+// Levels of detail of a target group in the live view, from the most: a short terminal gets less per group
+// rather than a view that scrolls.
+const (
+	detailFull    = iota // every line, a blank line between groups
+	detailMedium         // without the p50/max and API call lines
+	detailCompact        // the failover and its stages on one line, no blank line between groups
+)
+
+// frame renders the live view at now, fitted to the terminal when its size is known: the most detail per target
+// group that leaves room for minLogs engine log lines.
 func (d *demo) frame(now time.Time) []string {
 	p := paint(true)
 	cols, rows, ok := termSize(d.out.w)
 	if !ok {
 		cols, rows = 100, 24
 	}
-	var lines []string
+	var head []string
 	for _, l := range wrap(header(d.opts), cols) {
-		lines = append(lines, p.bold(l))
+		head = append(head, p.bold(l))
 	}
-	safety := p.green("0 deregistrations")
+	safety := p.green("0 targets")
 	if n := len(d.violations); n > 0 {
-		safety = p.red(fmt.Sprintf("%d deregistrations", n))
+		safety = p.red(plural(n, "target"))
 	}
-	next := d.maps[d.failovers%len(d.maps)]
-	lines = append(lines, fmt.Sprintf("up %s   next failover: %s in %s   safety: %s of an address DNS served",
+	next := d.dbs[d.failovers%len(d.dbs)]
+	head = append(head, fmt.Sprintf("up %s   next failover: %s in %s   safety: %s deregistered or lost while in use",
 		fmtClock(now.Sub(d.start)), next.name, fmtDur(max(d.nextFailover.Sub(now), 0)), safety), "")
 
-	for _, m := range d.maps {
-		lines = append(lines, d.mappingLines(p, m, now)...)
-		lines = append(lines, "")
+	var lines []string
+	for detail := detailFull; detail <= detailCompact; detail++ {
+		lines = slices.Clone(head)
+		for _, m := range d.maps {
+			lines = append(lines, d.mappingLines(p, m, now, detail)...)
+			if detail < detailCompact {
+				lines = append(lines, "")
+			}
+		}
+		if len(lines)+1+minLogs <= rows {
+			break
+		}
 	}
 
 	n := min(logLines, max(rows-len(lines)-1, minLogs))
-	lines = append(lines, p.dim(fmt.Sprintf("engine log, last %d lines   (local DNS %s, local ELBv2 %s)", n, d.dns.Addr(), d.fake.URL())))
+	lines = append(lines, p.dim(fmt.Sprintf("engine log, last %d lines   (local DNS %s, local ELBv2 and RDS %s)", n, d.dns.Addr(), d.fake.URL())))
 	for _, l := range d.logs.last(n) {
 		lines = append(lines, "  "+l)
 	}
 	return lines
 }
 
-func (d *demo) mappingLines(p paint, m *mapping, now time.Time) []string {
-	title := fmt.Sprintf("%s  %s  %s -> target group %s:%d", p.bold(m.name), m.kind, m.endpoint, m.name, m.port)
-
-	dnsNow := p.dim("(not asked yet)")
-	if m.answerErr != nil {
-		dnsNow = p.red(m.answerErr.Error())
-	} else if len(m.answer.Addrs) > 0 {
-		var addrs []string
-		for _, a := range m.answer.Addrs {
-			addrs = append(addrs, fmt.Sprintf("%s (%s)", p.bold(a.String()), m.azOf(a)))
-		}
-		// The endpoint itself is in the title; here what it leads to.
-		var chain []string
-		for _, name := range m.answer.Chain[1:] {
-			chain = append(chain, "CNAME "+strings.TrimSuffix(name, ".")+" -> ")
-		}
-		dnsNow = fmt.Sprintf("TTL %v  %sA %s", m.answer.TTL, strings.Join(chain, ""), strings.Join(addrs, ", "))
+func (d *demo) mappingLines(p paint, m *mapping, now time.Time, detail int) []string {
+	kind := m.db.kind
+	switch m.role {
+	case config.RoleWriter:
+		kind += ", its writer"
+	case config.RoleReader:
+		kind += ", its readers"
 	}
+	title := fmt.Sprintf("%s  %s  %s -> target group %s:%d", p.bold(m.name), kind, m.source(), m.name, m.db.port)
 
 	var tgs []string
 	for _, t := range m.targets {
@@ -216,15 +231,65 @@ func (d *demo) mappingLines(p paint, m *mapping, now time.Time) []string {
 
 	lines := []string{
 		title,
-		"  DNS now    " + dnsNow,
+		m.nowLine(p),
 		"  targets    " + strings.Join(tgs, "   "),
 	}
-	return append(append(lines, d.failoverLines(p, m, now)...), "  API calls  "+m.callsLine())
+	fv := d.failoverView(p, m, now)
+	after := "  after DNS  "
+	if m.role != "" {
+		after = "  after RDS  "
+	}
+	switch detail {
+	case detailFull:
+		return append(lines, "  failover   "+fv.head, after+fv.stages, "  p50/max    "+fv.p50, "  API calls  "+m.callsLine())
+	case detailMedium:
+		return append(lines, "  failover   "+fv.head, after+fv.stages)
+	}
+	return append(lines, "  failover   "+fv.head+"   "+fv.stages)
 }
 
-// failoverLines describe the last failover (when, and how far the target group has followed it, from the DNS
-// change) and the running p50/max over all failovers.
-func (d *demo) failoverLines(p paint, m *mapping, now time.Time) []string {
+// nowLine is what the view's last look at DNS found: the endpoint's answer, or each member's.
+func (m *mapping) nowLine(p paint) string {
+	if len(m.looks) == 0 {
+		return "  DNS now    " + p.dim("(not asked yet)")
+	}
+	if m.role == "" {
+		l := m.looks[0]
+		if l.err != nil {
+			return "  DNS now    " + p.red(l.err.Error())
+		}
+		// The endpoint itself is in the title; here what it leads to.
+		var chain []string
+		for _, name := range l.res.Chain[1:] {
+			chain = append(chain, "CNAME "+strings.TrimSuffix(name, ".")+" -> ")
+		}
+		return fmt.Sprintf("  DNS now    TTL %v  %sA %s", l.res.TTL, strings.Join(chain, ""), m.addrsWithAZ(p, l.res.Addrs))
+	}
+	// The members as RDS lists them now, each through its instance endpoint as the view resolves it.
+	parts := make([]string, len(m.looks))
+	for i, l := range m.looks {
+		answer := p.red("no answer")
+		if l.err == nil {
+			answer = "A " + m.addrsWithAZ(p, l.res.Addrs)
+		}
+		parts[i] = l.inst.id + " " + answer
+	}
+	return "  members    " + strings.Join(parts, ", ")
+}
+
+func (m *mapping) addrsWithAZ(p paint, addrs []netip.Addr) string {
+	out := make([]string, len(addrs))
+	for i, a := range addrs {
+		out[i] = fmt.Sprintf("%s (%s)", p.bold(a.String()), m.db.azOf(a))
+	}
+	return strings.Join(out, ", ")
+}
+
+// failoverView is the last failover of a group: when, and how far the group has followed it (from the change
+// in DNS or RDS), and the running p50/max over all failovers; each without its label.
+type failoverView struct{ head, stages, p50 string }
+
+func (d *demo) failoverView(p paint, m *mapping, now time.Time) failoverView {
 	a := m.active
 	stage := func(v time.Duration) string {
 		switch {
@@ -238,9 +303,9 @@ func (d *demo) failoverLines(p paint, m *mapping, now time.Time) []string {
 	if a == nil || a.initial {
 		sync := p.dim("-")
 		if a != nil {
-			sync = fmt.Sprintf("initial sync %s: registered %s  healthy %s%s", a.To, stage(a.Registered), stage(a.Healthy), m.quietText(p, now))
+			sync = fmt.Sprintf("initial sync %s: registered %s  healthy %s%s", setText(a.To), stage(a.Registered), stage(a.Healthy), m.quietText(p, now))
 		}
-		return []string{"  failover   " + p.dim("none yet"), "  after DNS  " + sync, "  p50/max    " + p.dim("-")}
+		return failoverView{head: p.dim("none yet"), stages: sync, p50: p.dim("-")}
 	}
 	var status string
 	switch {
@@ -251,13 +316,11 @@ func (d *demo) failoverLines(p paint, m *mapping, now time.Time) []string {
 	default:
 		status = p.yellow("converging")
 	}
-	head := fmt.Sprintf("#%d %s -> %s  %s ago  %s", a.N, a.From, a.To, fmtDur(now.Sub(a.At)), status)
-	this := fmt.Sprintf("registered %s  healthy %s  old draining %s  old gone %s",
-		stage(a.Registered), stage(a.Healthy), stage(a.Deregistered), stage(a.Gone))
-	return []string{
-		"  failover   " + head,
-		"  after DNS  " + this,
-		"  p50/max    " + strings.Join(m.stagesP50Max(), "  "),
+	return failoverView{
+		head: fmt.Sprintf("#%d %s  %s ago  %s", a.N, a.changeText(), fmtDur(now.Sub(a.At)), status),
+		stages: fmt.Sprintf("registered %s  healthy %s  old draining %s  old gone %s",
+			stage(a.Registered), stage(a.Healthy), stage(a.Deregistered), stage(a.Gone)),
+		p50: strings.Join(m.stagesP50Max(), "  "),
 	}
 }
 

@@ -24,8 +24,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/rds"
 	"github.com/aws/aws-sdk-go-v2/service/rds/types"
-	"github.com/aws/smithy-go"
 
+	"github.com/ipsync/ipsync/internal/awserr"
 	"github.com/ipsync/ipsync/internal/config"
 )
 
@@ -337,18 +337,10 @@ func page[T any](ctx context.Context, r *Reader, op string, call func(context.Co
 	return out, nil
 }
 
-// callError names the call and, for errors the user can fix, what to do.
+// callError names the call and, for errors the user can fix, what to do (package awserr knows which).
 func callError(op string, err error) error {
-	var apiErr smithy.APIError
-	if errors.As(err, &apiErr) {
-		switch apiErr.ErrorCode() {
-		case "AccessDenied", "AccessDeniedException", "UnauthorizedOperation":
-			return fmt.Errorf("%s: %w (allow rds:%s to ipsync's role, or to role_arn)", op, err, op)
-		case "DBClusterNotFoundFault":
-			return fmt.Errorf("%s: %w (check rds.cluster, and that the cluster is in the target group's region)", op, err)
-		case "DBInstanceNotFound", "DBInstanceNotFoundFault":
-			return fmt.Errorf("%s: %w (check rds.instance, and that the instance is in the target group's region)", op, err)
-		}
+	if fix := awserr.RDSFix(op, err); fix != "" {
+		return fmt.Errorf("%s: %w (%s)", op, err, fix)
 	}
 	return fmt.Errorf("%s: %w", op, err)
 }
