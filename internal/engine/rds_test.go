@@ -124,23 +124,6 @@ func (e *env) rdsMapping(name string, src config.RDS) config.Sync {
 	return s
 }
 
-// liveIn returns the sorted addresses of the group's non-draining targets.
-func (e *env) liveIn(arn string) []netip.Addr {
-	e.t.Helper()
-	hs, err := e.direct.Health(context.Background(), arn)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	var out []netip.Addr
-	for _, h := range hs {
-		if !h.Draining() {
-			out = append(out, h.IP)
-		}
-	}
-	slices.SortFunc(out, netip.Addr.Compare)
-	return out
-}
-
 func (e *env) wantLiveIn(s config.Sync, ips ...netip.Addr) {
 	e.t.Helper()
 	slices.SortFunc(ips, netip.Addr.Compare)
