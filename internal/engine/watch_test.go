@@ -27,13 +27,18 @@ func twoMappings(e *env, ttl uint32) (config.Sync, config.Sync) {
 	return e.mapping(), reports
 }
 
-// syncedOnA is the fake with the default mapping resolving to A (TTL 1), and an engine on the real clock after
-// its first pass, which registered A.
-func syncedOnA(t *testing.T) (*env, *engine.Engine) {
+// syncedOnA is the fake with the default mapping resolving to A (TTL 1), and an engine (on the real clock, or on
+// the test's) after its first pass, which registered A.
+func syncedOnA(t *testing.T, realClock bool) (*env, *engine.Engine) {
 	t.Helper()
 	e := newFakeEnv(t, elbv2fake.Options{})
 	e.dns.SetA(endpoint, 1, ipA.String())
-	eng := engineWithRealClock(e, e.mapping())
+	var eng *engine.Engine
+	if realClock {
+		eng = engineWithRealClock(e, e.mapping())
+	} else {
+		eng = e.engine(engine.Options{})
+	}
 	mustOK(t, eng.RunOnce(context.Background())[0])
 	return e, eng
 }
@@ -61,7 +66,7 @@ func TestNamesAndRunOnceFor(t *testing.T) {
 // changes a second later, and the watch keeps resolving until it has registered the new address and
 // deregistered the old one (I3, I6), then ends without waiting for the window.
 func TestWatchFollowsLateDNSChange(t *testing.T) {
-	e, eng := syncedOnA(t)
+	e, eng := syncedOnA(t, true)
 	callsBefore := len(e.rec.Calls(""))
 
 	const interval = 100 * time.Millisecond
@@ -108,10 +113,7 @@ func TestWatchFollowsLateDNSChange(t *testing.T) {
 // TestWatchWindowWithoutChange: unchanged DNS means no AWS call at all during the watch (I9), and the window
 // ends it.
 func TestWatchWindowWithoutChange(t *testing.T) {
-	e := newFakeEnv(t, elbv2fake.Options{})
-	e.dns.SetA(endpoint, 1, ipA.String())
-	eng := e.engine(engine.Options{})
-	mustOK(t, eng.RunOnce(context.Background())[0])
+	e, eng := syncedOnA(t, false)
 	e.fake.ResetCalls()
 
 	start := time.Now()
@@ -130,10 +132,7 @@ func TestWatchWindowWithoutChange(t *testing.T) {
 // TestWatchDNSDown: failed resolutions change nothing (I1), are counted, and do not end the watch early; a
 // cancelled context does.
 func TestWatchDNSDown(t *testing.T) {
-	e := newFakeEnv(t, elbv2fake.Options{})
-	e.dns.SetA(endpoint, 1, ipA.String())
-	eng := e.engine(engine.Options{})
-	mustOK(t, eng.RunOnce(context.Background())[0])
+	e, eng := syncedOnA(t, false)
 	e.fake.ResetCalls()
 	e.dns.SetFault(dnstest.FaultServFail)
 
@@ -177,7 +176,7 @@ func TestWatchOnlyNamed(t *testing.T) {
 // same mapping together. Under -race this must report no data race, and their passes must still be serialized:
 // B is registered once, A deregistered once, in that order (I3).
 func TestConcurrentWatches(t *testing.T) {
-	e, eng := syncedOnA(t)
+	e, eng := syncedOnA(t, true)
 	callsBefore := len(e.rec.Calls(""))
 
 	timer := time.AfterFunc(300*time.Millisecond, func() { e.dns.SetA(endpoint, 1, ipB.String()) })
