@@ -94,21 +94,7 @@ poll: {min: 1s, max: 30s}
 }
 
 // live returns the group's registered, non-draining addresses.
-func (w *world) live() []netip.Addr {
-	w.t.Helper()
-	hs, err := w.direct.Health(context.Background(), w.group.ARN)
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	var out []netip.Addr
-	for _, h := range hs {
-		if !h.Draining() {
-			out = append(out, h.IP)
-		}
-	}
-	slices.SortFunc(out, netip.Addr.Compare)
-	return out
-}
+func (w *world) live() []netip.Addr { return awstest.LiveAddrs(w.t, w.direct, w.group.ARN) }
 
 // waitLive waits until the group holds exactly want.
 func (w *world) waitLive(timeout time.Duration, want ...string) {

@@ -414,15 +414,9 @@ dns: {servers: [%q], timeout: 500ms}
 		if err != nil {
 			t.Fatal(err)
 		}
-		hs, err := c.Health(context.Background(), arn)
-		if err != nil {
-			t.Fatal(err)
-		}
 		var out []string
-		for _, h := range hs {
-			if !h.Draining() {
-				out = append(out, h.IP.String())
-			}
+		for _, ip := range awstest.LiveAddrs(t, c, arn) {
+			out = append(out, ip.String())
 		}
 		slices.Sort(out)
 		return out

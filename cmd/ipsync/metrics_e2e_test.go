@@ -22,6 +22,7 @@ import (
 	"github.com/ipsync/ipsync/internal/dnstest"
 	"github.com/ipsync/ipsync/internal/elbv2fake"
 	"github.com/ipsync/ipsync/internal/testutil"
+	"github.com/ipsync/ipsync/internal/testutil/promtest"
 )
 
 // scrape is one parsed /metrics answer plus its text.
@@ -70,29 +71,9 @@ func (s scrape) getSum(name string, labels ...string) (value, sum float64) {
 	if mf == nil {
 		return math.NaN(), math.NaN()
 	}
-next:
-	for _, m := range mf.GetMetric() {
-		for _, l := range labels {
-			k, v, _ := strings.Cut(l, "=")
-			found := false
-			for _, lp := range m.GetLabel() {
-				found = found || (lp.GetName() == k && lp.GetValue() == v)
-			}
-			if !found {
-				continue next
-			}
-		}
-		switch {
-		case m.Counter != nil:
-			value += m.GetCounter().GetValue()
-		case m.Gauge != nil:
-			value += m.GetGauge().GetValue()
-		case m.Histogram != nil:
-			value += float64(m.GetHistogram().GetSampleCount())
-			sum += m.GetHistogram().GetSampleSum()
-		case m.Untyped != nil:
-			value += m.GetUntyped().GetValue()
-		}
+	for _, m := range promtest.Matching(mf, labels...) {
+		value += promtest.Value(m)
+		sum += m.GetHistogram().GetSampleSum() // 0 for a series that is no histogram
 	}
 	return value, sum
 }

@@ -18,13 +18,9 @@ func TestSyncShards(t *testing.T) {
 	var y strings.Builder
 	fmt.Fprintf(&y, "dns:\n  servers: [%q]\n  timeout: 500ms\nsyncs:\n", w.dns.Addr())
 	arns := map[string]string{}
-	for i := range 8 {
-		name := fmt.Sprintf("db%d", i)
-		arn := w.fake.CreateTargetGroup(elbv2fake.TargetGroupSpec{Name: name, Port: 5432, VPCID: w.group.VPCID})
-		endpoint := name + ".c9abc.us-east-1.rds.test"
-		w.dns.SetA(endpoint, 5, fmt.Sprintf("10.0.1.%d", 10+i))
-		fmt.Fprintf(&y, "  - {name: %s, endpoint: %s, target_group_arn: %s}\n", name, endpoint, arn)
-		arns[name] = arn
+	for _, g := range w.groups("db", 8) {
+		fmt.Fprintf(&y, "  - {name: %s, endpoint: %s, target_group_arn: %s}\n", g.name, g.endpoint, g.arn)
+		arns[g.name] = g.arn
 	}
 	env := []string{"IPSYNC_CONFIG=" + y.String()}
 	checkShards(t, env, arns)
@@ -41,15 +37,11 @@ func TestSyncShards(t *testing.T) {
 func TestSyncShardsDiscover(t *testing.T) {
 	w := newWorld(t, true)
 	arns := map[string]string{}
-	for i := range 8 {
-		name := fmt.Sprintf("found%d", i)
-		arn := w.fake.CreateTargetGroup(elbv2fake.TargetGroupSpec{Name: name, Port: 5432, VPCID: w.group.VPCID})
-		endpoint := name + ".c9abc.us-east-1.rds.test"
-		w.dns.SetA(endpoint, 5, fmt.Sprintf("10.0.1.%d", 10+i))
-		if err := w.direct.AddTags(context.Background(), arn, map[string]string{"ipsync:endpoint": endpoint}); err != nil {
+	for _, g := range w.groups("found", 8) {
+		if err := w.direct.AddTags(context.Background(), g.arn, map[string]string{"ipsync:endpoint": g.endpoint}); err != nil {
 			t.Fatal(err)
 		}
-		arns[name] = arn
+		arns[g.name] = g.arn
 	}
 	cfg := fmt.Sprintf("discover: {tag_key: \"ipsync:endpoint\", regions: [us-east-1]}\ndns: {servers: [%q], timeout: 500ms}\n", w.dns.Addr())
 	tagged := len(w.fake.MutatingCalls()) // the AddTags above
@@ -57,6 +49,23 @@ func TestSyncShardsDiscover(t *testing.T) {
 	if calls := w.fake.MutatingCalls()[tagged:]; len(calls) != 0 {
 		t.Errorf("--dry-run made mutating calls: %v", calls)
 	}
+}
+
+// namedGroup is a target group of the fake with an endpoint of its own.
+type namedGroup struct{ name, endpoint, arn string }
+
+// groups creates n target groups on the fake, named prefix0, prefix1 ..., each with an endpoint that DNS serves
+// with an address of its own.
+func (w *world) groups(prefix string, n int) []namedGroup {
+	out := make([]namedGroup, 0, n)
+	for i := range n {
+		name := fmt.Sprintf("%s%d", prefix, i)
+		g := namedGroup{name: name, endpoint: name + ".c9abc.us-east-1.rds.test",
+			arn: w.fake.CreateTargetGroup(elbv2fake.TargetGroupSpec{Name: name, Port: 5432, VPCID: w.group.VPCID})}
+		w.dns.SetA(g.endpoint, 5, fmt.Sprintf("10.0.1.%d", 10+i))
+		out = append(out, g)
+	}
+	return out
 }
 
 // checkShards runs `sync --dry-run` as shards 0/3 (--shard), 1/3 and 2/3 (IPSYNC_SHARD) with env, and checks that

@@ -66,14 +66,14 @@ func humanTypeError(m string) string {
 	}
 	if g := reIntoType.FindStringSubmatch(m); g != nil {
 		section, _ := sectionKeys(g[1])
+		expected := "a mapping"
 		switch {
 		case strings.HasPrefix(g[0], "into []"):
-			return m[:len(m)-len(g[0])] + "into syncs: expected a list of mappings, each starting with \"- \""
+			section, expected = "syncs", "a list of mappings, each starting with \"- \""
 		case g[1] == "fileSync":
-			return m[:len(m)-len(g[0])] + "into " + section + ": expected a mapping with endpoint:, target_group_arn: ..."
-		default:
-			return m[:len(m)-len(g[0])] + "into " + section + ": expected a mapping"
+			expected = "a mapping with endpoint:, target_group_arn: ..."
 		}
+		return strings.TrimSuffix(m, g[0]) + "into " + section + ": expected " + expected
 	}
 	for suffix, expected := range map[string]string{
 		"into time.Duration": "a duration with a unit, such as 2s or 500ms",
@@ -102,34 +102,31 @@ func inlineHint(src string, data []byte) string {
 	return "the value contains a newline, so it was read as YAML, not as a file path; remove the newline to name a file"
 }
 
+// sections names each raw struct as the YAML section it stands for.
+var sections = map[string]struct {
+	name string
+	t    reflect.Type
+}{
+	"fileConfig":   {"the top level", reflect.TypeFor[fileConfig]()},
+	"fileSync":     {"a syncs entry", reflect.TypeFor[fileSync]()},
+	"fileRDS":      {"rds", reflect.TypeFor[fileRDS]()},
+	"fileDNS":      {"dns", reflect.TypeFor[fileDNS]()},
+	"filePoll":     {"poll", reflect.TypeFor[filePoll]()},
+	"fileLog":      {"log", reflect.TypeFor[fileLog]()},
+	"fileDiscover": {"discover", reflect.TypeFor[fileDiscover]()},
+	"fileAWS":      {"aws", reflect.TypeFor[fileAWS]()},
+}
+
 // sectionKeys names a raw struct as the YAML section it stands for and lists its keys.
 func sectionKeys(goType string) (string, []string) {
-	var t reflect.Type
-	section := goType
-	switch goType {
-	case "fileConfig":
-		t, section = reflect.TypeOf(fileConfig{}), "the top level"
-	case "fileSync":
-		t, section = reflect.TypeOf(fileSync{}), "a syncs entry"
-	case "fileRDS":
-		t, section = reflect.TypeOf(fileRDS{}), "rds"
-	case "fileDNS":
-		t, section = reflect.TypeOf(fileDNS{}), "dns"
-	case "filePoll":
-		t, section = reflect.TypeOf(filePoll{}), "poll"
-	case "fileLog":
-		t, section = reflect.TypeOf(fileLog{}), "log"
-	case "fileDiscover":
-		t, section = reflect.TypeOf(fileDiscover{}), "discover"
-	case "fileAWS":
-		t, section = reflect.TypeOf(fileAWS{}), "aws"
-	default:
-		return section, nil
+	s, ok := sections[goType]
+	if !ok {
+		return goType, nil
 	}
-	keys := make([]string, 0, t.NumField())
-	for i := range t.NumField() {
-		keys = append(keys, t.Field(i).Tag.Get("yaml"))
+	keys := make([]string, 0, s.t.NumField())
+	for i := range s.t.NumField() {
+		keys = append(keys, s.t.Field(i).Tag.Get("yaml"))
 	}
 	sort.Strings(keys)
-	return section, keys
+	return s.name, keys
 }

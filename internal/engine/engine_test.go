@@ -178,29 +178,14 @@ func (e *env) pass(eng *engine.Engine) engine.Report {
 }
 
 // live returns the group's non-draining targets as the backend reports them.
-func (e *env) live() []nlb.Target {
-	e.t.Helper()
-	hs, err := e.direct.Health(context.Background(), e.group.ARN)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	var out []nlb.Target
-	for _, h := range hs {
-		if !h.Draining() {
-			out = append(out, h.Target)
-		}
-	}
-	return out
-}
+func (e *env) live() []nlb.Target { return awstest.Live(e.t, e.direct, e.group.ARN) }
+
+// liveIn returns the sorted addresses of the group's non-draining targets.
+func (e *env) liveIn(arn string) []netip.Addr { return awstest.LiveAddrs(e.t, e.direct, arn) }
 
 func (e *env) wantLive(ips ...netip.Addr) {
 	e.t.Helper()
-	var got []netip.Addr
-	for _, t := range e.live() {
-		got = append(got, t.IP)
-	}
-	slices.SortFunc(got, netip.Addr.Compare)
-	if !slices.Equal(got, ips) {
+	if got := e.liveIn(e.group.ARN); !slices.Equal(got, ips) {
 		e.t.Fatalf("live targets %v, want %v (calls: %v)", got, ips, e.rec.Calls(""))
 	}
 }

@@ -35,6 +35,7 @@ import (
 	"github.com/ipsync/ipsync/internal/targets"
 	"github.com/ipsync/ipsync/internal/testutil"
 	"github.com/ipsync/ipsync/internal/testutil/awstest"
+	"github.com/ipsync/ipsync/internal/testutil/promtest"
 )
 
 var ipC = netip.MustParseAddr("10.0.3.30")
@@ -203,26 +204,7 @@ func (f *faultEnv) converge(eng *engine.Engine, n int) {
 // value is the sum of the samples of a metric whose labels include every "name=value" given.
 func (f *faultEnv) value(name string, labels ...string) float64 {
 	f.t.Helper()
-	mfs, err := f.reg.Gather()
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	var sum float64
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			have := map[string]string{}
-			for _, p := range m.GetLabel() {
-				have[p.GetName()] = p.GetValue()
-			}
-			if !slices.ContainsFunc(labels, func(l string) bool { name, value, _ := strings.Cut(l, "="); return have[name] != value }) {
-				sum += m.GetCounter().GetValue() + m.GetGauge().GetValue() + float64(m.GetHistogram().GetSampleCount())
-			}
-		}
-	}
-	return sum
+	return promtest.Sum(f.t, f.reg, name, labels...)
 }
 
 // wantFailureLogged checks that a "sync pass failed" line at level names the mapping, the endpoint and the target

@@ -61,23 +61,6 @@ func newFleetEnv(t *testing.T, e *env, static ...config.Sync) *fleetEnv {
 	return f
 }
 
-// liveIn returns a group's non-draining addresses, sorted.
-func (f *fleetEnv) liveIn(arn string) []netip.Addr {
-	f.t.Helper()
-	hs, err := f.direct.Health(context.Background(), arn)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	var out []netip.Addr
-	for _, h := range hs {
-		if !h.Draining() {
-			out = append(out, h.IP)
-		}
-	}
-	slices.SortFunc(out, netip.Addr.Compare)
-	return out
-}
-
 // eventually waits up to 15 s for cond, then fails with what.
 func (f *fleetEnv) eventually(what string, cond func() bool) {
 	f.t.Helper()

@@ -118,10 +118,11 @@ func TestOnlyDatabaseAddresses(t *testing.T) {
 	}
 }
 
-// TestPoisonedAnswerBeforeDeregistering: the resolution made right before deregistering (the freshest answer,
-// see TestStaleAnswerDuringSlowPass) carries a loopback address. That answer is refused as the pass's own would
-// be (I10), and nothing is deregistered.
-func TestPoisonedAnswerBeforeDeregistering(t *testing.T) {
+// failoverWhileRegistering is the fake with A registered by a mapping whose deregister_after is 1, and the
+// endpoint moved to B: the next pass registers B, then would deregister A. Each RegisterTargets call from then on
+// runs onRegister and fails with the fault it returns (nil: none).
+func failoverWhileRegistering(t *testing.T, onRegister func(*env) *elbv2fake.Fault) (*env, *engine.Engine) {
+	t.Helper()
 	e := newFakeEnv(t, elbv2fake.Options{})
 	e.dns.SetA(endpoint, 5, ipA.String())
 	s := e.mapping()
@@ -130,11 +131,22 @@ func TestPoisonedAnswerBeforeDeregistering(t *testing.T) {
 	mustOK(t, e.pass(eng))
 	e.fake.SetFault(func(action string, _ url.Values) *elbv2fake.Fault {
 		if action == "RegisterTargets" {
-			e.dns.SetA(endpoint, 5, ipB.String(), "127.0.0.1") // while B's registration is in flight
+			return onRegister(e)
 		}
 		return nil
 	})
 	e.dns.SetA(endpoint, 5, ipB.String())
+	return e, eng
+}
+
+// TestPoisonedAnswerBeforeDeregistering: the resolution made right before deregistering (the freshest answer,
+// see TestStaleAnswerDuringSlowPass) carries a loopback address. That answer is refused as the pass's own would
+// be (I10), and nothing is deregistered.
+func TestPoisonedAnswerBeforeDeregistering(t *testing.T) {
+	e, eng := failoverWhileRegistering(t, func(e *env) *elbv2fake.Fault {
+		e.dns.SetA(endpoint, 5, ipB.String(), "127.0.0.1") // while B's registration is in flight
+		return nil
+	})
 	r := e.pass(eng)
 	if !engine.IsHard(r.Err()) || !strings.Contains(r.Error, "127.0.0.1 is a loopback address") || !strings.Contains(r.Error, "nothing deregistered") {
 		t.Fatalf("pass: %+v, want a hard error for the poisoned answer and nothing deregistered", r)
@@ -150,20 +162,10 @@ func TestPoisonedAnswerBeforeDeregistering(t *testing.T) {
 // fails saying why (logged once, soft: the next pass registers again), and nothing is deregistered. Once AWS
 // carries registrations out again, the group converges by itself.
 func TestRegisteredButNeverSeen(t *testing.T) {
-	e := newFakeEnv(t, elbv2fake.Options{})
-	e.dns.SetA(endpoint, 5, ipA.String())
-	s := e.mapping()
-	s.DeregisterAfter = 1
-	eng := e.engine(engine.Options{}, s)
-	mustOK(t, e.pass(eng))
-	e.fake.SetFault(func(action string, _ url.Values) *elbv2fake.Fault {
-		if action == "RegisterTargets" {
-			f := elbv2fake.AcceptedNotApplied()
-			return &f
-		}
-		return nil
+	e, eng := failoverWhileRegistering(t, func(*env) *elbv2fake.Fault {
+		f := elbv2fake.AcceptedNotApplied()
+		return &f
 	})
-	e.dns.SetA(endpoint, 5, ipB.String())
 	for range 2 {
 		r := e.pass(eng)
 		if r.Err() == nil || engine.IsHard(r.Err()) || !strings.Contains(r.Error, "not in DescribeTargetHealth") || !strings.Contains(r.Error, "nothing deregistered") {
@@ -280,11 +282,9 @@ func TestStopGraceCutsThePass(t *testing.T) {
 // stops a removed one without touching its group, and starts a new one.
 func TestReloadKeepsUnchangedMappings(t *testing.T) {
 	e := newFakeEnv(t, elbv2fake.Options{})
-	orders, reports := twoMappings(e)
+	orders, reports := twoMappings(e, 5)
 	billing := e.mapping()
 	billing.Name, billing.Endpoint, billing.TargetGroupARN = "billing", "billing.c9abc.us-east-1.rds.test", awstest.NewTargetGroup(t, port).ARN
-	e.dns.SetA(orders.Endpoint, 5, ipA.String())
-	e.dns.SetA(reports.Endpoint, 5, ipB.String())
 	e.dns.SetA(billing.Endpoint, 5, ipC.String())
 	eng := e.engine(engine.Options{}, orders, reports)
 	e.pass(eng)
@@ -333,9 +333,7 @@ func TestReloadKeepsUnchangedMappings(t *testing.T) {
 // once, and the removed one makes no call after the reload.
 func TestReloadWhileRunning(t *testing.T) {
 	e := newFakeEnv(t, elbv2fake.Options{})
-	orders, reports := twoMappings(e)
-	e.dns.SetA(orders.Endpoint, 1, ipA.String())
-	e.dns.SetA(reports.Endpoint, 1, ipB.String())
+	orders, reports := twoMappings(e, 1)
 	eng := engineWithRealClock(e, orders)
 	runEngine(t, eng)
 	testutil.Eventually(t, 10*time.Second, "orders registers A", func() bool { return len(e.fake.Targets(orders.TargetGroupARN)) == 1 })

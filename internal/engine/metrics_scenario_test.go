@@ -25,6 +25,7 @@ import (
 	"github.com/ipsync/ipsync/internal/metrics"
 	"github.com/ipsync/ipsync/internal/targets"
 	"github.com/ipsync/ipsync/internal/testutil/awstest"
+	"github.com/ipsync/ipsync/internal/testutil/promtest"
 )
 
 // metricsEnv is the engine test world plus metrics: a registry, the SDK metrics middleware on the engine's AWS
@@ -73,48 +74,13 @@ func (e *metricsEnv) metricsEngine(opts engine.Options, now func() time.Time) *e
 // series returns the series of family name that carry every label given as "name=value".
 func (e *metricsEnv) series(name string, labels ...string) []*dto.Metric {
 	e.t.Helper()
-	mfs, err := e.reg.Gather()
-	if err != nil {
-		e.t.Fatalf("gather: %v", err)
-	}
-	var out []*dto.Metric
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	next:
-		for _, m := range mf.GetMetric() {
-			for _, want := range labels {
-				k, v, _ := strings.Cut(want, "=")
-				found := false
-				for _, lp := range m.GetLabel() {
-					found = found || (lp.GetName() == k && lp.GetValue() == v)
-				}
-				if !found {
-					continue next
-				}
-			}
-			out = append(out, m)
-		}
-	}
-	return out
+	return promtest.Series(e.t, e.reg, name, labels...)
 }
 
 // value sums the matching series: counter or gauge values, histogram sample counts.
 func (e *metricsEnv) value(name string, labels ...string) float64 {
 	e.t.Helper()
-	var sum float64
-	for _, m := range e.series(name, labels...) {
-		switch {
-		case m.Counter != nil:
-			sum += m.GetCounter().GetValue()
-		case m.Gauge != nil:
-			sum += m.GetGauge().GetValue()
-		case m.Histogram != nil:
-			sum += float64(m.GetHistogram().GetSampleCount())
-		}
-	}
-	return sum
+	return promtest.Sum(e.t, e.reg, name, labels...)
 }
 
 // histSum sums the matching histograms' sample sums, in seconds.

@@ -69,6 +69,14 @@ func (w *rdsWorld) cluster() string {
 	return id
 }
 
+// aurora creates a cluster with a writer (c-w) and two readers (c-r1, c-r2), each endpoint served with an
+// address of its own.
+func (w *rdsWorld) aurora() (c string, ipW, ipR1, ipR2 netip.Addr) {
+	w.e.t.Helper()
+	c = w.cluster()
+	return c, w.instance(c+"-w", c, ""), w.instance(c+"-r1", c, ""), w.instance(c+"-r2", c, "")
+}
+
 // instance creates a DB instance (in cluster, or a replica of replicaOf, or standalone) and serves its endpoint.
 func (w *rdsWorld) instance(id, cluster, replicaOf string) netip.Addr {
 	w.e.t.Helper()
@@ -124,23 +132,6 @@ func (e *env) rdsMapping(name string, src config.RDS) config.Sync {
 	return s
 }
 
-// liveIn returns the sorted addresses of the group's non-draining targets.
-func (e *env) liveIn(arn string) []netip.Addr {
-	e.t.Helper()
-	hs, err := e.direct.Health(context.Background(), arn)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	var out []netip.Addr
-	for _, h := range hs {
-		if !h.Draining() {
-			out = append(out, h.IP)
-		}
-	}
-	slices.SortFunc(out, netip.Addr.Compare)
-	return out
-}
-
 func (e *env) wantLiveIn(s config.Sync, ips ...netip.Addr) {
 	e.t.Helper()
 	slices.SortFunc(ips, netip.Addr.Compare)
@@ -171,8 +162,7 @@ func (e *env) passes(eng *engine.Engine, n int, failing bool) []engine.Report {
 func TestRDSClusterRoles(t *testing.T) {
 	backends(t, func(t *testing.T, e *env) {
 		w := e.rds()
-		c := w.cluster()
-		ipW, ipR1, ipR2 := w.instance(c+"-w", c, ""), w.instance(c+"-r1", c, ""), w.instance(c+"-r2", c, "")
+		c, ipW, ipR1, ipR2 := w.aurora()
 		writer := e.rdsMapping("writer", config.RDS{Cluster: c, Role: config.RoleWriter})
 		readers := e.rdsMapping("readers", config.RDS{Cluster: c, Role: config.RoleReader})
 		eng := e.engine(engine.Options{}, writer, readers)
@@ -222,8 +212,7 @@ func TestRDSReplicas(t *testing.T) {
 func TestRDSCustomEndpoint(t *testing.T) {
 	e := newFakeEnv(t, elbv2fake.Options{})
 	w := e.rds()
-	c := w.cluster()
-	ipW, ipR1, ipR2 := w.instance(c+"-w", c, ""), w.instance(c+"-r1", c, ""), w.instance(c+"-r2", c, "")
+	c, ipW, ipR1, ipR2 := w.aurora()
 	for _, spec := range []elbv2fake.DBClusterEndpointSpec{
 		{Cluster: c, ID: "static", Type: "ANY", Static: []string{c + "-w", c + "-r2"}},
 		{Cluster: c, ID: "excluded", Type: "ANY", Excluded: []string{c + "-r1"}},
@@ -284,9 +273,7 @@ func TestRDSMembershipUnknown(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newFakeEnv(t, elbv2fake.Options{})
 			w := e.rds()
-			c := w.cluster()
-			w.instance(c+"-w", c, "")
-			ipR1, ipR2 := w.instance(c+"-r1", c, ""), w.instance(c+"-r2", c, "")
+			c, _, ipR1, ipR2 := w.aurora()
 			readers := e.rdsMapping("readers", config.RDS{Cluster: c, Role: config.RoleReader})
 			eng := e.engine(engine.Options{}, readers)
 			e.passes(eng, 1, false)
@@ -345,9 +332,7 @@ func TestEndpointsOneNameFails(t *testing.T) {
 func TestReaderEndpointRotation(t *testing.T) {
 	e := newFakeEnv(t, elbv2fake.Options{})
 	w := e.rds()
-	c := w.cluster()
-	w.instance(c+"-w", c, "")
-	ipR1, ipR2 := w.instance(c+"-r1", c, ""), w.instance(c+"-r2", c, "")
+	c, _, ipR1, ipR2 := w.aurora()
 	readerEndpoint := c + ".cluster-ro-c9fake000000.us-east-1.rds.amazonaws.com"
 	// One reader per answer, picked at random as the reader endpoint does (a fixed pseudo-random sequence of
 	// prime length, so that however many queries a pass makes, its answers do not fall into step).
@@ -397,9 +382,7 @@ func TestReaderEndpointRotation(t *testing.T) {
 func TestRDSCheckRemote(t *testing.T) {
 	e := newFakeEnv(t, elbv2fake.Options{})
 	w := e.rds()
-	c := w.cluster()
-	w.instance(c+"-w", c, "")
-	ipR1, ipR2 := w.instance(c+"-r1", c, ""), w.instance(c+"-r2", c, "")
+	c, _, ipR1, ipR2 := w.aurora()
 	cfg := config.Defaults()
 	cfg.Syncs = []config.Sync{e.rdsMapping("readers", config.RDS{Cluster: c, Role: config.RoleReader})}
 	cfg.DNS.Servers = []string{e.dns.Addr()}

@@ -17,18 +17,35 @@ import (
 	"github.com/ipsync/ipsync/internal/testutil/awstest"
 )
 
-// twoMappings is the default mapping plus "reports" on its own endpoint and target group.
-func twoMappings(e *env) (config.Sync, config.Sync) {
+// twoMappings is the default mapping, resolving to A, plus "reports" on its own endpoint, resolving to B, and
+// target group; ttl is the records' TTL.
+func twoMappings(e *env, ttl uint32) (config.Sync, config.Sync) {
 	reports := e.mapping()
 	reports.Name, reports.Endpoint, reports.TargetGroupARN = "reports", "reports.c9abc.us-east-1.rds.test", awstest.NewTargetGroup(e.t, port).ARN
+	e.dns.SetA(endpoint, ttl, ipA.String())
+	e.dns.SetA(reports.Endpoint, ttl, ipB.String())
 	return e.mapping(), reports
+}
+
+// syncedOnA is the fake with the default mapping resolving to A (TTL 1), and an engine (on the real clock, or on
+// the test's) after its first pass, which registered A.
+func syncedOnA(t *testing.T, realClock bool) (*env, *engine.Engine) {
+	t.Helper()
+	e := newFakeEnv(t, elbv2fake.Options{})
+	e.dns.SetA(endpoint, 1, ipA.String())
+	var eng *engine.Engine
+	if realClock {
+		eng = engineWithRealClock(e, e.mapping())
+	} else {
+		eng = e.engine(engine.Options{})
+	}
+	mustOK(t, eng.RunOnce(context.Background())[0])
+	return e, eng
 }
 
 func TestNamesAndRunOnceFor(t *testing.T) {
 	e := newFakeEnv(t, elbv2fake.Options{})
-	orders, reports := twoMappings(e)
-	e.dns.SetA(orders.Endpoint, 5, ipA.String())
-	e.dns.SetA(reports.Endpoint, 5, ipB.String())
+	orders, reports := twoMappings(e, 5)
 	eng := e.engine(engine.Options{}, orders, reports)
 	if got := eng.Names(); !slices.Equal(got, []string{"orders", "reports"}) {
 		t.Fatalf("Names() = %q", got)
@@ -49,10 +66,7 @@ func TestNamesAndRunOnceFor(t *testing.T) {
 // changes a second later, and the watch keeps resolving until it has registered the new address and
 // deregistered the old one (I3, I6), then ends without waiting for the window.
 func TestWatchFollowsLateDNSChange(t *testing.T) {
-	e := newFakeEnv(t, elbv2fake.Options{})
-	e.dns.SetA(endpoint, 1, ipA.String())
-	eng := engineWithRealClock(e, e.mapping())
-	mustOK(t, eng.RunOnce(context.Background())[0])
+	e, eng := syncedOnA(t, true)
 	callsBefore := len(e.rec.Calls(""))
 
 	const interval = 100 * time.Millisecond
@@ -99,10 +113,7 @@ func TestWatchFollowsLateDNSChange(t *testing.T) {
 // TestWatchWindowWithoutChange: unchanged DNS means no AWS call at all during the watch (I9), and the window
 // ends it.
 func TestWatchWindowWithoutChange(t *testing.T) {
-	e := newFakeEnv(t, elbv2fake.Options{})
-	e.dns.SetA(endpoint, 1, ipA.String())
-	eng := e.engine(engine.Options{})
-	mustOK(t, eng.RunOnce(context.Background())[0])
+	e, eng := syncedOnA(t, false)
 	e.fake.ResetCalls()
 
 	start := time.Now()
@@ -121,10 +132,7 @@ func TestWatchWindowWithoutChange(t *testing.T) {
 // TestWatchDNSDown: failed resolutions change nothing (I1), are counted, and do not end the watch early; a
 // cancelled context does.
 func TestWatchDNSDown(t *testing.T) {
-	e := newFakeEnv(t, elbv2fake.Options{})
-	e.dns.SetA(endpoint, 1, ipA.String())
-	eng := e.engine(engine.Options{})
-	mustOK(t, eng.RunOnce(context.Background())[0])
+	e, eng := syncedOnA(t, false)
 	e.fake.ResetCalls()
 	e.dns.SetFault(dnstest.FaultServFail)
 
@@ -148,9 +156,7 @@ func TestWatchDNSDown(t *testing.T) {
 // TestWatchOnlyNamed: a watch over one mapping leaves the others alone; a watch over none returns at once.
 func TestWatchOnlyNamed(t *testing.T) {
 	e := newFakeEnv(t, elbv2fake.Options{})
-	orders, reports := twoMappings(e)
-	e.dns.SetA(orders.Endpoint, 1, ipA.String())
-	e.dns.SetA(reports.Endpoint, 1, ipB.String())
+	orders, reports := twoMappings(e, 1)
 	eng := e.engine(engine.Options{}, orders, reports)
 	// reports' group is empty, so the first pass registers: a change the watch settles on at once.
 	reps := eng.Watch(context.Background(), []string{"reports"}, 10*time.Second, 50*time.Millisecond)
@@ -170,10 +176,7 @@ func TestWatchOnlyNamed(t *testing.T) {
 // same mapping together. Under -race this must report no data race, and their passes must still be serialized:
 // B is registered once, A deregistered once, in that order (I3).
 func TestConcurrentWatches(t *testing.T) {
-	e := newFakeEnv(t, elbv2fake.Options{})
-	e.dns.SetA(endpoint, 1, ipA.String())
-	eng := engineWithRealClock(e, e.mapping())
-	mustOK(t, eng.RunOnce(context.Background())[0])
+	e, eng := syncedOnA(t, true)
 	callsBefore := len(e.rec.Calls(""))
 
 	timer := time.AfterFunc(300*time.Millisecond, func() { e.dns.SetA(endpoint, 1, ipB.String()) })

@@ -19,6 +19,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/ipsync/ipsync/internal/metrics"
+	"github.com/ipsync/ipsync/internal/testutil/promtest"
 )
 
 func newMetrics(t *testing.T) (*metrics.Metrics, *prometheus.Registry) {
@@ -58,18 +59,10 @@ func find(t *testing.T, g prometheus.Gatherer, name string, labels map[string]st
 func value(t *testing.T, g prometheus.Gatherer, name string, labels map[string]string) float64 {
 	t.Helper()
 	m := find(t, g, name, labels)
-	switch {
-	case m == nil:
+	if m == nil {
 		t.Fatalf("no series %s%v", name, labels)
-	case m.Counter != nil:
-		return m.GetCounter().GetValue()
-	case m.Gauge != nil:
-		return m.GetGauge().GetValue()
-	case m.Histogram != nil:
-		return float64(m.GetHistogram().GetSampleCount())
 	}
-	t.Fatalf("series %s%v has no counter, gauge or histogram", name, labels)
-	return 0
+	return promtest.Value(m)
 }
 
 // wantValue fails the test unless value(name, labels) is want (for a histogram: want samples).

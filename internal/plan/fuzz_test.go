@@ -65,34 +65,72 @@ func addrsOf(mask byte) []netip.Addr {
 	return out
 }
 
+// targets reads up to eight targets of the target group as reported: any fuzz address, port, zone and state.
+func (b *byteReader) targets() []nlb.TargetHealth {
+	var current []nlb.TargetHealth
+	for range b.pick(9) {
+		current = append(current, nlb.TargetHealth{
+			Target: nlb.Target{IP: fuzzIPs[b.pick(len(fuzzIPs))], Port: fuzzPorts[b.pick(2)], AvailabilityZone: fuzzZones[b.pick(3)]},
+			State:  fuzzStates[b.pick(len(fuzzStates))],
+		})
+	}
+	return current
+}
+
+// readMemory fills mem, for each fuzz address, with an absence count (or none), with names (if any) the source it
+// is attributed to (or none), and whether ipsync owns it on each port.
+func (b *byteReader) readMemory(mem Memory, names []string) {
+	for _, ip := range fuzzIPs {
+		if n := b.pick(5); n > 0 {
+			mem.Absent[ip] = n - 1
+		}
+		if names != nil {
+			if o := b.pick(len(names) + 1); o > 0 {
+				mem.owner[ip] = names[o-1]
+			}
+		}
+		owns := b.next() // per port: the same IP on another port may not be ipsync's
+		for i, port := range fuzzPorts {
+			mem.Owned[nlb.Target{IP: ip, Port: port}] = owns&(1<<i) != 0
+		}
+	}
+}
+
+// policy reads a mapping's policy: port, prune, deregister_after and availability_zone.
+func (b *byteReader) policy() Policy {
+	flags := b.next()
+	return Policy{
+		Port:            fuzzPorts[flags&1],
+		Prune:           flags&2 != 0,
+		DeregisterAfter: 1 + b.pick(3),
+		AZ:              fuzzAZ[b.pick(3)],
+		VPCCIDRs:        []netip.Prefix{netip.MustParsePrefix("10.0.0.0/16")},
+	}
+}
+
+// seeded calls fn with 20000 pseudo-random inputs of 64 bytes drawn from seed, so that the fuzz properties run
+// in the normal suite and a broken invariant fails `go test` without -fuzz.
+func seeded(seed uint64, fn func(data []byte)) {
+	for range 20000 {
+		data := make([]byte, 64)
+		for j := range data {
+			seed ^= seed << 13
+			seed ^= seed >> 7
+			seed ^= seed << 17
+			data[j] = byte(seed)
+		}
+		fn(data)
+	}
+}
+
 func decodeCase(data []byte) fuzzCase {
 	r := byteReader(data)
 	var c fuzzCase
 	c.desired = addrsOf(r.next())
-	for range r.pick(9) {
-		c.current = append(c.current, nlb.TargetHealth{
-			Target: nlb.Target{IP: fuzzIPs[r.pick(len(fuzzIPs))], Port: fuzzPorts[r.pick(2)], AvailabilityZone: fuzzZones[r.pick(3)]},
-			State:  fuzzStates[r.pick(len(fuzzStates))],
-		})
-	}
+	c.current = r.targets()
 	c.mem = Memory{Absent: map[netip.Addr]int{}, Owned: map[nlb.Target]bool{}, sources: map[string]sourceMemory{}}
-	for _, ip := range fuzzIPs {
-		if n := r.pick(5); n > 0 {
-			c.mem.Absent[ip] = n - 1
-		}
-		owns := r.next() // per port: the same IP on another port may not be ipsync's
-		for i, port := range fuzzPorts {
-			c.mem.Owned[nlb.Target{IP: ip, Port: port}] = owns&(1<<i) != 0
-		}
-	}
-	flags := r.next()
-	c.pol = Policy{
-		Port:            fuzzPorts[flags&1],
-		Prune:           flags&2 != 0,
-		DeregisterAfter: 1 + r.pick(3),
-		AZ:              fuzzAZ[r.pick(3)],
-		VPCCIDRs:        []netip.Prefix{netip.MustParsePrefix("10.0.0.0/16")},
-	}
+	r.readMemory(c.mem, nil)
+	c.pol = r.policy()
 	// The last counted answer: none, the same addresses as this one (a repeat), or any (often another).
 	switch lastTTL, lastServer := time.Duration(1+r.pick(10))*time.Second, fuzzServers[r.pick(3)]; r.pick(3) {
 	case 1:
@@ -191,23 +229,23 @@ func checkObserve(t *testing.T, c fuzzCase) {
 	}
 }
 
-// checkInvariants asserts I1, I2 and I4-I7 for one plan, and that applying it (register first, then
+// checkPlan asserts, for a plan toward the desired set want (from one source or the union of several), I1, I2
+// and I4 to I7 against mem (the memory the plan was made with), and that applying it (register first, then
 // deregister, I3) never leaves a desired address without a live target.
-func checkInvariants(t *testing.T, c fuzzCase, p Plan) {
+func checkPlan(t *testing.T, p Plan, want map[netip.Addr]bool, current []nlb.TargetHealth, mem Memory, pol Policy) {
 	t.Helper()
-	if len(c.desired) == 0 {
+	if len(want) == 0 {
 		if !p.Empty() || p.InSync {
 			t.Fatalf("I1: an unknown desired state must change nothing and not be in sync, got %+v", p)
 		}
 		return
 	}
-	want := toSet(c.desired)
 	live := map[nlb.Target]bool{} // non-draining targets as reported, with their zone
 	liveOnPort := map[netip.Addr]bool{}
-	for _, h := range c.current {
+	for _, h := range current {
 		if !h.Draining() {
 			live[h.Target] = true
-			if h.Port == c.pol.Port {
+			if h.Port == pol.Port {
 				liveOnPort[h.IP] = true
 			}
 		}
@@ -219,22 +257,22 @@ func checkInvariants(t *testing.T, c fuzzCase, p Plan) {
 		if !live[d] {
 			t.Fatalf("I4/I5: deregisters %+v, which is not a live target exactly as reported", d)
 		}
-		if c.mem.Absent[d.IP] < c.pol.DeregisterAfter {
-			t.Fatalf("I6: deregisters %v after %d absences, needs %d", d.IP, c.mem.Absent[d.IP], c.pol.DeregisterAfter)
+		if mem.Absent[d.IP] < pol.DeregisterAfter {
+			t.Fatalf("I6: deregisters %v after %d absences, needs %d", d.IP, mem.Absent[d.IP], pol.DeregisterAfter)
 		}
-		if !c.pol.Prune && !c.mem.Owned[nlb.Target{IP: d.IP, Port: d.Port}] {
+		if !pol.Prune && !mem.Owned[nlb.Target{IP: d.IP, Port: d.Port}] {
 			t.Fatalf("I7: deregisters %v, which ipsync did not register, with prune off", d.IP)
 		}
 	}
 	registering := map[netip.Addr]bool{}
 	for _, r := range p.Register {
-		if !want[r.IP] || r.Port != c.pol.Port {
-			t.Fatalf("registers %+v, which is not a desired address on port %d", r, c.pol.Port)
+		if !want[r.IP] || r.Port != pol.Port {
+			t.Fatalf("registers %+v, which is not a desired address on port %d", r, pol.Port)
 		}
 		if liveOnPort[r.IP] {
 			t.Fatalf("registers %v, which is already live (I9: steady state costs nothing)", r.IP)
 		}
-		if wantAZ := zoneFor(r.IP, c.pol); r.AvailabilityZone != wantAZ {
+		if wantAZ := zoneFor(r.IP, pol); r.AvailabilityZone != wantAZ {
 			t.Fatalf("registers %v with zone %q, want %q", r.IP, r.AvailabilityZone, wantAZ)
 		}
 		registering[r.IP] = true
@@ -258,7 +296,7 @@ func FuzzMake(f *testing.F) {
 		c := decodeCase(data)
 		memBefore := len(c.mem.Absent)
 		p := Make(c.desired, c.current, c.mem, c.pol)
-		checkInvariants(t, c, p)
+		checkPlan(t, p, toSet(c.desired), c.current, c.mem, c.pol)
 		if len(c.mem.Absent) != memBefore {
 			t.Fatalf("Make modified its memory")
 		}
@@ -266,22 +304,13 @@ func FuzzMake(f *testing.F) {
 	})
 }
 
-// TestFuzzSeeded runs the fuzz property over many pseudo-random inputs in the normal suite, so that a broken
-// invariant fails `go test` without -fuzz.
+// TestFuzzSeeded runs the fuzz property over many pseudo-random inputs in the normal suite.
 func TestFuzzSeeded(t *testing.T) {
-	seed := uint64(0x9e3779b97f4a7c15)
-	for range 20000 {
-		data := make([]byte, 64)
-		for j := range data {
-			seed ^= seed << 13
-			seed ^= seed >> 7
-			seed ^= seed << 17
-			data[j] = byte(seed)
-		}
+	seeded(0x9e3779b97f4a7c15, func(data []byte) {
 		c := decodeCase(data)
-		checkInvariants(t, c, Make(c.desired, c.current, c.mem, c.pol))
+		checkPlan(t, Make(c.desired, c.current, c.mem, c.pol), toSet(c.desired), c.current, c.mem, c.pol)
 		checkObserve(t, c)
-	}
+	})
 }
 
 func toSet(addrs []netip.Addr) map[netip.Addr]bool {

@@ -46,85 +46,131 @@ type sourceMemory struct {
 // missing from srcs is forgotten.
 func ObserveSources(mem Memory, srcs []Source, current []nlb.TargetHealth) Memory {
 	reg := registered(current)
-	next := Memory{
-		Absent:  map[netip.Addr]int{},
-		Owned:   copyOwned(mem.Owned),
-		sources: make(map[string]sourceMemory, len(srcs)),
-		owner:   map[netip.Addr]string{},
+	said := recordAnswers(mem, srcs, reg)
+	owned := copyOwned(mem.Owned)
+	if len(said.counted) > 0 { // as in Observe, a counted answer forgets the claim on targets gone
+		owned = ownedStillThere(mem.Owned, current)
 	}
-	present := map[netip.Addr]bool{}
-	counted, known, unknown := map[string]bool{}, map[string]Answer{}, map[string]bool{}
+	return Memory{
+		Absent:  said.countAbsences(mem, reg),
+		Owned:   owned,
+		sources: said.sources,
+		owner:   said.owner,
+	}
+}
+
+// answers is what one pass's sources said, as ObserveSources records it.
+type answers struct {
+	known   map[string]Answer   // the answer of each source that answered
+	unknown map[string]bool     // the sources that did not answer
+	counted map[string]bool     // the known sources whose answer counts as a resolution (I6)
+	present map[netip.Addr]bool // every address in a known answer
+	sources map[string]sourceMemory
+	owner   map[netip.Addr]string
+}
+
+// recordAnswers records each source's answer: an unknown source keeps what the memory had of it, a known one
+// keeps its answer, its sightings, and its answer as counted when it counts. Each address is attributed to the
+// first source in order whose answer holds it; a registered address in no known answer stays attributed to the
+// source it was last attributed to.
+func recordAnswers(mem Memory, srcs []Source, reg map[netip.Addr]bool) answers {
+	said := answers{
+		known: map[string]Answer{}, unknown: map[string]bool{}, counted: map[string]bool{}, present: map[netip.Addr]bool{},
+		sources: make(map[string]sourceMemory, len(srcs)), owner: map[netip.Addr]string{},
+	}
 	for _, s := range srcs {
 		last, seen := mem.sources[s.Name]
 		if !s.Known {
-			unknown[s.Name] = true
+			said.unknown[s.Name] = true
 			if seen {
-				next.sources[s.Name] = last
+				said.sources[s.Name] = last
 			}
 			continue
 		}
-		known[s.Name] = s.Answer
+		said.known[s.Name] = s.Answer
 		sm := sourceMemory{counted: last.counted, last: s.Answer.Addrs, seen: see(last.seen, s.Answer, reg)}
 		if counts(last.counted, s.Answer) {
-			sm.counted, counted[s.Name] = s.Answer, true
+			sm.counted, said.counted[s.Name] = s.Answer, true
 		}
-		next.sources[s.Name] = sm
+		said.sources[s.Name] = sm
 		for _, a := range s.Answer.Addrs {
-			if !present[a] {
-				next.owner[a] = s.Name // the first source in order holding it
+			if !said.present[a] {
+				said.owner[a] = s.Name
 			}
-			present[a] = true
-		}
-	}
-	// absentFrom reports whether the counted answer of source name counts as an absence of x: not from a server
-	// that may not have x yet.
-	absentFrom := func(name string, x netip.Addr) bool {
-		return counted[name] && !lagging(next.sources[name].seen, x, known[name])
-	}
-
-	if len(counted) > 0 {
-		// As Observe: a counted answer forgets ipsync's claim on targets no longer in the target group.
-		next.Owned = map[nlb.Target]bool{}
-		for _, t := range current {
-			if mem.Owned[ownKey(t.Target)] {
-				next.Owned[ownKey(t.Target)] = true
-			}
-		}
-	}
-	for a, n := range mem.Absent {
-		if !present[a] && !reg[a] && len(counted) == 0 {
-			next.Absent[a] = n // not registered now; forgotten at the next counted answer
+			said.present[a] = true
 		}
 	}
 	for a := range reg {
-		if present[a] {
-			continue
-		}
-		owner, attributed := mem.owner[a]
-		n := mem.Absent[a]
-		switch _, ownerKnown := known[owner]; {
-		case attributed && unknown[owner]:
-			// Held for its unknown source: counting it would make it go the moment the source answers again.
-		case attributed && ownerKnown:
-			if absentFrom(owner, a) {
-				n++
-			}
-		default:
-			for name := range counted {
-				if absentFrom(name, a) {
-					n++
-					break
-				}
-			}
-		}
-		if n > 0 {
-			next.Absent[a] = n
-		}
-		if attributed {
-			next.owner[a] = owner
+		if owner, attributed := mem.owner[a]; attributed && !said.present[a] {
+			said.owner[a] = owner
 		}
 	}
-	return next
+	return said
+}
+
+// ownedStillThere drops ipsync's claim on targets no longer in the target group, as a counted answer does in
+// Observe.
+func ownedStillThere(owned map[nlb.Target]bool, current []nlb.TargetHealth) map[nlb.Target]bool {
+	still := map[nlb.Target]bool{}
+	for _, t := range current {
+		if owned[ownKey(t.Target)] {
+			still[ownKey(t.Target)] = true
+		}
+	}
+	return still
+}
+
+// countAbsences returns the absence counts after this pass. A registered address missing from every known
+// answer is absent once more when missedBy says so; one in a known answer starts from zero. An address no
+// longer registered keeps its count until the next counted answer forgets it.
+func (said answers) countAbsences(mem Memory, reg map[netip.Addr]bool) map[netip.Addr]int {
+	absent := map[netip.Addr]int{}
+	if len(said.counted) == 0 {
+		for a, n := range mem.Absent {
+			if !said.present[a] && !reg[a] {
+				absent[a] = n
+			}
+		}
+	}
+	for a := range reg {
+		if said.present[a] {
+			continue
+		}
+		n := mem.Absent[a]
+		if said.missedBy(mem.owner, a) {
+			n++
+		}
+		if n > 0 {
+			absent[a] = n
+		}
+	}
+	return absent
+}
+
+// missedBy reports whether this pass counts as one more absence of registered address a, which no known answer
+// holds. The source a was last attributed to decides (owner is the memory's attribution before this pass): an
+// unknown one holds its count, a known one counts when its answer counted. An address of a source that is gone,
+// or never attributed, is absent when any counted answer is.
+func (said answers) missedBy(owner map[netip.Addr]string, a netip.Addr) bool {
+	name, attributed := owner[a]
+	if attributed && said.unknown[name] {
+		return false // held for its unknown source: counting it would make it go the moment the source answers again
+	}
+	if _, known := said.known[name]; attributed && known {
+		return said.absentFrom(name, a)
+	}
+	for name := range said.counted {
+		if said.absentFrom(name, a) {
+			return true
+		}
+	}
+	return false
+}
+
+// absentFrom reports whether the counted answer of source name counts as an absence of a: not from a server that
+// may not have a yet.
+func (said answers) absentFrom(name string, a netip.Addr) bool {
+	return said.counted[name] && !lagging(said.sources[name].seen, a, said.known[name])
 }
 
 // MakeSources computes the plan from one pass's sources (as given to ObserveSources), the target group as read

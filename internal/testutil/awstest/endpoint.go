@@ -3,9 +3,12 @@ package awstest
 import (
 	"cmp"
 	"context"
+	"net/netip"
+	"slices"
 	"testing"
 
 	"github.com/ipsync/ipsync/internal/elbv2fake"
+	"github.com/ipsync/ipsync/internal/nlb"
 	"github.com/ipsync/ipsync/internal/targets"
 	"github.com/ipsync/ipsync/internal/testutil/motoserver"
 )
@@ -55,4 +58,31 @@ func Client(t testing.TB, arn string, opts targets.FactoryOptions) *targets.Clie
 		t.Fatalf("client for %s: %v", arn, err)
 	}
 	return c
+}
+
+// Live returns the target group's non-draining targets as c reads them: what a test checks after a pass.
+func Live(t testing.TB, c *targets.Client, arn string) []nlb.Target {
+	t.Helper()
+	hs, err := c.Health(context.Background(), arn)
+	if err != nil {
+		t.Fatalf("reading %s: %v", arn, err)
+	}
+	var out []nlb.Target
+	for _, h := range hs {
+		if !h.Draining() {
+			out = append(out, h.Target)
+		}
+	}
+	return out
+}
+
+// LiveAddrs returns the addresses of Live, sorted.
+func LiveAddrs(t testing.TB, c *targets.Client, arn string) []netip.Addr {
+	t.Helper()
+	var out []netip.Addr
+	for _, h := range Live(t, c, arn) {
+		out = append(out, h.IP)
+	}
+	slices.SortFunc(out, netip.Addr.Compare)
+	return out
 }
