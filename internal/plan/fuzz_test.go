@@ -91,7 +91,6 @@ func decodeCase(data []byte) fuzzCase {
 		Prune:           flags&2 != 0,
 		DeregisterAfter: 1 + r.pick(3),
 		AZ:              fuzzAZ[r.pick(3)],
-		VPCCIDRs:        []netip.Prefix{netip.MustParsePrefix("10.0.0.0/16")},
 	}
 	// The last counted answer: none, the same addresses as this one (a repeat), or any (often another).
 	switch lastTTL, lastServer := time.Duration(1+r.pick(10))*time.Second, fuzzServers[r.pick(3)]; r.pick(3) {
@@ -123,6 +122,10 @@ func decodeCase(data []byte) fuzzCase {
 	c.mem.sources[""] = single
 	c.ttl = time.Duration(1+r.pick(10)) * time.Second
 	c.server = fuzzServers[r.pick(3)]
+	// Addresses AWS accepted only with zone all (availability_zone auto learns them at registration).
+	if zones := addrsOf(r.next()); len(zones) > 0 {
+		c.mem.ZoneAll = toSet(zones)
+	}
 	return c
 }
 
@@ -181,6 +184,17 @@ func checkObserve(t *testing.T, c fuzzCase) {
 				c.at.Sub(last.At), last.TTL, ip, before, after)
 		}
 	}
+	for ip := range c.mem.ZoneAll {
+		inGroup := slices.ContainsFunc(c.current, func(h nlb.TargetHealth) bool { return h.IP == ip })
+		if kept := next.ZoneAll[ip]; kept != (want[ip] || inGroup) {
+			t.Fatalf("learned zone all of %v kept %v after Observe; want kept while it is in the answer (%v) or the group (%v)", ip, kept, want[ip], inGroup)
+		}
+	}
+	for ip := range next.ZoneAll {
+		if !c.mem.ZoneAll[ip] {
+			t.Fatalf("Observe learned zone all for %v: only a registration AWS answered may teach it", ip)
+		}
+	}
 	wantCounted := last
 	if shouldCount {
 		wantCounted = ans
@@ -234,8 +248,8 @@ func checkInvariants(t *testing.T, c fuzzCase, p Plan) {
 		if liveOnPort[r.IP] {
 			t.Fatalf("registers %v, which is already live (I9: steady state costs nothing)", r.IP)
 		}
-		if wantAZ := zoneFor(r.IP, c.pol); r.AvailabilityZone != wantAZ {
-			t.Fatalf("registers %v with zone %q, want %q", r.IP, r.AvailabilityZone, wantAZ)
+		if wantAZ := wantZone(c, r.IP); r.AvailabilityZone != wantAZ {
+			t.Fatalf("registers %v with zone %q, want %q (availability_zone %s)", r.IP, r.AvailabilityZone, wantAZ, c.pol.AZ)
 		}
 		registering[r.IP] = true
 	}
@@ -249,11 +263,36 @@ func checkInvariants(t *testing.T, c fuzzCase, p Plan) {
 	}
 }
 
+// wantZone is the zone an address must be registered with: all: always "all"; vpc: never; auto: "all" only
+// for an address AWS accepted only with "all" (learned, or listed with zone all by the group), since AWS refuses
+// "all" for an address inside the VPC.
+func wantZone(c fuzzCase, ip netip.Addr) string {
+	switch c.pol.AZ {
+	case AZAll:
+		return "all"
+	case AZVPC:
+		return ""
+	}
+	if c.mem.ZoneAll[ip] {
+		return "all"
+	}
+	for _, h := range c.current {
+		if h.IP == ip && h.AvailabilityZone == "all" {
+			return "all"
+		}
+	}
+	return ""
+}
+
 func FuzzMake(f *testing.F) {
 	f.Add([]byte{})
 	f.Add([]byte{0x03, 1, 4, 0, 0, 1, 5, 1, 1, 0, 2, 0, 3, 1, 4, 0, 2, 1, 2, 0})
 	f.Add([]byte{0x01, 1, 2, 1, 1, 2, 5, 4, 1, 1, 1, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 0})
 	f.Add([]byte{0x30, 0, 8, 4, 0, 1, 5, 5, 1, 0, 5, 0, 0, 6, 2, 1, 2, 1, 2, 1, 2, 3, 1})
+	// availability_zone auto: 192.0.2.5 learned as accepted only with zone all, 198.51.100.6 not (yet).
+	f.Add([]byte{0x30, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10})
+	// availability_zone auto: 192.0.2.5 draining on another port with zone all counts as learned.
+	f.Add([]byte{0x10, 1, 4, 1, 1, 5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c := decodeCase(data)
 		memBefore := len(c.mem.Absent)
@@ -271,7 +310,7 @@ func FuzzMake(f *testing.F) {
 func TestFuzzSeeded(t *testing.T) {
 	seed := uint64(0x9e3779b97f4a7c15)
 	for range 20000 {
-		data := make([]byte, 64)
+		data := make([]byte, 96) // more than decodeCase reads
 		for j := range data {
 			seed ^= seed << 13
 			seed ^= seed >> 7

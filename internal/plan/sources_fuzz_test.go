@@ -60,8 +60,7 @@ func decodeSourcesCase(data []byte) sourcesCase {
 		}
 	}
 	flags := r.next()
-	c.pol = Policy{Port: fuzzPorts[flags&1], Prune: flags&2 != 0, DeregisterAfter: 1 + r.pick(3), AZ: fuzzAZ[r.pick(3)],
-		VPCCIDRs: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/16")}}
+	c.pol = Policy{Port: fuzzPorts[flags&1], Prune: flags&2 != 0, DeregisterAfter: 1 + r.pick(3), AZ: fuzzAZ[r.pick(3)]}
 	return c
 }
 
