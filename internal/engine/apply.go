@@ -217,9 +217,10 @@ func (m *mapping) registerEach(ctx context.Context, ts []nlb.Target, batchErr er
 			refused = append(refused, err)
 		}
 		if len(refused) == len(zones) {
+			addr := netip.AddrPortFrom(t.IP, uint16(t.Port)) //nolint:gosec // G115: a port is 1-65535 (validated config, AWS answers)
 			return done, &HardError{
-				Err: fmt.Errorf("AWS refuses to register %s in %s both without an AvailabilityZone (%v) and with AvailabilityZone all (%v); nothing deregistered",
-					netip.AddrPortFrom(t.IP, uint16(t.Port)), m.cfg.TargetGroupARN, refused[slices.Index(zones, "")], refused[slices.Index(zones, "all")]), //nolint:gosec // G115: a validated port
+				Err: fmt.Errorf("AWS refuses to register %s in %s both without an AvailabilityZone (%w) and with AvailabilityZone all (%w); nothing deregistered",
+					addr, m.cfg.TargetGroupARN, refused[slices.Index(zones, "")], refused[slices.Index(zones, "all")]),
 				Fix: "check the endpoint's address and the port: AWS takes an address inside the target group's VPC without a zone and one outside it (a peered VPC) with all",
 			}
 		}
