@@ -268,8 +268,9 @@ func TestSyncExitCodesAndDryRun(t *testing.T) {
 	cfg := []string{"IPSYNC_CONFIG=" + w.config("")}
 
 	code, out := run(t, cfg, "sync", "--dry-run", "--detailed-exitcode")
-	if code != 2 || !strings.Contains(out, "would register") || !strings.Contains(out, "10.0.1.10:5432") {
-		t.Fatalf("dry run: exit %d, want 2 and the plan:\n%s", code, out)
+	if code != 2 || !strings.Contains(out, "would register") || !strings.Contains(out, "10.0.1.10:5432") ||
+		!strings.Contains(out, "zone:         10.0.1.10 decided by AWS at registration") {
+		t.Fatalf("dry run: exit %d, want 2 and the plan, with the zone left to AWS (availability_zone auto):\n%s", code, out)
 	}
 	if muts := w.fake.MutatingCalls(); len(muts) != 0 {
 		t.Fatalf("I8: --dry-run made mutating calls: %v", muts)

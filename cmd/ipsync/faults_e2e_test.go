@@ -233,12 +233,13 @@ func servedThroughout(states []dnsState, ip netip.Addr, from, to time.Time) bool
 }
 
 // TestRefusedByEveryCommand (issue 3 item 4): a target group that is not of type ip, one that is not a Network
-// Load Balancer's, and an address outside the VPC with availability_zone: vpc are refused by validate --remote,
-// by sync and by the daemon, each with the same message saying what to change, and no mutating call is made.
+// Load Balancer's, and an address outside the default allowed_cidrs (I10, here in a VPC with a public CIDR
+// block) are refused by validate --remote, by sync and by the daemon, each with the same message saying what
+// to change, and no mutating call is made.
 func TestRefusedByEveryCommand(t *testing.T) {
 	w := newFakeWorld(t, elbv2fake.Options{})
 	w.dns.SetA(endpoint, 5, "10.0.1.10")
-	w.dns.SetA("outside.rds.test", 5, "172.31.0.10")
+	w.dns.SetA("public.rds.test", 5, "203.0.113.10")
 	inst := w.fake.CreateTargetGroup(elbv2fake.TargetGroupSpec{Name: "inst", Port: 5432, Protocol: "TCP", VPCID: w.group.VPCID, TargetType: "instance"})
 	alb := w.fake.CreateTargetGroup(elbv2fake.TargetGroupSpec{Name: "alb", Port: 5432, Protocol: "HTTP", VPCID: w.group.VPCID, TargetType: "ip"})
 	for _, tc := range []struct {
@@ -246,7 +247,7 @@ func TestRefusedByEveryCommand(t *testing.T) {
 	}{
 		{"not type ip", endpoint, inst, "auto", "needs a target group of type ip"},
 		{"not an NLB protocol", endpoint, alb, "auto", "not a Network Load Balancer protocol"},
-		{"outside the VPC with availability_zone vpc", "outside.rds.test", w.group.ARN, "vpc", "availability_zone is vpc"},
+		{"a public address outside allowed_cidrs", "public.rds.test", w.group.ARN, "auto", "uses a public CIDR block, add the VPC's CIDR to allowed_cidrs"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := fmt.Sprintf("syncs:\n  - name: orders\n    endpoint: %s\n    target_group_arn: %s\n    availability_zone: %s\n"+

@@ -88,7 +88,7 @@ func RDSFix(op string, err error) string {
 }
 
 const permissions = "the permissions ipsync needs: elasticloadbalancing:DescribeTargetGroups, DescribeTargetHealth, " +
-	"RegisterTargets, DeregisterTargets and ec2:DescribeVpcs"
+	"RegisterTargets and DeregisterTargets (all of them: deploy/iam/policy.json)"
 
 // hardCodes maps each AWS error code no retry fixes to what the user must change.
 var hardCodes = map[string]string{

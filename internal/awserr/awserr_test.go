@@ -78,7 +78,7 @@ func TestCodeAndHard(t *testing.T) {
 		{wrap("TargetGroupNotFound"), "TargetGroupNotFound", false, true, "check target_group_arn and that the region/account"},
 		{&elbv2types.TargetGroupNotFoundException{}, "TargetGroupNotFound", false, true, "target_group_arn"},
 		{wrap("AccessDenied"), "AccessDenied", false, true, "access denied; grant"},
-		{wrap("UnauthorizedOperation"), "UnauthorizedOperation", false, true, "ec2:DescribeVpcs"},
+		{wrap("UnauthorizedOperation"), "UnauthorizedOperation", false, true, "RegisterTargets and DeregisterTargets"},
 		{wrap("ExpiredToken"), "ExpiredToken", false, true, "credentials have expired"},
 		{wrap("RequestExpired"), "RequestExpired", false, true, "clock"},
 		{wrap("SignatureDoesNotMatch"), "SignatureDoesNotMatch", false, true, "AWS_SECRET_ACCESS_KEY"},

@@ -125,7 +125,7 @@ const middlewareID = "ipsync.budget"
 
 // Middleware returns a stack mutator for a client's APIOptions: every attempt of a budgeted operation waits for
 // a token of its kind, after the SDK's retry step, so that retries are paced as first attempts are. Operations
-// outside the budget (EC2, STS, the tagging API) pass at once. A nil *Account gives a no-op.
+// outside the budget (STS, the tagging API) pass at once. A nil *Account gives a no-op.
 func (a *Account) Middleware() func(*middleware.Stack) error {
 	return func(s *middleware.Stack) error {
 		if a == nil {

@@ -238,7 +238,7 @@ func runStatus(env Env, args []string) int {
 func runValidate(env Env, args []string) int {
 	fs := newFlagSet(env, "validate", "Check the configuration and exit 0 (valid) or 1 (every problem listed).")
 	flags := config.BindFlags(fs)
-	remote := fs.Bool("remote", false, "also check each target group: exists, type ip, protocol, port, VPC, and that the endpoint resolves")
+	remote := fs.Bool("remote", false, "also check each target group: exists, type ip, NLB protocol, port, and that the endpoint resolves to addresses ipsync may register")
 	if code := parse(env, fs, args); code >= 0 {
 		return code
 	}

@@ -52,6 +52,10 @@ func printReport(w io.Writer, r engine.Report, status bool) {
 	if len(r.Registered) > 0 {
 		fmt.Fprintf(w, "  %sregister:   %s\n", verb, joinTargets(r.Registered))
 	}
+	if len(r.ZoneAtRegistration) > 0 {
+		fmt.Fprintf(w, "  zone:         %s decided by AWS at registration (availability_zone auto: none inside the target group's VPC, all outside it)\n",
+			joinAddrs(r.ZoneAtRegistration))
+	}
 	if len(r.Deregistered) > 0 {
 		fmt.Fprintf(w, "  %sderegister: %s\n", verb, joinTargets(r.Deregistered))
 	}
@@ -86,6 +90,8 @@ func reportState(r engine.Report) string {
 	switch {
 	case r.Error != "" && len(r.Sources) > 0 && len(r.Addresses) > 0:
 		state = "error: some sources are unknown; what they stood for was kept"
+	case r.Error != "" && r.Changed() && !r.DryRun:
+		state = "error: only the changes above were made, nothing else" // e.g. an address AWS refused after others were registered
 	case r.Error != "":
 		state = "error: nothing changed"
 	case r.Changed() && r.DryRun:

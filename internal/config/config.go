@@ -35,13 +35,14 @@ type Sync struct {
 	RDS              *RDS     // rds: members read from the RDS API, each followed through its instance endpoint
 	TargetGroupARN   string
 	Port             int32  // 0 = use the target group's port (an explicit 0 in the input is a Validate error)
-	AvailabilityZone string // "auto" | "all" | "vpc"
+	AvailabilityZone string // "auto" (learned from AWS's answers) | "all" | "vpc"
 	Prune            bool   // false: only deregister targets ipsync registered itself (I7)
 	DeregisterAfter  int    // consecutive successful resolutions an address must be absent before deregistration (I6)
 	RoleARN          string // optional IAM role to assume for this mapping
 	RDSIdentifier    string // rds_identifier: the DB instance/cluster whose RDS events concern this mapping; "" = DBIdentifier's default
 	// AllowedCIDRs are the only ranges an address must be in to be registered (I10), as written (Validate checks
-	// them; AllowedPrefixes parses them). Empty: the private ranges and the target group's VPC CIDRs.
+	// them; AllowedPrefixes parses them). Empty: RFC 1918, RFC 6598 and IPv6 ULA (a VPC with a public CIDR block
+	// must be listed here).
 	AllowedCIDRs []string
 
 	// zeroPort records a port given as 0, which Validate rejects; Port alone cannot tell it from "not given".

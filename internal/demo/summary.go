@@ -60,7 +60,7 @@ type Failover struct {
 type Call struct {
 	At      time.Time
 	Action  string
-	Mapping string       // by the target group it named; "" for calls naming none (DescribeVpcs, RDS calls)
+	Mapping string       // by the target group it named; "" for calls naming none (RDS calls)
 	Targets []netip.Addr // the Targets it named (RegisterTargets, DeregisterTargets)
 	Code    string       // error code, "" on success
 }

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/smithy-go"
+
 	"github.com/ipsync/ipsync/internal/config"
 	"github.com/ipsync/ipsync/internal/engine"
 	"github.com/ipsync/ipsync/internal/nlb"
@@ -18,7 +20,9 @@ import (
 
 // The I10 fuzz test runs whole passes on in-memory doubles, so that thousands of answers take a second: for any
 // answer with an address that cannot be a database's, the pass makes no Register or Deregister call and fails
-// hard; an answer of allowed addresses only is never refused for I10.
+// hard; an answer of allowed addresses only is never refused for I10. The double enforces AWS's zone rule, so
+// the same passes check the zone each availability_zone policy ends up with, and that a registration AWS
+// refuses deregisters nothing (I3).
 
 var (
 	fuzzVPC       = netip.MustParsePrefix("10.0.0.0/16")
@@ -37,7 +41,7 @@ var (
 )
 
 // databaseAddr is the test's own statement of I10's default: a unicast address, not loopback, link-local or
-// unspecified, inside RFC 1918, RFC 6598, fc00::/7 or the VPC.
+// unspecified, inside RFC 1918, RFC 6598 or fc00::/7. The VPC's own CIDRs are not in the default.
 func databaseAddr(a netip.Addr) bool {
 	a = a.Unmap()
 	if a.IsLoopback() || a.IsLinkLocalUnicast() || a.IsUnspecified() || a.IsMulticast() || a == netip.MustParseAddr("255.255.255.255") {
@@ -48,7 +52,7 @@ func databaseAddr(a netip.Addr) bool {
 			return true
 		}
 	}
-	return fuzzVPC.Contains(a)
+	return false
 }
 
 // fuzzAnswer decodes an answer: per address a kind byte, then four bytes.
@@ -76,7 +80,9 @@ func fuzzAnswer(data []byte) []netip.Addr {
 	return slices.Compact(out)
 }
 
-// memGroup is an in-memory ip target group in fuzzVPC holding 10.0.1.10; it counts mutating calls.
+// memGroup is an in-memory ip target group in fuzzVPC holding 10.0.1.10; it counts mutating calls. Like AWS, it
+// refuses a whole registration with ValidationError when an address inside the VPC carries AvailabilityZone all
+// or one outside it does not.
 type memGroup struct {
 	mu        sync.Mutex
 	current   []nlb.TargetHealth
@@ -85,10 +91,6 @@ type memGroup struct {
 
 func (g *memGroup) Group(context.Context, string) (targets.Group, error) {
 	return targets.Group{TargetType: "ip", Protocol: "TCP", VPCID: "vpc-fuzz", IPAddressType: "ipv4", Port: port}, nil
-}
-
-func (g *memGroup) VPCCIDRs(context.Context, string) ([]netip.Prefix, error) {
-	return []netip.Prefix{fuzzVPC}, nil
 }
 
 func (g *memGroup) Health(context.Context, string) ([]nlb.TargetHealth, error) {
@@ -101,6 +103,11 @@ func (g *memGroup) Register(_ context.Context, _ string, ts []nlb.Target) error 
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.mutations++
+	for _, t := range ts {
+		if fuzzVPC.Contains(t.IP) != (t.AvailabilityZone == "") {
+			return &smithy.GenericAPIError{Code: "ValidationError", Message: "zone " + t.AvailabilityZone + " for " + t.IP.String()}
+		}
+	}
 	for _, t := range ts {
 		g.current = append(g.current, nlb.TargetHealth{Target: t, State: nlb.StateInitial})
 	}
@@ -137,9 +144,10 @@ func checkForbiddenAnswer(t *testing.T, answer []netip.Addr) {
 	if len(answer) == 0 {
 		return // the resolver never succeeds with no address
 	}
+	old := netip.MustParseAddr("10.0.1.10")
 	refused := slices.ContainsFunc(answer, func(a netip.Addr) bool { return !databaseAddr(a) })
 	for _, az := range []string{"auto", "all", "vpc"} {
-		g := &memGroup{current: []nlb.TargetHealth{{Target: nlb.Target{IP: netip.MustParseAddr("10.0.1.10"), Port: port}, State: nlb.StateHealthy}}}
+		g := &memGroup{current: []nlb.TargetHealth{{Target: nlb.Target{IP: old, Port: port}, State: nlb.StateHealthy}}}
 		s := config.DefaultSync()
 		s.Name, s.Endpoint, s.AvailabilityZone, s.DeregisterAfter = "orders", endpoint, az, 1
 		s.TargetGroupARN = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/orders/0123456789abcdef"
@@ -150,13 +158,31 @@ func checkForbiddenAnswer(t *testing.T, answer []netip.Addr) {
 			Clients:  func(context.Context, string, string) (engine.TargetGroup, error) { return g, nil },
 		}, engine.Options{})
 		r := eng.RunOnce(context.Background())[0]
+		// AWS refuses a new address the policy sends the wrong way: all refuses one inside the VPC, vpc one
+		// outside it; auto learns the zone of each.
+		wrongZone := slices.ContainsFunc(answer, func(a netip.Addr) bool {
+			return a != old && (az == "all" && fuzzVPC.Contains(a) || az == "vpc" && !fuzzVPC.Contains(a))
+		})
 		switch {
 		case refused && (g.mutations != 0 || !engine.IsHard(r.Err())):
 			t.Fatalf("I10: answer %v (availability_zone %s): %d mutating calls, error %v; want none and a hard error", answer, az, g.mutations, r.Err())
-		case !refused && r.Err() != nil && !slices.ContainsFunc(answer, func(a netip.Addr) bool { return !fuzzVPC.Contains(a) }):
-			t.Fatalf("answer %v of VPC addresses (availability_zone %s) refused: %v", answer, az, r.Err())
-		case !refused && az != "vpc" && r.Err() != nil:
+		case refused:
+		case wrongZone && !engine.IsHard(r.Err()):
+			t.Fatalf("answer %v (availability_zone %s): AWS refused a zone, want a hard error, got %v", answer, az, r.Err())
+		case wrongZone && !slices.Contains(answer, old) && !slices.ContainsFunc(g.current, func(h nlb.TargetHealth) bool { return h.IP == old }):
+			t.Fatalf("I3: answer %v (availability_zone %s): %v deregistered although a registration failed", answer, az, old)
+		case !wrongZone && r.Err() != nil:
 			t.Fatalf("answer %v of database addresses (availability_zone %s) refused: %v", answer, az, r.Err())
+		case !wrongZone:
+			for _, a := range answer {
+				want := ""
+				if !fuzzVPC.Contains(a) {
+					want = "all"
+				}
+				if !slices.ContainsFunc(g.current, func(h nlb.TargetHealth) bool { return h.IP == a && h.AvailabilityZone == want }) {
+					t.Fatalf("answer %v (availability_zone %s): %v not registered with zone %q: %v", answer, az, a, want, g.current)
+				}
+			}
 		}
 	}
 }
@@ -167,6 +193,9 @@ func FuzzForbiddenAnswerChangesNothing(f *testing.F) {
 	f.Add([]byte{2, 8, 8, 8, 8, 1, 5, 0, 0, 0})
 	f.Add([]byte{3, 1, 16, 0, 1, 3, 3, 64, 0, 1, 3, 4, 254, 1, 1})
 	f.Add([]byte{4, 0, 1, 2, 3, 4, 3, 1, 2, 3, 4, 2, 0, 0, 0})
+	f.Add([]byte{1, 1, 0, 0, 0, 3, 0, 0, 5, 5})                // 10.200.0.1 (outside the VPC) and 10.0.5.5 (inside)
+	f.Add([]byte{1, 1, 0, 0, 0, 3, 0, 0, 5, 5, 0, 5, 0, 0, 0}) // the same with 8.8.8.8: nothing registered
+	f.Add([]byte{1, 1, 0, 0, 0, 1, 2, 0, 0, 0, 1, 0, 0, 0, 0}) // 10.200.0.1, 172.16.0.1 (outside) and 10.0.1.10
 	f.Fuzz(func(t *testing.T, data []byte) { checkForbiddenAnswer(t, fuzzAnswer(data)) })
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
 	"time"
 
@@ -27,10 +28,12 @@ func (m *mapping) apply(ctx context.Context, p plan.Plan, rep *Report) error {
 	if m.e.opts.DryRun {
 		// I8: decided here, at the point of change.
 		rep.Registered, rep.Deregistered = p.Register, p.Deregister
+		rep.ZoneAtRegistration = m.zoneAtRegistration(p.Register)
 		return nil
 	}
 	if len(p.Register) > 0 {
-		err := m.register(ctx, p.Register)
+		done, err := m.register(ctx, p.Register)
+		rep.Registered = done
 		if awserr.IsTooManyTargets(err) && len(p.Deregister) > 0 && !m.skipDeregistration(p.Deregister) {
 			m.log.Warn("target group is full (TooManyTargets): deregistering stale targets before registering, an exception to register-first",
 				zap.Stringers("deregister", p.Deregister))
@@ -38,12 +41,12 @@ func (m *mapping) apply(ctx context.Context, p plan.Plan, rep *Report) error {
 				return err
 			}
 			p.Deregister = nil
-			err = m.register(ctx, p.Register)
+			done, err = m.register(ctx, p.Register)
+			rep.Registered = union(rep.Registered, done)
 		}
 		if err != nil {
 			return err // I3: nothing is deregistered when registration failed
 		}
-		rep.Registered = p.Register
 	}
 	if len(p.Deregister) > 0 && !m.skipDeregistration(p.Deregister) {
 		if err := m.awaitSeen(ctx, rep.Registered); err != nil {
@@ -126,7 +129,7 @@ func (m *mapping) deregisterStale(ctx context.Context, ts []nlb.Target, rep *Rep
 			err = errors.New("no member is available")
 		}
 	default:
-		err = CheckAddrs(m.cfg, m.group, m.policy.VPCCIDRs, want)
+		err = CheckAddrs(m.cfg, m.group, want)
 	}
 	if err != nil {
 		return fmt.Errorf("resolving %s again before deregistering %v: %w; nothing deregistered", describeSource(m.cfg), ts, err)
@@ -155,12 +158,79 @@ func (m *mapping) deregisterStale(ctx context.Context, ts []nlb.Target, rep *Rep
 	return nil
 }
 
-// register registers ts and follows their health. A failure is returned, not logged: finish logs the pass.
-func (m *mapping) register(ctx context.Context, ts []nlb.Target) error {
+// register registers ts and follows their health. It returns the targets registered, with the zone AWS took
+// them with, also when it fails part way. A failure is returned, not logged: finish logs the pass.
+func (m *mapping) register(ctx context.Context, ts []nlb.Target) ([]nlb.Target, error) {
 	m.log.Info("registering targets", zap.Stringers("targets", ts))
-	if err := m.client.Register(ctx, m.cfg.TargetGroupARN, ts); err != nil {
-		return fmt.Errorf("registering %v in %s: %w", ts, m.cfg.TargetGroupARN, err)
+	err := m.client.Register(ctx, m.cfg.TargetGroupARN, ts)
+	switch {
+	case err == nil:
+		m.registered(ts)
+		return ts, nil
+	case m.policy.AZ == plan.AZAuto && awserr.Code(err) == codeValidation:
+		return m.registerEach(ctx, ts, err)
+	default:
+		return nil, fmt.Errorf("registering %v in %s: %w", ts, m.cfg.TargetGroupARN, err)
 	}
+}
+
+// codeValidation is the error code of a request AWS refuses as invalid; among the reasons, an address inside
+// the target group's VPC sent with AvailabilityZone all, or one outside it sent without.
+const codeValidation = "ValidationError"
+
+// registerEach learns from AWS which addresses are outside the target group's VPC (availability_zone auto),
+// after AWS refused the batch ts as invalid. AWS takes an address inside the VPC only without a zone and one
+// outside it (a peered VPC, on premises) only with "all", and refuses a whole batch for one address sent the
+// other way. So each address is registered alone: with the zone planned for it, then with the other one. The
+// zone AWS accepts is remembered (plan.LearnZone), so later registrations of an outside address send "all" at
+// once. An address AWS refuses both ways is a hard error naming it and AWS's answers; the addresses registered
+// before it stay registered and are returned, and nothing is deregistered (I3).
+func (m *mapping) registerEach(ctx context.Context, ts []nlb.Target, batchErr error) ([]nlb.Target, error) {
+	m.log.Info("AWS refused the registration as invalid; registering each address alone to learn which need AvailabilityZone all (outside the target group's VPC)",
+		zap.Stringers("targets", ts), zap.Error(batchErr))
+	var done []nlb.Target
+	for _, t := range ts {
+		zones := []string{t.AvailabilityZone, "all"}
+		if t.AvailabilityZone == "all" {
+			zones = []string{"all", ""}
+		}
+		var refused []error
+		for _, zone := range zones {
+			try := nlb.Target{IP: t.IP, Port: t.Port, AvailabilityZone: zone}
+			err := batchErr // with one target, the batch was this very request
+			if len(ts) > 1 || len(refused) > 0 {
+				err = m.client.Register(ctx, m.cfg.TargetGroupARN, []nlb.Target{try})
+			}
+			if err == nil {
+				if mem := plan.LearnZone(m.mem, t.IP, zone == "all"); len(mem.ZoneAll) != len(m.mem.ZoneAll) {
+					m.log.Info("AWS takes the address only with this zone; later registrations send it at once",
+						zap.Stringer("target", try), zap.Bool("outside_vpc", zone == "all"))
+					m.mem = mem
+				}
+				m.registered([]nlb.Target{try})
+				done = append(done, try)
+				break
+			}
+			if awserr.Code(err) != codeValidation {
+				return done, fmt.Errorf("registering %v in %s: %w", try, m.cfg.TargetGroupARN, err)
+			}
+			refused = append(refused, err)
+		}
+		if len(refused) == len(zones) {
+			addr := netip.AddrPortFrom(t.IP, uint16(t.Port)) //nolint:gosec // G115: a port is 1-65535 (validated config, AWS answers)
+			return done, &HardError{
+				Err: fmt.Errorf("AWS refuses to register %s in %s both without an AvailabilityZone (%w) and with AvailabilityZone all (%w); nothing deregistered",
+					addr, m.cfg.TargetGroupARN, refused[slices.Index(zones, "")], refused[slices.Index(zones, "all")]),
+				Fix: "check the endpoint's address and the port: AWS takes an address inside the target group's VPC without a zone and one outside it (a peered VPC) with all",
+			}
+		}
+	}
+	return done, nil
+}
+
+// registered records targets AWS accepted: ipsync's own (I7), in the view of the group as initial, and followed
+// until healthy.
+func (m *mapping) registered(ts []nlb.Target) {
 	now := m.now()
 	m.log.Info("registered targets", zap.Stringers("targets", ts))
 	m.mem = plan.Registered(m.mem, ts)
@@ -176,7 +246,21 @@ func (m *mapping) register(ctx context.Context, ts []nlb.Target) error {
 		}
 		m.awaitHealthy[t.IP] = follow{changedAt: m.changedAt, registeredAt: now}
 	}
-	return nil
+}
+
+// zoneAtRegistration are the addresses of a dry run's registrations whose zone AWS's answer decides
+// (availability_zone auto, nothing learned yet): a dry run sends nothing, so it cannot learn (I8).
+func (m *mapping) zoneAtRegistration(ts []nlb.Target) []netip.Addr {
+	if m.policy.AZ != plan.AZAuto {
+		return nil
+	}
+	var out []netip.Addr
+	for _, t := range ts {
+		if t.AvailabilityZone == "" {
+			out = append(out, t.IP)
+		}
+	}
+	return out
 }
 
 // deregister deregisters ts, exactly as the target group reported them (I4). A failure is returned, not logged.

@@ -11,7 +11,6 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ipsync/ipsync/internal/config"
-	"github.com/ipsync/ipsync/internal/plan"
 	"github.com/ipsync/ipsync/internal/resolver"
 	"github.com/ipsync/ipsync/internal/targets"
 )
@@ -27,8 +26,8 @@ type CheckResult struct {
 var nlbProtocols = []string{"TCP", "TLS", "UDP", "TCP_UDP"}
 
 // CheckRemote checks every mapping without changing anything: the target group exists and is of type ip with an
-// NLB protocol, its VPC can be read, and the endpoint resolves to addresses of the group's family that ipsync may
-// register (I10) and the availability_zone policy can; an rds: source's membership is read (with members; nil:
+// NLB protocol, and the endpoint resolves to addresses of the group's family that ipsync may register (I10); an
+// rds: source's membership is read (with members; nil:
 // not checked) and each available member's endpoint resolved. Up to 16 mappings are checked at once (AWS allows
 // about 10 Describe calls a second); results come in configuration order.
 // The daemon and `sync` refuse the same things with the same messages (CheckGroup, CheckAddrs).
@@ -62,10 +61,6 @@ func checkOne(ctx context.Context, s config.Sync, res Resolver, clients ClientFu
 	if err := CheckGroup(s, g); err != nil {
 		return "", err
 	}
-	cidrs, err := client.VPCCIDRs(ctx, g.VPCID)
-	if err != nil {
-		return "", fmt.Errorf("reading VPC %s of the target group: %w", g.VPCID, err)
-	}
 	fam, err := resolver.FamilyFor(g.IPAddressType)
 	if err != nil {
 		return "", err
@@ -84,7 +79,7 @@ func checkOne(ctx context.Context, s config.Sync, res Resolver, clients ClientFu
 		resolved = append(resolved, fmt.Sprintf("%s resolves to %s (%s)", name, r.Addrs, modeSummary(r)))
 		addrs = append(addrs, r.Addrs...)
 	}
-	if err := CheckAddrs(s, g, cidrs, addrs); err != nil {
+	if err := CheckAddrs(s, g, addrs); err != nil {
 		return "", err
 	}
 	if len(resolved) == 0 {
@@ -136,16 +131,16 @@ func CheckGroup(s config.Sync, g targets.Group) error {
 
 // CheckAddrs refuses an answer ipsync must not act on, before anything is planned; the error is a *HardError.
 // I10: every address must be one a database can have: never loopback, link-local, unspecified, multicast or
-// broadcast, and inside the mapping's allowed_cidrs (by default the private ranges and the target group's VPC
-// CIDRs, cidrs). One other address refuses the whole answer, the real new address with it: AWS would refuse the
-// batch that carried both anyway, and an answer that carries one is poisoned or misconfigured. Then, with
-// availability_zone vpc, every address must be inside the VPC, since AWS accepts an address outside it only with
-// AvailabilityZone all.
-func CheckAddrs(s config.Sync, g targets.Group, cidrs []netip.Prefix, addrs []netip.Addr) error {
-	allowed, allowedText := s.AllowedPrefixes(), fmt.Sprint(s.AllowedCIDRs)
+// broadcast, and inside the mapping's allowed_cidrs (by default RFC 1918, RFC 6598 and IPv6 ULA). One other
+// address refuses the whole answer, the real new address with it: AWS would refuse the batch that carried both
+// anyway, and an answer that carries one is poisoned or misconfigured. The default leaves out a VPC that uses a
+// public CIDR block on purpose: ipsync does not read the VPC (which would cost an IAM permission and the EC2
+// SDK), so such a VPC's range must be listed in allowed_cidrs.
+func CheckAddrs(s config.Sync, g targets.Group, addrs []netip.Addr) error {
+	allowed, allowedText, fix := s.AllowedPrefixes(), fmt.Sprint(s.AllowedCIDRs), "add the database's range to allowed_cidrs"
 	if len(allowed) == 0 {
-		allowed = append(slices.Clone(privateRanges), cidrs...)
-		allowedText = fmt.Sprintf("(default: RFC 1918, RFC 6598, IPv6 ULA and the target group's VPC %s %v)", g.VPCID, cidrs)
+		allowed, allowedText = privateRanges, "(default: RFC 1918, RFC 6598 and IPv6 ULA)"
+		fix = fmt.Sprintf("if the target group's VPC %s uses a public CIDR block, add the VPC's CIDR to allowed_cidrs", g.VPCID)
 	}
 	for _, a := range addrs {
 		if kind := notADatabase(a); kind != "" {
@@ -154,23 +149,14 @@ func CheckAddrs(s config.Sync, g targets.Group, cidrs []netip.Prefix, addrs []ne
 		}
 		if !slices.ContainsFunc(allowed, func(c netip.Prefix) bool { return c.Contains(a) }) {
 			return &HardError{Err: fmt.Errorf("%s resolves to %v, with %s, outside allowed_cidrs %s (I10): "+
-				"fix the endpoint's DNS records, or add the database's range to allowed_cidrs", describeSource(s), addrs, a, allowedText)}
-		}
-	}
-	if s.AvailabilityZone != plan.AZVPC {
-		return nil
-	}
-	for _, a := range addrs {
-		if !slices.ContainsFunc(cidrs, func(c netip.Prefix) bool { return c.Contains(a) }) {
-			return &HardError{Err: fmt.Errorf("%s resolves to %s, outside the target group's VPC %s %v, but availability_zone is vpc: "+
-				"set availability_zone: auto (or all) to register it with AvailabilityZone all", describeSource(s), a, g.VPCID, cidrs)}
+				"fix the endpoint's DNS records, or %s", describeSource(s), addrs, a, allowedText, fix)}
 		}
 	}
 	return nil
 }
 
-// privateRanges are the ranges a database's address is in by default (I10), besides its target group's VPC:
-// RFC 1918, RFC 6598 (carrier-grade NAT, which VPCs may use) and IPv6 unique local addresses.
+// privateRanges are the ranges a database's address is in by default (I10): RFC 1918, RFC 6598 (carrier-grade
+// NAT, which VPCs may use) and IPv6 unique local addresses.
 var privateRanges = []netip.Prefix{
 	netip.MustParsePrefix("10.0.0.0/8"),
 	netip.MustParsePrefix("172.16.0.0/12"),

@@ -33,7 +33,6 @@ type Resolver interface {
 // TargetGroup is the target-group seam; *targets.Client implements it.
 type TargetGroup interface {
 	Group(ctx context.Context, arn string) (targets.Group, error)
-	VPCCIDRs(ctx context.Context, vpcID string) ([]netip.Prefix, error)
 	Health(ctx context.Context, arn string) ([]nlb.TargetHealth, error)
 	Register(ctx context.Context, arn string, ts []nlb.Target) error
 	Deregister(ctx context.Context, arn string, ts []nlb.Target) error
@@ -45,8 +44,7 @@ type TargetGroup interface {
 
 var _ TargetGroup = (*targets.Client)(nil)
 
-// ClientFunc returns the target-group client for a mapping: one per region and role, since mappings of the same
-// region and role share what one of them read of a VPC.
+// ClientFunc returns the target-group client for a mapping: one per region and role.
 type ClientFunc func(ctx context.Context, targetGroupARN, roleARN string) (TargetGroup, error)
 
 // FromFactory adapts a *targets.Factory.
@@ -93,7 +91,6 @@ type Engine struct {
 	cfg  *config.Config
 	deps Deps
 	opts Options
-	vpcs vpcCache
 
 	mu        sync.Mutex
 	mappings  []*mapping    // replaced by Reload, never changed in place (current)
@@ -136,29 +133,32 @@ func New(cfg *config.Config, deps Deps, opts Options) *Engine {
 
 // Report is what one pass did for one mapping.
 type Report struct {
-	Sync           string             `json:"sync"`
-	Endpoint       string             `json:"endpoint"` // the source: a DNS name, names joined by ",", or the rds: source
-	TargetGroupARN string             `json:"target_group_arn"`
-	Result         string             `json:"result"` // unchanged | changed | error
-	DryRun         bool               `json:"dry_run,omitempty"`
-	Addresses      []netip.Addr       `json:"addresses,omitempty"`
-	TTL            time.Duration      `json:"-"`
-	TTLSeconds     float64            `json:"ttl_seconds,omitempty"`
-	Chain          []string           `json:"chain,omitempty"`
-	Server         string             `json:"dns_server,omitempty"`
-	DNSMode        string             `json:"dns_mode,omitempty"`     // recursive | authoritative | fallback
-	DNSFallback    string             `json:"dns_fallback,omitempty"` // why authoritative mode fell back to recursive
-	Registered     []nlb.Target       `json:"registered,omitempty"`   // with DryRun: would register
-	Deregistered   []nlb.Target       `json:"deregistered,omitempty"` // with DryRun: would deregister
-	Waiting        []netip.Addr       `json:"waiting,omitempty"`      // stale, kept until deregister_after
-	Kept           []netip.Addr       `json:"kept,omitempty"`         // stale, not ipsync's (prune: false)
-	Held           []netip.Addr       `json:"held,omitempty"`         // stale, kept for a source that is unknown or held
-	Sources        []SourceReport     `json:"sources,omitempty"`      // each DNS name or RDS member, and what it said
-	Targets        []nlb.TargetHealth `json:"targets,omitempty"`
-	InSync         bool               `json:"in_sync"`
-	Error          string             `json:"error,omitempty"`
-	err            error
-	nextResolve    time.Time // when the mapping resolves next (Settle waits for it)
+	Sync           string        `json:"sync"`
+	Endpoint       string        `json:"endpoint"` // the source: a DNS name, names joined by ",", or the rds: source
+	TargetGroupARN string        `json:"target_group_arn"`
+	Result         string        `json:"result"` // unchanged | changed | error
+	DryRun         bool          `json:"dry_run,omitempty"`
+	Addresses      []netip.Addr  `json:"addresses,omitempty"`
+	TTL            time.Duration `json:"-"`
+	TTLSeconds     float64       `json:"ttl_seconds,omitempty"`
+	Chain          []string      `json:"chain,omitempty"`
+	Server         string        `json:"dns_server,omitempty"`
+	DNSMode        string        `json:"dns_mode,omitempty"`     // recursive | authoritative | fallback
+	DNSFallback    string        `json:"dns_fallback,omitempty"` // why authoritative mode fell back to recursive
+	Registered     []nlb.Target  `json:"registered,omitempty"`   // with DryRun: would register
+	Deregistered   []nlb.Target  `json:"deregistered,omitempty"` // with DryRun: would deregister
+	// ZoneAtRegistration, with DryRun and availability_zone auto: the addresses of Registered whose zone AWS's
+	// answer would decide (none inside the target group's VPC, all outside it); a dry run cannot learn it.
+	ZoneAtRegistration []netip.Addr       `json:"zone_at_registration,omitempty"`
+	Waiting            []netip.Addr       `json:"waiting,omitempty"` // stale, kept until deregister_after
+	Kept               []netip.Addr       `json:"kept,omitempty"`    // stale, not ipsync's (prune: false)
+	Held               []netip.Addr       `json:"held,omitempty"`    // stale, kept for a source that is unknown or held
+	Sources            []SourceReport     `json:"sources,omitempty"` // each DNS name or RDS member, and what it said
+	Targets            []nlb.TargetHealth `json:"targets,omitempty"`
+	InSync             bool               `json:"in_sync"`
+	Error              string             `json:"error,omitempty"`
+	err                error
+	nextResolve        time.Time // when the mapping resolves next (Settle waits for it)
 }
 
 // Err is the pass's error, if any.
@@ -195,6 +195,7 @@ func (m *mapping) runOnce(ctx context.Context) Report {
 		// A dry run plans the same registration again on every pass: count each target once.
 		next.Registered = union(rep.Registered, next.Registered)
 		next.Deregistered = union(rep.Deregistered, next.Deregistered)
+		next.ZoneAtRegistration = union(rep.ZoneAtRegistration, next.ZoneAtRegistration)
 		if next.err == nil && next.Changed() {
 			next.Result = ResultChanged
 		}
@@ -203,7 +204,8 @@ func (m *mapping) runOnce(ctx context.Context) Report {
 	return rep
 }
 
-func union(a, b []nlb.Target) []nlb.Target {
+// union returns a with the elements of b it does not hold yet, in order.
+func union[T comparable](a, b []T) []T {
 	out := slices.Clone(a)
 	for _, t := range b {
 		if !slices.Contains(out, t) {

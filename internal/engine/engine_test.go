@@ -86,6 +86,8 @@ func (r *recorder) Calls(prefix string) []string {
 	return out
 }
 
+func (r *recorder) reset() { r.mu.Lock(); defer r.mu.Unlock(); r.calls = nil }
+
 func (r *recorder) Mutations() []string {
 	return append(r.Calls("Register"), r.Calls("Deregister")...)
 }
@@ -338,23 +340,31 @@ func TestSteadyStateCostsNothing(t *testing.T) {
 	})
 }
 
-// TestOutsideVPC: an address outside the group's VPC is registered with AvailabilityZone all, and deregistered
-// naming it (I4).
+// TestOutsideVPC: availability_zone auto learns from AWS that an address is outside the group's VPC: AWS refuses
+// it without a zone, ipsync registers it again with AvailabilityZone all in the same pass, and deregisters it
+// naming that zone (I4). Moto does not enforce AWS's rule: there it goes in without a zone at the first try.
 func TestOutsideVPC(t *testing.T) {
 	backends(t, func(t *testing.T, e *env) {
 		e.dns.SetA(endpoint, 5, ipX.String())
 		eng := e.engine(engine.Options{})
-		mustOK(t, e.pass(eng))
+		r := mustOK(t, e.pass(eng))
 		live := e.live()
 		if len(live) != 1 || live[0].IP != ipX || (e.fake != nil && live[0].AvailabilityZone != "all") {
 			t.Fatalf("live %v: want %v with AZ all (moto does not store AZs)", live, ipX)
 		}
-		if regs := e.rec.Calls("Register"); len(regs) != 1 || !strings.Contains(regs[0], "/all") {
-			t.Fatalf("registration %v must carry AvailabilityZone all", regs)
+		wantRegs := []string{"Register [172.31.0.10:5432]", "Register [172.31.0.10:5432/all]"}
+		if e.fake == nil {
+			wantRegs = wantRegs[:1]
+		}
+		if regs := e.rec.Calls("Register"); !slices.Equal(regs, wantRegs) {
+			t.Fatalf("registrations %v, want %v", regs, wantRegs)
+		}
+		if e.fake != nil && (len(r.Registered) != 1 || r.Registered[0].AvailabilityZone != "all") {
+			t.Fatalf("report registered %v, want %v with the zone AWS took it with (all)", r.Registered, ipX)
 		}
 		e.dns.SetA(endpoint, 5, ipA.String())
 		mustOK(t, e.pass(eng))
-		r := mustOK(t, e.pass(eng))
+		r = mustOK(t, e.pass(eng))
 		want := nlb.Target{IP: ipX, Port: port, AvailabilityZone: "all"}
 		if e.fake == nil {
 			want.AvailabilityZone = "" // I4 echoes what was reported, and moto reports no zone
@@ -686,27 +696,41 @@ func TestConcurrentPassesAreSerialized(t *testing.T) {
 	}
 }
 
-// TestNewVPCCIDRAfterStart: a secondary CIDR added to the VPC while ipsync runs. The first registration of an
-// address in it uses the CIDRs read at start (AvailabilityZone all), which AWS refuses; that hard error makes
-// the next pass read the group and its VPC again, and the address is registered without a zone.
+// TestNewVPCCIDRAfterStart: a secondary CIDR added to the VPC while ipsync runs takes in an address ipsync
+// learned as outside the VPC. Registered again (someone removed it), it goes out with AvailabilityZone all, which
+// AWS now refuses; ipsync registers it without a zone in the same pass and remembers that.
 func TestNewVPCCIDRAfterStart(t *testing.T) {
 	e := newFakeEnv(t, elbv2fake.Options{})
-	e.dns.SetA(endpoint, 5, ipA.String())
+	moved := netip.MustParseAddr("10.1.0.5")
+	e.dns.SetA(endpoint, 5, moved.String())
 	eng := e.engine(engine.Options{})
-	mustOK(t, e.pass(eng))
+	if r := mustOK(t, e.pass(eng)); len(r.Registered) != 1 || r.Registered[0].AvailabilityZone != "all" {
+		t.Fatalf("outside the VPC the address must be registered with zone all: %+v", r)
+	}
 
 	if err := e.fake.AddVPC(e.group.VPCID, awstest.VPCCIDR, "10.1.0.0/16"); err != nil {
 		t.Fatal(err)
 	}
-	moved := netip.MustParseAddr("10.1.0.5")
-	e.dns.SetA(endpoint, 5, moved.String())
-	if r := e.pass(eng); r.Err() == nil || !engine.IsHard(r.Err()) {
-		t.Fatalf("the first try with the old CIDRs must fail hard: %+v", r)
+	if err := e.fake.SetTargets(e.group.ARN); err != nil { // removed behind ipsync's back
+		t.Fatal(err)
 	}
-	e.clock.Advance(config.DefaultPollMax)
+	e.clock.Advance(config.DefaultResyncInterval)
+	e.rec.reset()
 	r := mustOK(t, e.pass(eng))
 	if len(r.Registered) != 1 || r.Registered[0] != (nlb.Target{IP: moved, Port: port}) {
-		t.Fatalf("after reading the VPC again the address must be registered without a zone: %+v", r)
+		t.Fatalf("inside the VPC now, the address must be registered without a zone: %+v", r)
+	}
+	if regs := e.rec.Calls("Register"); !slices.Equal(regs, []string{"Register [10.1.0.5:5432/all]", "Register [10.1.0.5:5432]"}) {
+		t.Fatalf("registrations %v: want the learned zone all first, then none", regs)
+	}
+	if err := e.fake.SetTargets(e.group.ARN); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(config.DefaultResyncInterval)
+	e.rec.reset()
+	mustOK(t, e.pass(eng))
+	if regs := e.rec.Calls("Register"); !slices.Equal(regs, []string{"Register [10.1.0.5:5432]"}) {
+		t.Fatalf("registrations %v: the zone learned last (none) must be sent at once", regs)
 	}
 }
 

@@ -678,8 +678,8 @@ func TestStaleAnswerDuringSlowPass(t *testing.T) {
 	f.converge(eng, 3)
 }
 
-// TestRefusals: a target group ipsync cannot serve, or an address its availability_zone cannot register, is
-// refused before any change, as a hard error that says what to change, with the message validate --remote gives.
+// TestRefusals: a target group ipsync cannot serve, or an address ipsync must not register (I10), is refused
+// before any change, as a hard error that says what to change, with the message validate --remote gives.
 func TestRefusals(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
@@ -693,7 +693,6 @@ func TestRefusals(t *testing.T) {
 			addr: ipA, want: "needs a target group of type ip"},
 		{name: "not an NLB protocol", spec: elbv2fake.TargetGroupSpec{Name: "alb", Port: port, Protocol: "HTTP", TargetType: "ip"},
 			addr: ipA, want: "not a Network Load Balancer protocol"},
-		{name: "outside the VPC with availability_zone vpc", az: "vpc", addr: ipX, want: "availability_zone is vpc", fixed: ipA},
 		// I10 (issue 9 item 9): never a loopback address, nor a public one outside allowed_cidrs.
 		{name: "loopback", addr: netip.MustParseAddr("127.0.0.1"), want: "127.0.0.1 is a loopback address", fixed: ipA},
 		{name: "outside allowed_cidrs", addr: netip.MustParseAddr("192.0.2.10"), want: "outside allowed_cidrs", fixed: ipA},

@@ -4,25 +4,21 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"net/netip"
 	"slices"
-	"sync"
 	"time"
 
 	"go.uber.org/zap"
-	"golang.org/x/sync/singleflight"
 
-	"github.com/ipsync/ipsync/internal/config"
 	"github.com/ipsync/ipsync/internal/nlb"
 	"github.com/ipsync/ipsync/internal/plan"
 	"github.com/ipsync/ipsync/internal/resolver"
-	"github.com/ipsync/ipsync/internal/targets"
 )
 
 // This file is the mapping's view of its target group: what init learns once, the targets as last read, and
 // the health of the targets ipsync registered.
 
-// init learns what the mapping needs from the target group once: port, address family, VPC CIDRs.
+// init learns what the mapping needs from the target group once: port and address family. It does not read the
+// VPC: availability_zone auto learns from AWS's answers which addresses are outside it (register).
 func (m *mapping) init(ctx context.Context) error {
 	if m.client != nil {
 		return nil
@@ -43,15 +39,6 @@ func (m *mapping) init(ctx context.Context) error {
 		DeregisterAfter: m.cfg.DeregisterAfter,
 		Prune:           m.cfg.Prune,
 		AZ:              m.cfg.AvailabilityZone,
-	}
-	// auto: to choose a zone; vpc: to refuse an address outside the VPC; no allowed_cidrs: the VPC is allowed (I10).
-	if pol.AZ == plan.AZAuto || pol.AZ == plan.AZVPC || len(m.cfg.AllowedCIDRs) == 0 {
-		pol.VPCCIDRs, err = m.e.vpcs.get(ctx, vpcKey(m.cfg, g.VPCID), func(ctx context.Context) ([]netip.Prefix, error) {
-			return client.VPCCIDRs(ctx, g.VPCID)
-		})
-		if err != nil {
-			return fmt.Errorf("reading the CIDRs of VPC %s (the target group's) for availability_zone %s and allowed_cidrs: %w", g.VPCID, pol.AZ, err)
-		}
 	}
 	fam, err := resolver.FamilyFor(g.IPAddressType)
 	if err != nil {
@@ -74,63 +61,9 @@ func (m *mapping) init(ctx context.Context) error {
 	return nil
 }
 
-// vpcCache holds VPC CIDRs, read once per VPC as one client sees it: many mappings share a VPC. singleflight makes
-// mappings that start together wait for one DescribeVpcs instead of each sending their own. VPC CIDRs change
-// rarely; a hard error forgets them (a new secondary CIDR may be the fix), and so does a restart.
-type vpcCache struct {
-	mu    sync.Mutex
-	cidrs map[string][]netip.Prefix
-	reads singleflight.Group
-}
-
-// vpcKey names the mapping's VPC as its client sees it: one client serves one region and role (targets.Factory).
-func vpcKey(s config.Sync, vpcID string) string {
-	region, _ := targets.RegionFromARN(s.TargetGroupARN) // valid: the mapping has a client for it
-	return region + " " + s.RoleARN + " " + vpcID
-}
-
-// get returns the CIDRs under key, calling read once when no other mapping has read them yet.
-func (c *vpcCache) get(ctx context.Context, key string, read func(context.Context) ([]netip.Prefix, error)) ([]netip.Prefix, error) {
-	c.mu.Lock()
-	cidrs, ok := c.cidrs[key]
-	c.mu.Unlock()
-	if ok {
-		return cidrs, nil
-	}
-	v, err, _ := c.reads.Do(key, func() (any, error) {
-		cidrs, err := read(ctx)
-		if err != nil {
-			return nil, err
-		}
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		if c.cidrs == nil {
-			c.cidrs = map[string][]netip.Prefix{}
-		}
-		c.cidrs[key] = cidrs
-		return cidrs, nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return v.([]netip.Prefix), nil
-}
-
-// forget drops the CIDRs under key, so that the next get reads them again.
-func (c *vpcCache) forget(key string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	delete(c.cidrs, key)
-	c.reads.Forget(key)
-}
-
-// forgetGroup drops what init learned (the group, its VPC's CIDRs, the cached targets), so that the next pass
-// reads them again: after a hard error the fix may be exactly there (a new secondary CIDR, a recreated group).
+// forgetGroup drops what init learned (the group, the cached targets), so that the next pass reads them again:
+// after a hard error the fix may be exactly there (a recreated group, a new port).
 func (m *mapping) forgetGroup() {
-	if m.client == nil {
-		return
-	}
-	m.e.vpcs.forget(vpcKey(m.cfg, m.group.VPCID))
 	m.client, m.describedAt = nil, time.Time{}
 }
 

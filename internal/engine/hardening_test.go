@@ -80,7 +80,10 @@ func TestOnlyDatabaseAddresses(t *testing.T) {
 		{name: "multicast", answer: []string{"224.0.0.251"}, want: "224.0.0.251 is a multicast address"},
 		{name: "broadcast", answer: []string{"255.255.255.255"}, want: "255.255.255.255 is a broadcast address"},
 		{name: "loopback even when allowed_cidrs allows everything", answer: []string{"127.0.0.2"}, allowed: []string{"0.0.0.0/0"}, want: "loopback"},
-		{name: "public address", answer: []string{"10.0.2.20", "8.8.8.8"}, want: "8.8.8.8, outside allowed_cidrs (default: RFC 1918, RFC 6598, IPv6 ULA and the target group's VPC"},
+		{name: "public address", answer: []string{"10.0.2.20", "8.8.8.8"}, want: "8.8.8.8, outside allowed_cidrs (default: RFC 1918, RFC 6598 and IPv6 ULA)"},
+		// An answer whose other addresses would need AWS to decide their zone (in and outside the VPC): nothing
+		// of it is registered, not even to learn a zone.
+		{name: "public address with addresses in and outside the VPC", answer: []string{"10.0.2.20", "172.31.0.10", "8.8.8.8"}, want: "8.8.8.8, outside allowed_cidrs"},
 		{name: "public address with availability_zone all", answer: []string{"8.8.8.8"}, az: "all", want: "8.8.8.8, outside allowed_cidrs"},
 		{name: "private address outside the configured allowed_cidrs", answer: []string{"10.0.2.20", "172.31.0.10"}, allowed: []string{"10.0.0.0/16"}, want: "172.31.0.10, outside allowed_cidrs [10.0.0.0/16]"},
 	} {

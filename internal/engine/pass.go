@@ -50,7 +50,7 @@ func (m *mapping) pass(ctx context.Context) (rep Report) {
 }
 
 // resolve reads an rds: membership when due, resolves every source, schedules the next resolution, refuses
-// addresses the availability_zone policy cannot register, and notes a change of the desired addresses. It fills
+// addresses ipsync must not register (I10), and notes a change of the desired addresses. It fills
 // the report's DNS and source fields. err is set when no source answered: nothing may change (I1). partial names
 // the sources that did not answer while others did: the plan keeps what they stood for.
 func (m *mapping) resolve(ctx context.Context, rep *Report) (srcs []plan.Source, changed bool, partial, err error) {
@@ -97,8 +97,8 @@ func (m *mapping) resolve(ctx context.Context, rep *Report) (srcs []plan.Source,
 	}
 	rep.TTLSeconds = rep.TTL.Seconds()
 	m.e.deps.Metrics.SetResolvedAddresses(m.cfg.Name, len(want))
-	if err := CheckAddrs(m.cfg, m.group, m.policy.VPCCIDRs, want); err != nil {
-		return nil, false, nil, fmt.Errorf("%w; no target changed", err) // refused before any change (I10, availability_zone vpc)
+	if err := CheckAddrs(m.cfg, m.group, want); err != nil {
+		return nil, false, nil, fmt.Errorf("%w; no target changed", err) // refused before any change (I10)
 	}
 	changed = m.lastAddrs != nil && !slices.Equal(m.lastAddrs, want)
 	if changed {

@@ -104,15 +104,14 @@ func (b *byteReader) policy() Policy {
 		Prune:           flags&2 != 0,
 		DeregisterAfter: 1 + b.pick(3),
 		AZ:              fuzzAZ[b.pick(3)],
-		VPCCIDRs:        []netip.Prefix{netip.MustParsePrefix("10.0.0.0/16")},
 	}
 }
 
-// seeded calls fn with 20000 pseudo-random inputs of 64 bytes drawn from seed, so that the fuzz properties run
+// seeded calls fn with 20000 pseudo-random inputs of 96 bytes (more than a case reads) drawn from seed, so that the fuzz properties run
 // in the normal suite and a broken invariant fails `go test` without -fuzz.
 func seeded(seed uint64, fn func(data []byte)) {
 	for range 20000 {
-		data := make([]byte, 64)
+		data := make([]byte, 96)
 		for j := range data {
 			seed ^= seed << 13
 			seed ^= seed >> 7
@@ -161,6 +160,10 @@ func decodeCase(data []byte) fuzzCase {
 	c.mem.sources[""] = single
 	c.ttl = time.Duration(1+r.pick(10)) * time.Second
 	c.server = fuzzServers[r.pick(3)]
+	// Addresses AWS accepted only with zone all (availability_zone auto learns them at registration).
+	if zones := addrsOf(r.next()); len(zones) > 0 {
+		c.mem.ZoneAll = toSet(zones)
+	}
 	return c
 }
 
@@ -219,6 +222,17 @@ func checkObserve(t *testing.T, c fuzzCase) {
 				c.at.Sub(last.At), last.TTL, ip, before, after)
 		}
 	}
+	for ip := range c.mem.ZoneAll {
+		inGroup := slices.ContainsFunc(c.current, func(h nlb.TargetHealth) bool { return h.IP == ip })
+		if kept := next.ZoneAll[ip]; kept != (want[ip] || inGroup) {
+			t.Fatalf("learned zone all of %v kept %v after Observe; want kept while it is in the answer (%v) or the group (%v)", ip, kept, want[ip], inGroup)
+		}
+	}
+	for ip := range next.ZoneAll {
+		if !c.mem.ZoneAll[ip] {
+			t.Fatalf("Observe learned zone all for %v: only a registration AWS answered may teach it", ip)
+		}
+	}
 	wantCounted := last
 	if shouldCount {
 		wantCounted = ans
@@ -272,8 +286,8 @@ func checkPlan(t *testing.T, p Plan, want map[netip.Addr]bool, current []nlb.Tar
 		if liveOnPort[r.IP] {
 			t.Fatalf("registers %v, which is already live (I9: steady state costs nothing)", r.IP)
 		}
-		if wantAZ := zoneFor(r.IP, pol); r.AvailabilityZone != wantAZ {
-			t.Fatalf("registers %v with zone %q, want %q", r.IP, r.AvailabilityZone, wantAZ)
+		if wantAZ := wantZone(pol, mem, current, r.IP); r.AvailabilityZone != wantAZ {
+			t.Fatalf("registers %v with zone %q, want %q (availability_zone %s)", r.IP, r.AvailabilityZone, wantAZ, pol.AZ)
 		}
 		registering[r.IP] = true
 	}
@@ -287,11 +301,36 @@ func checkPlan(t *testing.T, p Plan, want map[netip.Addr]bool, current []nlb.Tar
 	}
 }
 
+// wantZone is the zone an address must be registered with: all: always "all"; vpc: never; auto: "all" only
+// for an address AWS accepted only with "all" (learned, or listed with zone all by the group), since AWS refuses
+// "all" for an address inside the VPC.
+func wantZone(pol Policy, mem Memory, current []nlb.TargetHealth, ip netip.Addr) string {
+	switch pol.AZ {
+	case AZAll:
+		return "all"
+	case AZVPC:
+		return ""
+	}
+	if mem.ZoneAll[ip] {
+		return "all"
+	}
+	for _, h := range current {
+		if h.IP == ip && h.AvailabilityZone == "all" {
+			return "all"
+		}
+	}
+	return ""
+}
+
 func FuzzMake(f *testing.F) {
 	f.Add([]byte{})
 	f.Add([]byte{0x03, 1, 4, 0, 0, 1, 5, 1, 1, 0, 2, 0, 3, 1, 4, 0, 2, 1, 2, 0})
 	f.Add([]byte{0x01, 1, 2, 1, 1, 2, 5, 4, 1, 1, 1, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 0})
 	f.Add([]byte{0x30, 0, 8, 4, 0, 1, 5, 5, 1, 0, 5, 0, 0, 6, 2, 1, 2, 1, 2, 1, 2, 3, 1})
+	// availability_zone auto: 192.0.2.5 learned as accepted only with zone all, 198.51.100.6 not (yet).
+	f.Add([]byte{0x30, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10})
+	// availability_zone auto: 192.0.2.5 draining on another port with zone all counts as learned.
+	f.Add([]byte{0x10, 1, 4, 1, 1, 5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c := decodeCase(data)
 		memBefore := len(c.mem.Absent)

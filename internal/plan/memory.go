@@ -17,6 +17,10 @@ type Memory struct {
 	// Owned holds the targets (IP and port; the zone does not matter) ipsync registered itself (I7). Keyed by
 	// target, not address: the same IP on another port may be someone else's.
 	Owned map[nlb.Target]bool
+	// ZoneAll holds the addresses AWS accepted only with AvailabilityZone "all" (outside the target group's VPC),
+	// as the engine learned them when registering (availability_zone auto, see LearnZone). Kept while the
+	// address is in an answer or in the target group.
+	ZoneAll map[netip.Addr]bool
 	// sources is what each source last said, by name (ObserveSources); Observe's one source is "".
 	sources map[string]sourceMemory
 	// owner is, for each registered address, the source whose answer last held it: the address is "last
@@ -141,6 +145,25 @@ func Deregistered(mem Memory, ts []nlb.Target) Memory {
 	for _, t := range ts {
 		delete(next.Owned, ownKey(t))
 		delete(next.Absent, t.IP)
+	}
+	return next
+}
+
+// LearnZone returns mem knowing that AWS accepted ip only with AvailabilityZone "all" (all) or without a zone
+// (!all). Call it after a registration AWS accepted with that zone and refused with the other.
+func LearnZone(mem Memory, ip netip.Addr, all bool) Memory {
+	if mem.ZoneAll[ip] == all {
+		return mem
+	}
+	next := mem
+	next.ZoneAll = make(map[netip.Addr]bool, len(mem.ZoneAll)+1)
+	for a := range mem.ZoneAll {
+		next.ZoneAll[a] = true
+	}
+	if all {
+		next.ZoneAll[ip] = true
+	} else {
+		delete(next.ZoneAll, ip)
 	}
 	return next
 }

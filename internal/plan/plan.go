@@ -17,18 +17,17 @@ import (
 
 // Availability-zone policies of a mapping (config key availability_zone).
 const (
-	AZAuto = "auto" // "all" for addresses outside the target group's VPC, omitted inside
+	AZAuto = "auto" // "all" for addresses AWS accepts only with "all" (outside the VPC), omitted otherwise
 	AZAll  = "all"  // always "all"
 	AZVPC  = "vpc"  // never set: every address is expected inside the VPC
 )
 
 // Policy is the part of a mapping's configuration the planner needs.
 type Policy struct {
-	Port            int32          // port to register desired addresses on
-	DeregisterAfter int            // I6: resolutions an address must be absent from, as Observe counts them
-	Prune           bool           // I7: false = only deregister addresses ipsync registered itself
-	AZ              string         // AZAuto, AZAll or AZVPC
-	VPCCIDRs        []netip.Prefix // the target group's VPC, for AZAuto
+	Port            int32  // port to register desired addresses on
+	DeregisterAfter int    // I6: resolutions an address must be absent from, as Observe counts them
+	Prune           bool   // I7: false = only deregister addresses ipsync registered itself
+	AZ              string // AZAuto, AZAll or AZVPC
 }
 
 // Plan is what one pass should change.
@@ -66,7 +65,7 @@ func makePlan(want map[netip.Addr]bool, held func(netip.Addr) bool, current []nl
 	}
 	for ip := range want {
 		if !live[nlb.Target{IP: ip, Port: pol.Port}] {
-			p.Register = append(p.Register, nlb.Target{IP: ip, Port: pol.Port, AvailabilityZone: zoneFor(ip, pol)})
+			p.Register = append(p.Register, nlb.Target{IP: ip, Port: pol.Port, AvailabilityZone: zoneFor(ip, pol, mem, current)})
 		}
 	}
 
@@ -102,20 +101,22 @@ func makePlan(want map[netip.Addr]bool, held func(netip.Addr) bool, current []nl
 	return p
 }
 
-// zoneFor is the AvailabilityZone to register ip with: "all" outside the VPC, nothing inside: AWS accepts an address outside the VPC only with zone "all".
-func zoneFor(ip netip.Addr, pol Policy) string {
+// zoneFor is the AvailabilityZone to register ip with. AWS accepts an address inside the target group's VPC only
+// without a zone, and one outside it (a peered VPC, on premises) only with "all". With availability_zone auto,
+// ipsync does not read the VPC's CIDRs: it learns from AWS which addresses are outside. "all" for an address AWS
+// accepted only with "all" (mem.ZoneAll) or that the group lists with zone "all"; nothing otherwise, and the
+// engine registers an address AWS refuses without a zone again with "all".
+func zoneFor(ip netip.Addr, pol Policy, mem Memory, current []nlb.TargetHealth) string {
 	switch pol.AZ {
 	case AZAll:
 		return "all"
 	case AZVPC:
 		return ""
 	}
-	for _, c := range pol.VPCCIDRs {
-		if c.Contains(ip) {
-			return ""
-		}
+	if mem.ZoneAll[ip] || slices.ContainsFunc(current, func(h nlb.TargetHealth) bool { return h.IP == ip && h.AvailabilityZone == "all" }) {
+		return "all"
 	}
-	return "all"
+	return ""
 }
 
 func sortTargets(ts []nlb.Target) {

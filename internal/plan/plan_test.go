@@ -15,7 +15,6 @@ var (
 	ipB = netip.MustParseAddr("10.0.2.20")
 	ipC = netip.MustParseAddr("10.0.3.30")
 	ipX = netip.MustParseAddr("192.0.2.7") // outside the VPC
-	vpc = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/16")}
 )
 
 func th(ip netip.Addr, port int32, az, state string) nlb.TargetHealth {
@@ -51,7 +50,7 @@ func owned(m Memory, ips ...netip.Addr) Memory {
 	return m
 }
 
-var defaultPolicy = Policy{Port: 5432, DeregisterAfter: 2, Prune: true, AZ: AZAuto, VPCCIDRs: vpc}
+var defaultPolicy = Policy{Port: 5432, DeregisterAfter: 2, Prune: true, AZ: AZAuto}
 
 func TestMake(t *testing.T) {
 	noPrune := defaultPolicy
@@ -179,10 +178,31 @@ func TestMake(t *testing.T) {
 			want:    Plan{Deregister: []nlb.Target{tg(ipA, 5432, "")}, Kept: addrs(ipA)},
 		},
 		{
-			name:    "AZ auto: all outside the VPC, omitted inside",
+			name:    "AZ auto: nothing learned, no zone: AWS's answer decides at registration",
 			desired: addrs(ipA, ipX),
 			pol:     defaultPolicy,
+			want:    Plan{Register: []nlb.Target{tg(ipA, 5432, ""), tg(ipX, 5432, "")}},
+		},
+		{
+			name:    "AZ auto: all for an address AWS accepted only with all",
+			desired: addrs(ipA, ipX),
+			mem:     LearnZone(Memory{}, ipX, true),
+			pol:     defaultPolicy,
 			want:    Plan{Register: []nlb.Target{tg(ipA, 5432, ""), tg(ipX, 5432, "all")}},
+		},
+		{
+			name:    "AZ auto: all for an address the group lists with zone all (draining, on another port)",
+			desired: addrs(ipA, ipX),
+			current: []nlb.TargetHealth{th(ipX, 3306, "all", "draining")},
+			pol:     defaultPolicy,
+			want:    Plan{Register: []nlb.Target{tg(ipA, 5432, ""), tg(ipX, 5432, "all")}},
+		},
+		{
+			name:    "AZ auto: learned without a zone again (a new VPC CIDR) forgets all",
+			desired: addrs(ipX),
+			mem:     LearnZone(LearnZone(Memory{}, ipX, true), ipX, false),
+			pol:     defaultPolicy,
+			want:    Plan{Register: []nlb.Target{tg(ipX, 5432, "")}},
 		},
 		{
 			name:    "AZ all: always all",
@@ -191,8 +211,9 @@ func TestMake(t *testing.T) {
 			want:    Plan{Register: []nlb.Target{tg(ipA, 5432, "all")}},
 		},
 		{
-			name:    "AZ vpc: never set",
+			name:    "AZ vpc: never set, even when learned",
 			desired: addrs(ipX),
+			mem:     LearnZone(Memory{}, ipX, true),
 			pol:     azVPC,
 			want:    Plan{Register: []nlb.Target{tg(ipX, 5432, "")}},
 		},

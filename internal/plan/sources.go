@@ -2,6 +2,7 @@ package plan
 
 import (
 	"net/netip"
+	"slices"
 
 	"github.com/ipsync/ipsync/internal/nlb"
 )
@@ -56,6 +57,7 @@ func ObserveSources(mem Memory, srcs []Source, current []nlb.TargetHealth) Memor
 		Owned:   owned,
 		sources: said.sources,
 		owner:   said.owner,
+		ZoneAll: keepZones(mem.ZoneAll, said.present, current),
 	}
 }
 
@@ -198,6 +200,20 @@ func MakeSources(srcs []Source, current []nlb.TargetHealth, mem Memory, pol Poli
 		return Plan{}
 	}
 	return makePlan(want, func(ip netip.Addr) bool { return holdAll || held[ip] }, current, mem, pol)
+}
+
+// keepZones returns the learned zones of the addresses still in an answer (present) or in the target group.
+func keepZones(zoneAll, present map[netip.Addr]bool, current []nlb.TargetHealth) map[netip.Addr]bool {
+	if len(zoneAll) == 0 {
+		return nil
+	}
+	keep := make(map[netip.Addr]bool, len(zoneAll))
+	for a := range zoneAll {
+		if present[a] || slices.ContainsFunc(current, func(h nlb.TargetHealth) bool { return h.IP == a }) {
+			keep[a] = true
+		}
+	}
+	return keep
 }
 
 func addTo(set map[netip.Addr]bool, addrs []netip.Addr) {

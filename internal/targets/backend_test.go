@@ -38,8 +38,8 @@ const tgPort = 5432
 type backend struct {
 	name string
 	url  string
-	// newGroup creates a VPC (primary 10.0.0.0/16, secondary 100.64.0.0/16, one IPv6 block) and an ip target
-	// group (TCP 5432) in it.
+	// newGroup creates a VPC (primary 10.0.0.0/16, secondary 100.64.0.0/16) and an ip target group (TCP 5432)
+	// in it.
 	newGroup func(t *testing.T) fixture
 	// calls returns the wire log of action names and params, or nil when the backend cannot observe them.
 	calls func() []call
@@ -69,7 +69,6 @@ type call struct {
 
 type fixture struct {
 	ARN, Name, VPCID string
-	CIDRs            []netip.Prefix // what VPCCIDRs must return, sorted
 }
 
 func TestBackends(t *testing.T) {
@@ -100,7 +99,6 @@ var behaviours = []struct {
 	{"DeregisterWrongPortKeepsTarget", testDeregisterWrongPort},
 	{"ChunksOf100", testChunks},
 	{"TooManyTargets", testTooManyTargets},
-	{"VPCCIDRs", testVPCCIDRs},
 	{"TargetGroupNotFound", testNotFound},
 	{"EndpointURLOption", testEndpointURL},
 	{"APIOptionsSeeEveryCall", testAPIOptions},
@@ -136,14 +134,7 @@ func motoGroup(t *testing.T) fixture {
 	if _, err := ec.AssociateVpcCidrBlock(ctx, &ec2.AssociateVpcCidrBlockInput{VpcId: aws.String(vpcID), CidrBlock: aws.String("100.64.0.0/16")}); err != nil {
 		t.Fatalf("moto AssociateVpcCidrBlock v4: %v", err)
 	}
-	v6, err := ec.AssociateVpcCidrBlock(ctx, &ec2.AssociateVpcCidrBlockInput{VpcId: aws.String(vpcID), AmazonProvidedIpv6CidrBlock: aws.Bool(true)})
-	if err != nil {
-		t.Fatalf("moto AssociateVpcCidrBlock v6: %v", err)
-	}
-	v6prefix := netip.MustParsePrefix(aws.ToString(v6.Ipv6CidrBlockAssociation.Ipv6CidrBlock))
-	f := createTargetGroup(t, cfg, vpcID)
-	f.CIDRs = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/16"), netip.MustParsePrefix("100.64.0.0/16"), v6prefix.Masked()}
-	return f
+	return createTargetGroup(t, cfg, vpcID)
 }
 
 // ---- shared helpers ----
@@ -489,21 +480,6 @@ func testTooManyTargets(t *testing.T, b *backend) {
 	}
 }
 
-func testVPCCIDRs(t *testing.T, b *backend) {
-	f, c := b.groupAndClient(t)
-	got, err := c.VPCCIDRs(context.Background(), f.VPCID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !slices.Equal(got, f.CIDRs) {
-		t.Errorf("VPCCIDRs = %v, want %v", got, f.CIDRs)
-	}
-	const missing = "vpc-0000000000000dead"
-	if _, err := c.VPCCIDRs(context.Background(), missing); err == nil || !strings.Contains(err.Error(), missing) {
-		t.Errorf("VPCCIDRs(%s) error = %v, want an error naming the VPC", missing, err)
-	}
-}
-
 func testNotFound(t *testing.T, b *backend) {
 	f := b.newGroup(t)
 	a, err := arn.Parse(f.ARN)
@@ -570,9 +546,6 @@ func testAPIOptions(t *testing.T, b *backend) {
 	if _, err := c.Group(ctx, f.ARN); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.VPCCIDRs(ctx, f.VPCID); err != nil {
-		t.Fatal(err)
-	}
 	ts := []nlb.Target{tgt("10.0.1.40", tgPort, "")}
 	if err := c.Register(ctx, f.ARN, ts); err != nil {
 		t.Fatal(err)
@@ -582,7 +555,7 @@ func testAPIOptions(t *testing.T, b *backend) {
 		t.Fatal(err)
 	}
 	want := []string{
-		"Elastic Load Balancing v2.DescribeTargetGroups", "EC2.DescribeVpcs", "Elastic Load Balancing v2.RegisterTargets",
+		"Elastic Load Balancing v2.DescribeTargetGroups", "Elastic Load Balancing v2.RegisterTargets",
 		"Elastic Load Balancing v2.DescribeTargetHealth", "Elastic Load Balancing v2.DeregisterTargets",
 	}
 	if got := rec.seen(); !slices.Equal(got, want) {

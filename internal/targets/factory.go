@@ -13,7 +13,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
-	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	"github.com/aws/aws-sdk-go-v2/service/rds"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
@@ -122,12 +121,7 @@ func (f *Factory) For(ctx context.Context, targetGroupARN, roleARN string) (*Cli
 		}
 		o.APIOptions = append(o.APIOptions, acct.Middleware())
 	})
-	ec2c := ec2.NewFromConfig(cfg, func(o *ec2.Options) {
-		if f.endpointURL != "" {
-			o.BaseEndpoint = aws.String(f.endpointURL)
-		}
-	})
-	c := NewClient(elb, ec2c)
+	c := NewClient(elb)
 	c.CallTimeout, c.Budget = f.callTimeout, acct
 	f.clients[key] = c
 	return c, nil
@@ -179,7 +173,7 @@ func (f *Factory) keyFor(targetGroupARN, roleARN string) (clientKey, *budget.Acc
 }
 
 // configFor is the aws.Config of a region and role, built once: every service client of that key shares its
-// credentials cache, so a role is assumed once for ELBv2, EC2 and RDS. The caller holds f.mu.
+// credentials cache, so a role is assumed once for ELBv2 and RDS. The caller holds f.mu.
 func (f *Factory) configFor(key clientKey) aws.Config {
 	if cfg, ok := f.configs[key]; ok {
 		return cfg

@@ -1,5 +1,5 @@
-// Package targets is ipsync's seam to ELBv2 and EC2: it reads a target group, its VPC's CIDRs and its
-// targets' health, and registers and deregisters IP targets. Every call runs under its own deadline; retries
+// Package targets is ipsync's seam to ELBv2: it reads a target group and its targets' health, and registers
+// and deregisters IP targets. Every call runs under its own deadline; retries
 // are the SDK standard retryer's (configured once in Factory), never a loop here.
 //
 // An AWS error comes back as the SDK returned it (it names the operation and carries the AWS error code):
@@ -10,7 +10,6 @@ package targets
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"maps"
 	"net/netip"
@@ -18,8 +17,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/ec2"
-	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	elbv2types "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 
@@ -56,20 +53,11 @@ type ELBv2API interface {
 	RemoveTags(ctx context.Context, params *elbv2.RemoveTagsInput, optFns ...func(*elbv2.Options)) (*elbv2.RemoveTagsOutput, error)
 }
 
-// EC2API is the part of the EC2 client ipsync uses, with the SDK's exact signature.
-type EC2API interface {
-	DescribeVpcs(ctx context.Context, params *ec2.DescribeVpcsInput, optFns ...func(*ec2.Options)) (*ec2.DescribeVpcsOutput, error)
-}
-
-var (
-	_ ELBv2API = (*elbv2.Client)(nil)
-	_ EC2API   = (*ec2.Client)(nil)
-)
+var _ ELBv2API = (*elbv2.Client)(nil)
 
 // Client is the target-group seam the engine uses. Every call runs under its own deadline (CallTimeout).
 type Client struct {
 	elb ELBv2API
-	ec2 EC2API
 	// CallTimeout bounds each API call including retries; set it before first use. <= 0 means DefaultCallTimeout.
 	CallTimeout time.Duration
 	// Budget is the AWS API budget of the account and region this client calls (I11); nil: no budget. Set it
@@ -77,9 +65,9 @@ type Client struct {
 	Budget *budget.Account
 }
 
-// NewClient wraps the given API clients with CallTimeout = DefaultCallTimeout.
-func NewClient(elb ELBv2API, ec2 EC2API) *Client {
-	return &Client{elb: elb, ec2: ec2, CallTimeout: DefaultCallTimeout}
+// NewClient wraps the given API client with CallTimeout = DefaultCallTimeout.
+func NewClient(elb ELBv2API) *Client {
+	return &Client{elb: elb, CallTimeout: DefaultCallTimeout}
 }
 
 // callCtx waits for the call's token of kind ("" = not budgeted), then gives the call its deadline.
@@ -124,70 +112,6 @@ func (c *Client) Group(ctx context.Context, arn string) (Group, error) {
 		}, nil
 	}
 	return Group{}, fmt.Errorf("not in the DescribeTargetGroups answer (got %d target groups); check target_group_arn and the region/account", len(out.TargetGroups))
-}
-
-// VPCCIDRs returns every associated IPv4 and IPv6 CIDR block of the VPC, sorted.
-func (c *Client) VPCCIDRs(ctx context.Context, vpcID string) ([]netip.Prefix, error) {
-	ctx, cancel, err := c.callCtx(ctx, "")
-	if err != nil {
-		return nil, err
-	}
-	defer cancel()
-	out, err := c.ec2.DescribeVpcs(ctx, &ec2.DescribeVpcsInput{VpcIds: []string{vpcID}})
-	if err != nil {
-		return nil, err
-	}
-	for _, vpc := range out.Vpcs {
-		if aws.ToString(vpc.VpcId) == vpcID {
-			return vpcPrefixes(vpc)
-		}
-	}
-	return nil, errors.New("not in the DescribeVpcs answer; check the target group's VPC and the region/account")
-}
-
-// vpcPrefixes returns the VPC's associated CIDR blocks, sorted, or only its primary block when the answer has no
-// association set (some emulators answer this way).
-func vpcPrefixes(vpc ec2types.Vpc) ([]netip.Prefix, error) {
-	var blocks []string
-	for _, a := range vpc.CidrBlockAssociationSet {
-		if associated(a.CidrBlockState) {
-			blocks = append(blocks, aws.ToString(a.CidrBlock))
-		}
-	}
-	for _, a := range vpc.Ipv6CidrBlockAssociationSet {
-		if associated(a.Ipv6CidrBlockState) {
-			blocks = append(blocks, aws.ToString(a.Ipv6CidrBlock))
-		}
-	}
-	if len(blocks) == 0 && vpc.CidrBlock != nil {
-		blocks = append(blocks, aws.ToString(vpc.CidrBlock))
-	}
-	if len(blocks) == 0 {
-		return nil, errors.New("the VPC has no associated CIDR block")
-	}
-	prefixes := make([]netip.Prefix, 0, len(blocks))
-	for _, b := range blocks {
-		p, err := netip.ParsePrefix(b)
-		if err != nil {
-			return nil, fmt.Errorf("bad CIDR block %q in the DescribeVpcs answer: %w", b, err)
-		}
-		prefixes = append(prefixes, p.Masked())
-	}
-	slices.SortFunc(prefixes, comparePrefix)
-	return slices.Compact(prefixes), nil
-}
-
-// associated reports whether a CIDR association is in effect. A missing state (emulators) counts as
-// associated; associating/disassociating ones do not, because AWS would reject an AZ-less registration from them.
-func associated(st *ec2types.VpcCidrBlockState) bool {
-	return st == nil || st.State == "" || st.State == ec2types.VpcCidrBlockStateCodeAssociated
-}
-
-func comparePrefix(a, b netip.Prefix) int {
-	if c := a.Addr().Compare(b.Addr()); c != 0 {
-		return c
-	}
-	return cmp.Compare(a.Bits(), b.Bits())
 }
 
 // Health returns every target of the group with its state, sorted by IP then port, one row per target. Port and

@@ -11,7 +11,6 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	elbv2types "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 
@@ -162,12 +161,6 @@ func (s *stubELB) DeregisterTargets(_ context.Context, in *elbv2.DeregisterTarge
 	return &elbv2.DeregisterTargetsOutput{}, nil
 }
 
-type noEC2 struct{}
-
-func (noEC2) DescribeVpcs(context.Context, *ec2.DescribeVpcsInput, ...func(*ec2.Options)) (*ec2.DescribeVpcsOutput, error) {
-	return nil, errors.New("not used")
-}
-
 func desc(d elbv2types.TargetDescription) string {
 	port, az := "-", "-"
 	if d.Port != nil {
@@ -189,7 +182,7 @@ func TestDeregisterEchoesHealthExactly(t *testing.T) {
 		{Target: &elbv2types.TargetDescription{Id: aws.String("10.0.0.7"), Port: aws.Int32(5432)},
 			TargetHealth: &elbv2types.TargetHealth{State: elbv2types.TargetHealthStateEnumInitial}},
 	}}
-	c := targets.NewClient(stub, noEC2{})
+	c := targets.NewClient(stub)
 	hs, err := c.Health(context.Background(), goodARN)
 	if err != nil {
 		t.Fatal(err)
@@ -233,7 +226,7 @@ func TestHealthOneRowPerTarget(t *testing.T) {
 		row("10.0.0.8", 5432, elbv2types.TargetHealthStateEnumHealthy),
 		row("10.0.0.7", 6543, elbv2types.TargetHealthStateEnumInitial),
 	}}
-	hs, err := targets.NewClient(stub, noEC2{}).Health(context.Background(), goodARN)
+	hs, err := targets.NewClient(stub).Health(context.Background(), goodARN)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,7 +246,7 @@ func TestRegisterChunksAndStopsAtFirstError(t *testing.T) {
 		ts = append(ts, nlb.Target{IP: netip.AddrFrom4([4]byte{10, 0, byte(i / 256), byte(i % 256)}), Port: 5432})
 	}
 	stub := &stubELB{}
-	c := targets.NewClient(stub, noEC2{})
+	c := targets.NewClient(stub)
 	if err := c.Register(context.Background(), goodARN, ts); err != nil {
 		t.Fatal(err)
 	}
@@ -274,7 +267,7 @@ func TestRegisterChunksAndStopsAtFirstError(t *testing.T) {
 
 	tooMany := &elbv2types.TooManyTargetsException{Message: aws.String("limit")}
 	stub = &stubELB{registerErrs: []error{nil, tooMany}}
-	c = targets.NewClient(stub, noEC2{})
+	c = targets.NewClient(stub)
 	err := c.Register(context.Background(), goodARN, ts)
 	if !awserr.IsTooManyTargets(err) {
 		t.Fatalf("Register error %v, want TooManyTargets", err)
@@ -293,7 +286,7 @@ func TestHealthRejectsNonIPTargets(t *testing.T) {
 	stub := &stubELB{health: []elbv2types.TargetHealthDescription{
 		{Target: &elbv2types.TargetDescription{Id: aws.String("i-0123456789abcdef0"), Port: aws.Int32(5432)}},
 	}}
-	_, err := targets.NewClient(stub, noEC2{}).Health(context.Background(), goodARN)
+	_, err := targets.NewClient(stub).Health(context.Background(), goodARN)
 	if err == nil || !strings.Contains(err.Error(), "type ip") {
 		t.Errorf("Health with an instance target: %v, want an error saying the group must be of type ip", err)
 	}

@@ -71,7 +71,7 @@ module "policy" {
 
 resource "aws_iam_role" "task" {
   name_prefix        = "${var.name}-task-"
-  description        = "ipsync task role - read target groups and VPCs, change the targets of the given target groups"
+  description        = "ipsync task role - read target groups, change the targets of the given target groups"
   assume_role_policy = data.aws_iam_policy_document.task_assume.json
   tags               = var.tags
 }
@@ -126,7 +126,7 @@ resource "aws_security_group" "ipsync" {
   description = "ipsync task - out to the AWS APIs and DNS; in only for /metrics when metrics_ingress_cidr is set"
   vpc_id      = var.vpc_id
   egress {
-    description = "AWS APIs (ELBv2, EC2, STS, ECR, Logs)"
+    description = "AWS APIs (ELBv2, STS, ECR, Logs)"
     protocol    = "tcp"
     from_port   = 443
     to_port     = 443

@@ -27,7 +27,7 @@ variable "vpc_id" {
 }
 
 variable "subnet_ids" {
-  description = "Subnets for the task. They need a route to the ELBv2, EC2, STS, ECR and CloudWatch Logs APIs (a NAT gateway or VPC endpoints), or public subnets with assign_public_ip."
+  description = "Subnets for the task. They need a route to the ELBv2, STS, ECR and CloudWatch Logs APIs (a NAT gateway or VPC endpoints), or public subnets with assign_public_ip."
   type        = list(string)
 }
 

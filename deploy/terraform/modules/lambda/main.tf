@@ -12,7 +12,7 @@ locals {
   create_endpoints = local.attach_to_vpc && var.create_interface_endpoints
   # The APIs ipsync calls, for the interface endpoints of a VPC-attached function.
   endpoint_services = concat(
-    ["elasticloadbalancing", "ec2"],
+    ["elasticloadbalancing"],
     length(var.assume_role_arns) > 0 ? ["sts"] : [],
     var.follow_rds_members ? ["rds"] : [],
     var.discover_tag_key != "" ? ["tagging"] : [], # the Resource Groups Tagging API (tag:GetResources)
@@ -74,7 +74,7 @@ module "policy" {
 
 resource "aws_iam_role" "function" {
   name_prefix        = "${var.name}-"
-  description        = "ipsync function role - read target groups and VPCs, change the targets of the given target groups"
+  description        = "ipsync function role - read target groups, change the targets of the given target groups"
   assume_role_policy = data.aws_iam_policy_document.assume.json
   tags               = var.tags
 }
@@ -103,7 +103,7 @@ resource "aws_security_group" "function" {
   description = "ipsync function - out to the AWS APIs and DNS"
   vpc_id      = var.vpc_id
   egress {
-    description = "AWS APIs (ELBv2, EC2, STS)"
+    description = "AWS APIs (ELBv2, STS)"
     protocol    = "tcp"
     from_port   = 443
     to_port     = 443

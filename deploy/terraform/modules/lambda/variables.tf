@@ -89,7 +89,7 @@ variable "subnet_ids" {
 }
 
 variable "create_interface_endpoints" {
-  description = "With vpc_id: true creates interface endpoints for elasticloadbalancing, ec2 (and sts with assume_role_arns), about 7 USD a month each per AZ; false relies on the subnets' NAT gateway."
+  description = "With vpc_id: true creates interface endpoints for elasticloadbalancing (and sts with assume_role_arns), about 7 USD a month each per AZ; false relies on the subnets' NAT gateway."
   type        = bool
   default     = false
 }

@@ -37,11 +37,11 @@ variable "follow_rds_members" {
 }
 
 data "aws_iam_policy_document" "ipsync" {
-  # Describe* of ELBv2 and EC2 cannot be limited to resources.
+  # ELBv2's Describe* cannot be limited to resources.
   statement {
-    sid       = "ReadTargetGroupsAndVpcs"
+    sid       = "ReadTargetGroups"
     effect    = "Allow"
-    actions   = ["ec2:DescribeVpcs", "elasticloadbalancing:DescribeTargetGroups", "elasticloadbalancing:DescribeTargetHealth"]
+    actions   = ["elasticloadbalancing:DescribeTargetGroups", "elasticloadbalancing:DescribeTargetHealth"]
     resources = ["*"]
   }
   dynamic "statement" {
