@@ -66,19 +66,44 @@ func IsTooManyTargets(err error) bool { return Code(err) == "TooManyTargets" }
 // TooManyTargets) is soft: the next pass may succeed.
 func Hard(err error) (fix string, hard bool) {
 	if fix, hard = hardCodes[Code(err)]; hard {
+		if denied[Code(err)] {
+			fix = deniedFix(err)
+		}
 		return fix, true
 	}
 	return credentialsFix(err)
 }
 
+// denied are the codes AWS answers when the credentials lack a permission.
+var denied = map[string]bool{"AccessDenied": true, "AccessDeniedException": true, "UnauthorizedOperation": true}
+
+// iamPrefix is the IAM action prefix of each AWS service ipsync calls, by the SDK's service ID.
+var iamPrefix = map[string]string{
+	"Elastic Load Balancing v2":   "elasticloadbalancing",
+	"RDS":                         "rds",
+	"Resource Groups Tagging API": "tag",
+	"STS":                         "sts",
+}
+
+// deniedFix names the one permission the denied call needed when the SDK says which call it was (an RDS
+// membership read needs rds:..., not the ELBv2 permissions), and all of them otherwise.
+func deniedFix(err error) string {
+	var op *smithy.OperationError
+	if errors.As(err, &op) {
+		if prefix, ok := iamPrefix[op.ServiceID]; ok {
+			return "access denied; grant the credentials (or role_arn) " + prefix + ":" + op.OperationName +
+				" (every permission ipsync needs: deploy/iam/policy.json)"
+		}
+	}
+	return hardCodes[Code(err)]
+}
+
 // RDSFix returns what the user must change after the RDS call op (e.g. "DescribeDBClusters") failed with err,
-// or "" when AWS's message says it all or a retry may fix it. It names the rds: key to check, or the
-// permission to grant. It does not make the error hard: a cluster or instance RDS cannot find now may be one
+// or "" when AWS's message says it all or a retry may fix it. It names the rds: key to check (Hard names the
+// permission a denied call needed). It does not make the error hard: a cluster or instance RDS cannot find now may be one
 // being created or restored, and the membership stays unknown (nothing is deregistered) until it is found.
 func RDSFix(op string, err error) string {
 	switch Code(err) {
-	case "AccessDenied", "AccessDeniedException", "UnauthorizedOperation":
-		return "allow rds:" + op + " to ipsync's role, or to role_arn"
 	case "DBClusterNotFoundFault":
 		return "check rds.cluster, and that the cluster is in the target group's region"
 	case "DBInstanceNotFound", "DBInstanceNotFoundFault":

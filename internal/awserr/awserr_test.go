@@ -77,8 +77,13 @@ func TestCodeAndHard(t *testing.T) {
 		{wrap("InternalFailure"), "InternalFailure", false, false, ""},
 		{wrap("TargetGroupNotFound"), "TargetGroupNotFound", false, true, "check target_group_arn and that the region/account"},
 		{&elbv2types.TargetGroupNotFoundException{}, "TargetGroupNotFound", false, true, "target_group_arn"},
-		{wrap("AccessDenied"), "AccessDenied", false, true, "access denied; grant"},
-		{wrap("UnauthorizedOperation"), "UnauthorizedOperation", false, true, "RegisterTargets and DeregisterTargets"},
+		{wrap("AccessDenied"), "AccessDenied", false, true, "access denied; grant the credentials (or role_arn) elasticloadbalancing:RegisterTargets"},
+		{wrap("UnauthorizedOperation"), "UnauthorizedOperation", false, true, "elasticloadbalancing:RegisterTargets (every permission"},
+		// The denied call names its own permission: an RDS read does not need the ELBv2 ones.
+		{&smithy.OperationError{ServiceID: "RDS", OperationName: "DescribeDBClusters", Err: &smithy.GenericAPIError{Code: "AccessDenied"}},
+			"AccessDenied", false, true, "grant the credentials (or role_arn) rds:DescribeDBClusters"},
+		// Without the call's name, every permission.
+		{&smithy.GenericAPIError{Code: "AccessDenied"}, "AccessDenied", false, true, "DescribeTargetHealth, RegisterTargets and DeregisterTargets"},
 		{wrap("ExpiredToken"), "ExpiredToken", false, true, "credentials have expired"},
 		{wrap("RequestExpired"), "RequestExpired", false, true, "clock"},
 		{wrap("SignatureDoesNotMatch"), "SignatureDoesNotMatch", false, true, "AWS_SECRET_ACCESS_KEY"},
@@ -210,9 +215,7 @@ func TestRDSFix(t *testing.T) {
 		err error
 		fix string // "" = no fix
 	}{
-		{"DescribeDBClusters", generic("AccessDenied"), "allow rds:DescribeDBClusters to ipsync's role, or to role_arn"},
-		{"DescribeDBInstances", generic("AccessDeniedException"), "allow rds:DescribeDBInstances to ipsync's role"},
-		{"DescribeDBClusterEndpoints", generic("UnauthorizedOperation"), "allow rds:DescribeDBClusterEndpoints"},
+		{"DescribeDBClusters", generic("AccessDenied"), ""}, // Hard names the permission (rds:DescribeDBClusters)
 		{"DescribeDBClusters", &rdstypes.DBClusterNotFoundFault{}, "check rds.cluster, and that the cluster is in the target group's region"},
 		{"DescribeDBClusters", generic("DBClusterNotFoundFault"), "check rds.cluster"},
 		{"DescribeDBInstances", &rdstypes.DBInstanceNotFoundFault{}, "check rds.instance, and that the instance is in the target group's region"},

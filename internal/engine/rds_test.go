@@ -264,7 +264,7 @@ func TestRDSMembershipUnknown(t *testing.T) {
 				}
 				return nil
 			})
-		}, "allow rds:DescribeDBClusters"},
+		}, "grant the credentials (or role_arn) rds:DescribeDBClusters"},
 		{"no members", func(_ *env, w *rdsWorld, c string) {
 			w.delete(c + "-r1")
 			w.delete(c + "-r2")
@@ -393,7 +393,7 @@ func TestRDSCheckRemote(t *testing.T) {
 	}
 	e.fake.FailNext("DescribeDBClusters", 1, elbv2fake.RDSAccessDenied("DescribeDBClusters"))
 	if got := engine.CheckRemote(context.Background(), cfg, e.res, clients, e.members()); got[0].Err == nil ||
-		!strings.Contains(got[0].Err.Error(), "allow rds:DescribeDBClusters") {
+		!strings.Contains(got[0].Err.Error(), "rds:DescribeDBClusters") {
 		t.Fatalf("CheckRemote with RDS denied: %+v", got)
 	}
 }

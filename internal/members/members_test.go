@@ -427,7 +427,7 @@ func TestFaults(t *testing.T) {
 			b.fake.SetFault(nil)
 			denied := elbv2fake.RDSAccessDenied(op)
 			b.fake.FailNext(op, 1, denied)
-			wantUnknown(t, b.client, custom, false, op, "AccessDenied", "allow rds:"+op)
+			wantUnknown(t, b.client, custom, false, op, "AccessDenied", op)
 
 			b.fake.FailNext(op, 1, elbv2fake.Fault{Delay: 2 * time.Second})
 			got, err := (&members.Reader{API: b.client, CallTimeout: 50 * time.Millisecond}).Read(context.Background(), custom)
