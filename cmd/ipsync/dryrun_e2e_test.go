@@ -117,3 +117,44 @@ func TestLambdaDryRunFromEnvironment(t *testing.T) {
 
 	initFails(t, binary, "IPSYNC_DRY_RUN", cfg, "IPSYNC_DRY_RUN=maybe")
 }
+
+// TestDryRunAmbiguousRefused is I8: contradictory dry-run settings (the flag twice with different values, or the
+// flag and IPSYNC_DRY_RUN disagreeing) are a usage error naming both, and nothing is registered; before, the last
+// value or the command line's won, and `sync --dry-run --dry-run=false` registered for real.
+func TestDryRunAmbiguousRefused(t *testing.T) {
+	w := newWorld(t, true)
+	w.dns.SetA(endpoint, 1, "10.0.1.10")
+	cfg := "IPSYNC_CONFIG=" + w.config("")
+	for _, tc := range []struct {
+		env  []string
+		args []string
+		want []string
+	}{
+		{nil, []string{"sync", "--dry-run", "--dry-run=false"}, []string{`for -dry-run: --dry-run was already given as true`}},
+		{nil, []string{"sync", "--dry-run=true", "--dry-run=0"}, []string{`for -dry-run: --dry-run was already given as true`}},
+		{[]string{"IPSYNC_DRY_RUN=true"}, []string{"sync", "--dry-run=false"}, []string{`IPSYNC_DRY_RUN="true"`, "--dry-run=false", "disagree"}},
+		{nil, []string{"run", "--dry-run", "--dry-run=false"}, []string{`for -dry-run: --dry-run was already given as true`}},
+		{[]string{"IPSYNC_DRY_RUN=true"}, []string{"run", "--dry-run=false"}, []string{`IPSYNC_DRY_RUN="true"`, "--dry-run=false", "disagree"}},
+	} {
+		code, out := run(t, append([]string{cfg, "IPSYNC_LISTEN="}, tc.env...), tc.args...)
+		if code != 1 {
+			t.Errorf("%v ipsync %v: exit %d, want 1 (a usage error):\n%s", tc.env, tc.args, code, out)
+		}
+		for _, want := range append(tc.want, "never run live") {
+			if !strings.Contains(out, want) {
+				t.Errorf("%v ipsync %v: the error does not say %q:\n%s", tc.env, tc.args, want, out)
+			}
+		}
+		if muts := w.fake.MutatingCalls(); len(muts) != 0 {
+			t.Fatalf("I8: %v ipsync %v made mutating calls: %v", tc.env, tc.args, muts)
+		}
+	}
+	// The same setting twice is no ambiguity: a dry run.
+	code, out := run(t, []string{cfg, "IPSYNC_DRY_RUN=true"}, "sync", "--dry-run", "--dry-run=1")
+	if code != 0 || !strings.Contains(out, "would register") {
+		t.Errorf("IPSYNC_DRY_RUN=true ipsync sync --dry-run --dry-run=1: exit %d, want 0 and a plan:\n%s", code, out)
+	}
+	if muts := w.fake.MutatingCalls(); len(muts) != 0 {
+		t.Fatalf("I8: an agreeing dry run made mutating calls: %v", muts)
+	}
+}

@@ -40,7 +40,7 @@ func loadConfig(env Env, fs *flag.FlagSet, flags *config.Flags) (*config.Config,
 // bindDaemonFlags registers the flags of `run`.
 func bindDaemonFlags(fs *flag.FlagSet) (flags *config.Flags, dryRun *bool, shard *config.Shard) {
 	flags = config.BindFlags(fs)
-	dryRun = fs.Bool("dry-run", false, "shadow mode: resolve, read the target groups, plan and log what would change; no RegisterTargets/DeregisterTargets call")
+	dryRun = config.BindDryRun(fs, "shadow mode: resolve, read the target groups, plan and log what would change; no RegisterTargets/DeregisterTargets call")
 	return flags, dryRun, shardFlag(fs)
 }
 
@@ -147,7 +147,7 @@ func runSync(env Env, args []string) int {
 	fs := newFlagSet(env, "sync", "One pass over every mapping, then exit.")
 	flags := config.BindFlags(fs, oneShotFlags()...)
 	shard := shardFlag(fs)
-	dryRun := fs.Bool("dry-run", false, "print the plan and change nothing (no RegisterTargets/DeregisterTargets call)")
+	dryRun := config.BindDryRun(fs, "print the plan and change nothing (no RegisterTargets/DeregisterTargets call)")
 	detailed := fs.Bool("detailed-exitcode", false, "exit 0 in sync, 2 changes were (or with --dry-run would be) made, 1 error")
 	output := outputFlag(fs)
 	pushURL := fs.String("pushgateway-url", "", "after the run, push the ipsync_* metrics to this Prometheus Pushgateway, e.g. http://pushgateway:9091 (job ipsync-sync; not with --dry-run)")
