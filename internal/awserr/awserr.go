@@ -86,16 +86,37 @@ var iamPrefix = map[string]string{
 }
 
 // deniedFix names the one permission the denied call needed when the SDK says which call it was (an RDS
-// membership read needs rds:..., not the ELBv2 permissions), and all of them otherwise.
+// membership read needs rds:..., not the ELBv2 permissions), and all of them otherwise. A denied sts:AssumeRole
+// (role_arn) also needs the role's trust policy to let the credentials in.
 func deniedFix(err error) string {
-	var op *smithy.OperationError
-	if errors.As(err, &op) {
-		if prefix, ok := iamPrefix[op.ServiceID]; ok {
-			return "access denied; grant the credentials (or role_arn) " + prefix + ":" + op.OperationName +
-				" (every permission ipsync needs: deploy/iam/policy.json)"
-		}
+	op := innermostOperation(err)
+	if op == nil {
+		return hardCodes[Code(err)]
 	}
-	return hardCodes[Code(err)]
+	prefix, ok := iamPrefix[op.ServiceID]
+	if !ok {
+		return hardCodes[Code(err)]
+	}
+	if prefix == "sts" && op.OperationName == "AssumeRole" {
+		return "access denied to sts:AssumeRole for role_arn: grant the credentials sts:AssumeRole on the role, and check " +
+			"that the role's trust policy allows these credentials to assume it"
+	}
+	return "access denied; grant the credentials (or role_arn) " + prefix + ":" + op.OperationName +
+		" (every permission ipsync needs: deploy/iam/policy.json)"
+}
+
+// innermostOperation is the last smithy.OperationError in err's chain: the call AWS answered. The outer ones are
+// calls that failed because of it, such as a DescribeTargetGroups whose credentials came from a denied
+// sts:AssumeRole.
+func innermostOperation(err error) *smithy.OperationError {
+	var found *smithy.OperationError
+	for {
+		var op *smithy.OperationError
+		if !errors.As(err, &op) {
+			return found
+		}
+		found, err = op, op.Err
+	}
 }
 
 // RDSFix returns what the user must change after the RDS call op (e.g. "DescribeDBClusters") failed with err,

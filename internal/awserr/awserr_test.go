@@ -103,6 +103,31 @@ func TestCodeAndHard(t *testing.T) {
 	}
 }
 
+// TestDeniedNamesTheInnermostCall: a denied call inside another (the SDK's chain when role_arn's sts:AssumeRole is
+// denied while fetching the credentials of an ELBv2 call) names the permission of the call AWS denied, the inner
+// one; a denied AssumeRole also points at the role's trust policy.
+func TestDeniedNamesTheInnermostCall(t *testing.T) {
+	denied := &awshttp.ResponseError{ResponseError: &smithyhttp.ResponseError{
+		Response: &smithyhttp.Response{Response: &http.Response{StatusCode: 403}},
+		Err:      &smithy.GenericAPIError{Code: "AccessDenied", Message: "User: arn:aws:sts::123456789012:assumed-role/ipsync/task is not authorized"},
+	}}
+	assumeRole := &smithy.OperationError{ServiceID: "Elastic Load Balancing v2", OperationName: "DescribeTargetGroups",
+		Err: fmt.Errorf("get identity: get credentials: failed to refresh cached credentials, %w",
+			&CredentialsError{Err: &smithy.OperationError{ServiceID: "STS", OperationName: "AssumeRole", Err: denied}})}
+	err := fmt.Errorf("reading target group: %w", assumeRole)
+	fix, hard := Hard(err)
+	if !hard || !strings.Contains(fix, "sts:AssumeRole") || !strings.Contains(fix, "trust policy") ||
+		strings.Contains(fix, "elasticloadbalancing:") {
+		t.Errorf("Hard(%v) = %q, %v; want hard, naming sts:AssumeRole and the role's trust policy, not the outer ELBv2 call", err, fix, hard)
+	}
+	// An RDS call denied inside another is named the same way.
+	err = &smithy.OperationError{ServiceID: "Elastic Load Balancing v2", OperationName: "DescribeTargetHealth",
+		Err: &smithy.OperationError{ServiceID: "RDS", OperationName: "DescribeDBInstances", Err: denied}}
+	if fix, _ := Hard(err); !strings.Contains(fix, "rds:DescribeDBInstances") || strings.Contains(fix, "elasticloadbalancing:") {
+		t.Errorf("Hard(%v) = %q; want rds:DescribeDBInstances, the call AWS denied", err, fix)
+	}
+}
+
 // TestCredentialsHard runs the SDK's real credential chain against loopback stand-ins for its sources and checks
 // that what no retry fixes is hard with a hint, and what a retry may fix stays soft.
 func TestCredentialsHard(t *testing.T) {
