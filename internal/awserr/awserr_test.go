@@ -103,6 +103,21 @@ func TestCodeAndHard(t *testing.T) {
 	}
 }
 
+// TestValidationHintOnlyForRegistration: a ValidationError says to check port and availability_zone only when AWS
+// refused a RegisterTargets or DeregisterTargets, which carry them; a read carries neither.
+func TestValidationHintOnlyForRegistration(t *testing.T) {
+	for op, registration := range map[string]bool{
+		"RegisterTargets": true, "DeregisterTargets": true, "DescribeTargetHealth": false, "DescribeTargetGroups": false,
+	} {
+		err := fmt.Errorf("reading: %w", &smithy.OperationError{ServiceID: "Elastic Load Balancing v2", OperationName: op,
+			Err: &smithy.GenericAPIError{Code: "ValidationError", Message: "x"}})
+		fix, hard := Hard(err)
+		if !hard || strings.Contains(fix, "availability_zone") == !registration || strings.Contains(fix, "target_group_arn") == registration {
+			t.Errorf("%s: Hard(%v) = %q, %v; want hard, with the port and availability_zone hint: %v", op, err, fix, hard, registration)
+		}
+	}
+}
+
 // TestDeniedNamesTheInnermostCall: a denied call inside another (the SDK's chain when role_arn's sts:AssumeRole is
 // denied while fetching the credentials of an ELBv2 call) names the permission of the call AWS denied, the inner
 // one; a denied AssumeRole also points at the role's trust policy.
@@ -251,9 +266,9 @@ func TestRDSFix(t *testing.T) {
 		{"DescribeDBInstances", errors.New("connection refused"), ""},
 	} {
 		err := wrap(tc.op, tc.err)
-		got := RDSFix(tc.op, err)
+		got := RDSFix(err)
 		if (tc.fix == "") != (got == "") || !strings.Contains(got, tc.fix) {
-			t.Errorf("RDSFix(%s, %v) = %q; want %q", tc.op, err, got, tc.fix)
+			t.Errorf("RDSFix(%v) = %q; want %q", err, got, tc.fix)
 		}
 		if strings.Contains(tc.fix, "check rds.") {
 			if fix, hard := Hard(err); hard {
