@@ -262,6 +262,9 @@ func runValidate(env Env, args []string) int {
 	results := engine.CheckRemote(context.WithoutCancel(env.Signals), cfg, w.resolver, engine.FromFactory(w.factory), engine.MembersFromFactory(w.factory))
 	code := exitOK
 	for _, r := range results {
+		for _, w := range r.Warnings {
+			fmt.Fprintf(env.Stdout, "warning: %s: %s\n", r.Sync, w)
+		}
 		if r.Err != nil {
 			code = exitError
 			fmt.Fprintf(env.Stdout, "FAIL %s: %v\n", r.Sync, r.Err)
