@@ -23,7 +23,8 @@ func childEnv(extra ...string) []string {
 }
 
 // TestDaemonDryRun (issue 9 item 2): `run` in shadow mode, from IPSYNC_DRY_RUN=true or --dry-run, plans and logs
-// what it would do and makes no RegisterTargets or DeregisterTargets call (I8).
+// what it would do and makes no RegisterTargets or DeregisterTargets call (I8). The difference it never applies
+// is logged once per resync_interval (60 s), not at every resolution (1 s TTL).
 func TestDaemonDryRun(t *testing.T) {
 	w := newWorld(t, true)
 	w.dns.SetA(endpoint, 1, "10.0.1.10")
@@ -35,13 +36,17 @@ func TestDaemonDryRun(t *testing.T) {
 		"--dry-run":           {args: []string{"--dry-run"}},
 	} {
 		t.Run(name, func(t *testing.T) {
+			queries := w.dns.Queries()
 			p := startDaemonWith(t, w.config(""), how.args, how.env...)
-			testutil.Eventually(t, 15*time.Second, "two dry passes planning the registration", func() bool {
+			testutil.Eventually(t, 15*time.Second, "three dry passes planning the registration", func() bool {
 				if muts := w.fake.MutatingCalls(); len(muts) != 0 {
 					t.Fatalf("I8: a dry-run daemon made mutating calls: %v", muts)
 				}
-				return strings.Count(p.out.String(), `"target group out of sync"`) >= 2
+				return strings.Contains(p.out.String(), `"target group out of sync"`) && w.dns.Queries() >= queries+3
 			})
+			if n := strings.Count(p.out.String(), `"target group out of sync"`); n != 1 {
+				t.Errorf("%d \"target group out of sync\" lines within a resync_interval, want 1:\n%s", n, p.out.String())
+			}
 			var started, planned bool
 			for _, l := range logLines(p.out.String()) {
 				switch l["msg"] {
