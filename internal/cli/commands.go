@@ -238,7 +238,8 @@ func runStatus(env Env, args []string) int {
 func runValidate(env Env, args []string) int {
 	fs := newFlagSet(env, "validate", "Check the configuration and exit 0 (valid) or 1 (every problem listed).")
 	flags := config.BindFlags(fs)
-	remote := fs.Bool("remote", false, "also check each target group: exists, type ip, NLB protocol, port, and that the endpoint resolves to addresses ipsync may register")
+	remote := fs.Bool("remote", false, "also read each target group and resolve each endpoint, changing nothing: the group exists, has type ip and an NLB protocol, "+
+		"and the endpoint (or each rds: member) resolves to addresses of the group's IP family inside allowed_cidrs; prints the port targets will use")
 	if code := parse(env, fs, args); code >= 0 {
 		return code
 	}
