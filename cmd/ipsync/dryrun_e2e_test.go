@@ -23,7 +23,8 @@ func childEnv(extra ...string) []string {
 }
 
 // TestDaemonDryRun (issue 9 item 2): `run` in shadow mode, from IPSYNC_DRY_RUN=true or --dry-run, plans and logs
-// what it would do and makes no RegisterTargets or DeregisterTargets call (I8).
+// what it would do and makes no RegisterTargets or DeregisterTargets call (I8). The difference it never applies
+// is logged once per resync_interval (60 s), not at every resolution (1 s TTL).
 func TestDaemonDryRun(t *testing.T) {
 	w := newWorld(t, true)
 	w.dns.SetA(endpoint, 1, "10.0.1.10")
@@ -35,13 +36,17 @@ func TestDaemonDryRun(t *testing.T) {
 		"--dry-run":           {args: []string{"--dry-run"}},
 	} {
 		t.Run(name, func(t *testing.T) {
+			queries := w.dns.Queries()
 			p := startDaemonWith(t, w.config(""), how.args, how.env...)
-			testutil.Eventually(t, 15*time.Second, "two dry passes planning the registration", func() bool {
+			testutil.Eventually(t, 15*time.Second, "three dry passes planning the registration", func() bool {
 				if muts := w.fake.MutatingCalls(); len(muts) != 0 {
 					t.Fatalf("I8: a dry-run daemon made mutating calls: %v", muts)
 				}
-				return strings.Count(p.out.String(), `"target group out of sync"`) >= 2
+				return strings.Contains(p.out.String(), `"target group out of sync"`) && w.dns.Queries() >= queries+3
 			})
+			if n := strings.Count(p.out.String(), `"target group out of sync"`); n != 1 {
+				t.Errorf("%d \"target group out of sync\" lines within a resync_interval, want 1:\n%s", n, p.out.String())
+			}
 			var started, planned bool
 			for _, l := range logLines(p.out.String()) {
 				switch l["msg"] {
@@ -116,4 +121,45 @@ func TestLambdaDryRunFromEnvironment(t *testing.T) {
 	}
 
 	initFails(t, binary, "IPSYNC_DRY_RUN", cfg, "IPSYNC_DRY_RUN=maybe")
+}
+
+// TestDryRunAmbiguousRefused is I8: contradictory dry-run settings (the flag twice with different values, or the
+// flag and IPSYNC_DRY_RUN disagreeing) are a usage error naming both, and nothing is registered; before, the last
+// value or the command line's won, and `sync --dry-run --dry-run=false` registered for real.
+func TestDryRunAmbiguousRefused(t *testing.T) {
+	w := newWorld(t, true)
+	w.dns.SetA(endpoint, 1, "10.0.1.10")
+	cfg := "IPSYNC_CONFIG=" + w.config("")
+	for _, tc := range []struct {
+		env  []string
+		args []string
+		want []string
+	}{
+		{nil, []string{"sync", "--dry-run", "--dry-run=false"}, []string{`for -dry-run: --dry-run was already given as true`}},
+		{nil, []string{"sync", "--dry-run=true", "--dry-run=0"}, []string{`for -dry-run: --dry-run was already given as true`}},
+		{[]string{"IPSYNC_DRY_RUN=true"}, []string{"sync", "--dry-run=false"}, []string{`IPSYNC_DRY_RUN="true"`, "--dry-run=false", "disagree"}},
+		{nil, []string{"run", "--dry-run", "--dry-run=false"}, []string{`for -dry-run: --dry-run was already given as true`}},
+		{[]string{"IPSYNC_DRY_RUN=true"}, []string{"run", "--dry-run=false"}, []string{`IPSYNC_DRY_RUN="true"`, "--dry-run=false", "disagree"}},
+	} {
+		code, out := run(t, append([]string{cfg, "IPSYNC_LISTEN="}, tc.env...), tc.args...)
+		if code != 1 {
+			t.Errorf("%v ipsync %v: exit %d, want 1 (a usage error):\n%s", tc.env, tc.args, code, out)
+		}
+		for _, want := range append(tc.want, "never run live") {
+			if !strings.Contains(out, want) {
+				t.Errorf("%v ipsync %v: the error does not say %q:\n%s", tc.env, tc.args, want, out)
+			}
+		}
+		if muts := w.fake.MutatingCalls(); len(muts) != 0 {
+			t.Fatalf("I8: %v ipsync %v made mutating calls: %v", tc.env, tc.args, muts)
+		}
+	}
+	// The same setting twice is no ambiguity: a dry run.
+	code, out := run(t, []string{cfg, "IPSYNC_DRY_RUN=true"}, "sync", "--dry-run", "--dry-run=1")
+	if code != 0 || !strings.Contains(out, "would register") {
+		t.Errorf("IPSYNC_DRY_RUN=true ipsync sync --dry-run --dry-run=1: exit %d, want 0 and a plan:\n%s", code, out)
+	}
+	if muts := w.fake.MutatingCalls(); len(muts) != 0 {
+		t.Fatalf("I8: an agreeing dry run made mutating calls: %v", muts)
+	}
 }

@@ -379,6 +379,23 @@ func TestValidateRemoteAndStatus(t *testing.T) {
 	}
 }
 
+// TestValidateRemoteWarnsIPv6: an ipv6 target group with the default allowed_cidrs (no IPv6 range outside ULA) is
+// warned about, since AWS VPC IPv6 addresses are global unicast; the refusal of the address says so too (I10).
+func TestValidateRemoteWarnsIPv6(t *testing.T) {
+	w := newWorld(t, true)
+	const vpc = "vpc-0000000000000abcd"
+	if err := w.fake.AddVPC(vpc, "10.0.0.0/16", "2600:1f18:1234:5600::/56"); err != nil {
+		t.Fatal(err)
+	}
+	arn := w.fake.CreateTargetGroup(elbv2fake.TargetGroupSpec{Name: "v6", Port: 5432, Protocol: "TCP", VPCID: vpc, IPAddressType: "ipv6"})
+	w.dns.SetAAAA(endpoint, 5, "2600:1f18:1234:5601::10")
+	code, out := run(t, nil, "validate", "--remote", "--endpoint", endpoint, "--target-group-arn", arn, "--dns-server", w.dns.Addr())
+	if code != 1 || !strings.Contains(out, "warning: orders: target group "+arn+" is ipv6, but allowed_cidrs allows no IPv6 range outside ULA") ||
+		!strings.Contains(out, "FAIL") || !strings.Contains(out, "AWS VPC IPv6 addresses are global unicast") {
+		t.Fatalf("validate --remote on an ipv6 group with the default allowed_cidrs: exit %d, want 1 with the ipv6 warning and hint:\n%s", code, out)
+	}
+}
+
 // TestAuthoritativeFallbackShown: in authoritative mode with DNS servers that know no name server for the
 // endpoint's zone (as in a VPC whose resolver is the only DNS it can reach), the mapping falls back to
 // recursive mode, and `validate --remote` and `status` say so.

@@ -66,8 +66,11 @@ func IsTooManyTargets(err error) bool { return Code(err) == "TooManyTargets" }
 // TooManyTargets) is soft: the next pass may succeed.
 func Hard(err error) (fix string, hard bool) {
 	if fix, hard = hardCodes[Code(err)]; hard {
-		if denied[Code(err)] {
+		switch {
+		case denied[Code(err)]:
 			fix = deniedFix(err)
+		case Code(err) == codeValidation && !registration(err):
+			fix = invalidRead
 		}
 		return fix, true
 	}
@@ -86,23 +89,51 @@ var iamPrefix = map[string]string{
 }
 
 // deniedFix names the one permission the denied call needed when the SDK says which call it was (an RDS
-// membership read needs rds:..., not the ELBv2 permissions), and all of them otherwise.
+// membership read needs rds:..., not the ELBv2 permissions), and all of them otherwise. A denied sts:AssumeRole
+// (role_arn) also needs the role's trust policy to let the credentials in.
 func deniedFix(err error) string {
-	var op *smithy.OperationError
-	if errors.As(err, &op) {
-		if prefix, ok := iamPrefix[op.ServiceID]; ok {
-			return "access denied; grant the credentials (or role_arn) " + prefix + ":" + op.OperationName +
-				" (every permission ipsync needs: deploy/iam/policy.json)"
-		}
+	op := innermostOperation(err)
+	if op == nil {
+		return hardCodes[Code(err)]
 	}
-	return hardCodes[Code(err)]
+	prefix, ok := iamPrefix[op.ServiceID]
+	if !ok {
+		return hardCodes[Code(err)]
+	}
+	if prefix == "sts" && op.OperationName == "AssumeRole" {
+		return "access denied to sts:AssumeRole for role_arn: grant the credentials sts:AssumeRole on the role, and check " +
+			"that the role's trust policy allows these credentials to assume it"
+	}
+	return "access denied; grant the credentials (or role_arn) " + prefix + ":" + op.OperationName +
+		" (every permission ipsync needs: deploy/iam/policy.json)"
 }
 
-// RDSFix returns what the user must change after the RDS call op (e.g. "DescribeDBClusters") failed with err,
+// registration reports whether the call AWS refused is RegisterTargets or DeregisterTargets, or is not known:
+// only a registration carries the port and availability zone that a ValidationError may be about.
+func registration(err error) bool {
+	op := innermostOperation(err)
+	return op == nil || op.OperationName == "RegisterTargets" || op.OperationName == "DeregisterTargets"
+}
+
+// innermostOperation is the last smithy.OperationError in err's chain: the call AWS answered. The outer ones are
+// calls that failed because of it, such as a DescribeTargetGroups whose credentials came from a denied
+// sts:AssumeRole.
+func innermostOperation(err error) *smithy.OperationError {
+	var found *smithy.OperationError
+	for {
+		var op *smithy.OperationError
+		if !errors.As(err, &op) {
+			return found
+		}
+		found, err = op, op.Err
+	}
+}
+
+// RDSFix returns what the user must change after an RDS call (e.g. DescribeDBClusters) failed with err,
 // or "" when AWS's message says it all or a retry may fix it. It names the rds: key to check (Hard names the
 // permission a denied call needed). It does not make the error hard: a cluster or instance RDS cannot find now may be one
 // being created or restored, and the membership stays unknown (nothing is deregistered) until it is found.
-func RDSFix(op string, err error) string {
+func RDSFix(err error) string {
 	switch Code(err) {
 	case "DBClusterNotFoundFault":
 		return "check rds.cluster, and that the cluster is in the target group's region"
@@ -132,9 +163,15 @@ var hardCodes = map[string]string{
 	"AuthFailure":                 badCredentials,
 	"InvalidTarget": "AWS refuses the endpoint's address as a target (an ip target must be a private address: the VPC's " +
 		"CIDRs, RFC 1918 or 100.64.0.0/10): check the endpoint and availability_zone",
-	"ValidationError": "AWS rejected the request as invalid: check port and availability_zone (an address outside the " +
+	codeValidation: "AWS rejected the request as invalid: check port and availability_zone (an address outside the " +
 		"VPC needs auto or all)",
 }
+
+// codeValidation is ELBv2's answer to a request it finds invalid. For a registration it is about a target's port or
+// zone (hardCodes); for a read, invalidRead.
+const codeValidation = "ValidationError"
+
+const invalidRead = "AWS rejected the request as invalid (its message says which value): check target_group_arn"
 
 const (
 	expired = "the AWS credentials have expired: renew them (temporary keys in the environment expire; an ECS task " +

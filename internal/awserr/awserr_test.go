@@ -103,6 +103,46 @@ func TestCodeAndHard(t *testing.T) {
 	}
 }
 
+// TestValidationHintOnlyForRegistration: a ValidationError says to check port and availability_zone only when AWS
+// refused a RegisterTargets or DeregisterTargets, which carry them; a read carries neither.
+func TestValidationHintOnlyForRegistration(t *testing.T) {
+	for op, registration := range map[string]bool{
+		"RegisterTargets": true, "DeregisterTargets": true, "DescribeTargetHealth": false, "DescribeTargetGroups": false,
+	} {
+		err := fmt.Errorf("reading: %w", &smithy.OperationError{ServiceID: "Elastic Load Balancing v2", OperationName: op,
+			Err: &smithy.GenericAPIError{Code: "ValidationError", Message: "x"}})
+		fix, hard := Hard(err)
+		if !hard || strings.Contains(fix, "availability_zone") == !registration || strings.Contains(fix, "target_group_arn") == registration {
+			t.Errorf("%s: Hard(%v) = %q, %v; want hard, with the port and availability_zone hint: %v", op, err, fix, hard, registration)
+		}
+	}
+}
+
+// TestDeniedNamesTheInnermostCall: a denied call inside another (the SDK's chain when role_arn's sts:AssumeRole is
+// denied while fetching the credentials of an ELBv2 call) names the permission of the call AWS denied, the inner
+// one; a denied AssumeRole also points at the role's trust policy.
+func TestDeniedNamesTheInnermostCall(t *testing.T) {
+	denied := &awshttp.ResponseError{ResponseError: &smithyhttp.ResponseError{
+		Response: &smithyhttp.Response{Response: &http.Response{StatusCode: 403}},
+		Err:      &smithy.GenericAPIError{Code: "AccessDenied", Message: "User: arn:aws:sts::123456789012:assumed-role/ipsync/task is not authorized"},
+	}}
+	assumeRole := &smithy.OperationError{ServiceID: "Elastic Load Balancing v2", OperationName: "DescribeTargetGroups",
+		Err: fmt.Errorf("get identity: get credentials: failed to refresh cached credentials, %w",
+			&CredentialsError{Err: &smithy.OperationError{ServiceID: "STS", OperationName: "AssumeRole", Err: denied}})}
+	err := fmt.Errorf("reading target group: %w", assumeRole)
+	fix, hard := Hard(err)
+	if !hard || !strings.Contains(fix, "sts:AssumeRole") || !strings.Contains(fix, "trust policy") ||
+		strings.Contains(fix, "elasticloadbalancing:") {
+		t.Errorf("Hard(%v) = %q, %v; want hard, naming sts:AssumeRole and the role's trust policy, not the outer ELBv2 call", err, fix, hard)
+	}
+	// An RDS call denied inside another is named the same way.
+	err = &smithy.OperationError{ServiceID: "Elastic Load Balancing v2", OperationName: "DescribeTargetHealth",
+		Err: &smithy.OperationError{ServiceID: "RDS", OperationName: "DescribeDBInstances", Err: denied}}
+	if fix, _ := Hard(err); !strings.Contains(fix, "rds:DescribeDBInstances") || strings.Contains(fix, "elasticloadbalancing:") {
+		t.Errorf("Hard(%v) = %q; want rds:DescribeDBInstances, the call AWS denied", err, fix)
+	}
+}
+
 // TestCredentialsHard runs the SDK's real credential chain against loopback stand-ins for its sources and checks
 // that what no retry fixes is hard with a hint, and what a retry may fix stays soft.
 func TestCredentialsHard(t *testing.T) {
@@ -226,9 +266,9 @@ func TestRDSFix(t *testing.T) {
 		{"DescribeDBInstances", errors.New("connection refused"), ""},
 	} {
 		err := wrap(tc.op, tc.err)
-		got := RDSFix(tc.op, err)
+		got := RDSFix(err)
 		if (tc.fix == "") != (got == "") || !strings.Contains(got, tc.fix) {
-			t.Errorf("RDSFix(%s, %v) = %q; want %q", tc.op, err, got, tc.fix)
+			t.Errorf("RDSFix(%v) = %q; want %q", err, got, tc.fix)
 		}
 		if strings.Contains(tc.fix, "check rds.") {
 			if fix, hard := Hard(err); hard {

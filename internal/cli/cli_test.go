@@ -35,7 +35,9 @@ func TestHelp(t *testing.T) {
 	}{
 		{[]string{"run", "-h"}, []string{"--dry-run ", "IPSYNC_DRY_RUN", "--listen string", "IPSYNC_LISTEN", "--config string", "IPSYNC_CONFIG"}, []string{"--output", "--remote"}},
 		{[]string{"sync", "--help"}, []string{"--detailed-exitcode", "IPSYNC_DETAILED_EXITCODE", "--output string", "IPSYNC_OUTPUT", "IPSYNC_PUSHGATEWAY_URL"}, []string{"--listen", "--remote"}},
-		{[]string{"help", "validate"}, []string{"--remote", "IPSYNC_REMOTE"}, []string{"--dry-run", "--output"}},
+		// --remote says what it checks; it does not check the port, it only shows the one targets will use.
+		{[]string{"help", "validate"}, []string{"--remote", "IPSYNC_REMOTE", "inside allowed_cidrs", "prints the port targets will use"},
+			[]string{"--dry-run", "--output", "protocol, port"}},
 		{[]string{"healthcheck", "-h"}, []string{"--listen", "--config"}, []string{"--endpoint", "--log-level", "--dns-server"}},
 		{[]string{"version", "-h"}, []string{"Usage: ipsync version"}, []string{"Flags"}},
 	} {

@@ -40,7 +40,7 @@ func loadConfig(env Env, fs *flag.FlagSet, flags *config.Flags) (*config.Config,
 // bindDaemonFlags registers the flags of `run`.
 func bindDaemonFlags(fs *flag.FlagSet) (flags *config.Flags, dryRun *bool, shard *config.Shard) {
 	flags = config.BindFlags(fs)
-	dryRun = fs.Bool("dry-run", false, "shadow mode: resolve, read the target groups, plan and log what would change; no RegisterTargets/DeregisterTargets call")
+	dryRun = config.BindDryRun(fs, "shadow mode: resolve, read the target groups, plan and log what would change; no RegisterTargets/DeregisterTargets call")
 	return flags, dryRun, shardFlag(fs)
 }
 
@@ -147,7 +147,7 @@ func runSync(env Env, args []string) int {
 	fs := newFlagSet(env, "sync", "One pass over every mapping, then exit.")
 	flags := config.BindFlags(fs, oneShotFlags()...)
 	shard := shardFlag(fs)
-	dryRun := fs.Bool("dry-run", false, "print the plan and change nothing (no RegisterTargets/DeregisterTargets call)")
+	dryRun := config.BindDryRun(fs, "print the plan and change nothing (no RegisterTargets/DeregisterTargets call)")
 	detailed := fs.Bool("detailed-exitcode", false, "exit 0 in sync, 2 changes were (or with --dry-run would be) made, 1 error")
 	output := outputFlag(fs)
 	pushURL := fs.String("pushgateway-url", "", "after the run, push the ipsync_* metrics to this Prometheus Pushgateway, e.g. http://pushgateway:9091 (job ipsync-sync; not with --dry-run)")
@@ -238,7 +238,8 @@ func runStatus(env Env, args []string) int {
 func runValidate(env Env, args []string) int {
 	fs := newFlagSet(env, "validate", "Check the configuration and exit 0 (valid) or 1 (every problem listed).")
 	flags := config.BindFlags(fs)
-	remote := fs.Bool("remote", false, "also check each target group: exists, type ip, NLB protocol, port, and that the endpoint resolves to addresses ipsync may register")
+	remote := fs.Bool("remote", false, "also read each target group and resolve each endpoint, changing nothing: the group exists, has type ip and an NLB protocol, "+
+		"and the endpoint (or each rds: member) resolves to addresses of the group's IP family inside allowed_cidrs; prints the port targets will use")
 	if code := parse(env, fs, args); code >= 0 {
 		return code
 	}
@@ -262,6 +263,9 @@ func runValidate(env Env, args []string) int {
 	results := engine.CheckRemote(context.WithoutCancel(env.Signals), cfg, w.resolver, engine.FromFactory(w.factory), engine.MembersFromFactory(w.factory))
 	code := exitOK
 	for _, r := range results {
+		for _, w := range r.Warnings {
+			fmt.Fprintf(env.Stdout, "warning: %s: %s\n", r.Sync, w)
+		}
 		if r.Err != nil {
 			code = exitError
 			fmt.Fprintf(env.Stdout, "FAIL %s: %v\n", r.Sync, r.Err)

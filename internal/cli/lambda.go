@@ -31,7 +31,7 @@ func inLambda(env Env) bool {
 func runLambda(env Env) int {
 	fs := newFlagSet(env, "lambda", "The Lambda handler; configured from IPSYNC_CONFIG or the flags' IPSYNC_* variables.")
 	flags := config.BindFlags(fs)
-	dryRun := fs.Bool("dry-run", false, "plan only, for every invocation: no RegisterTargets/DeregisterTargets call")
+	dryRun := config.BindDryRun(fs, "plan only, for every invocation: no RegisterTargets/DeregisterTargets call")
 	shard := shardFlag(fs)
 	if code := parse(env, fs, nil, FailoverWindowEnv); code >= 0 {
 		return code

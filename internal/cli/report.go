@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/ipsync/ipsync/internal/engine"
 	"github.com/ipsync/ipsync/internal/nlb"
@@ -35,7 +36,7 @@ func printReport(w io.Writer, r engine.Report, status bool) {
 		fmt.Fprintf(w, "  error:        %s\n", r.Error)
 	}
 	if len(r.Addresses) > 0 {
-		fmt.Fprintf(w, "  dns:          %s (ttl %s, via %s, server %s, %s mode)\n", joinAddrs(r.Addresses), r.TTL, strings.Join(r.Chain, " -> "), r.Server, r.DNSMode)
+		fmt.Fprintf(w, "  dns:          %s (ttl %s, via %s, server %s, %s mode)\n", joinAddrs(r.Addresses), ttlText(r.TTL), strings.Join(r.Chain, " -> "), r.Server, r.DNSMode)
 	}
 	if r.DNSFallback != "" {
 		fmt.Fprintf(w, "  dns mode:     fallback to recursive (dns.servers): %s\n", r.DNSFallback)
@@ -69,6 +70,12 @@ func printReport(w io.Writer, r engine.Report, status bool) {
 		fmt.Fprintf(w, "  held:         %s (stale for now, but a source that is unknown or not available stands for it)\n", joinAddrs(r.Held))
 	}
 	fmt.Fprintf(w, "  result:       %s\n", reportState(r))
+}
+
+// ttlText is a TTL as DNS tools show it, in whole seconds: what is left of a cached answer's TTL is a fraction
+// ("4.999569277s") that says nothing more.
+func ttlText(d time.Duration) string {
+	return fmt.Sprintf("%ds", int64(d.Round(time.Second)/time.Second))
 }
 
 // changeVerb prefixes the register and deregister lines: "would " for a dry run, "next pass would " in status

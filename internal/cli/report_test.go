@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ipsync/ipsync/internal/engine"
 	"github.com/ipsync/ipsync/internal/nlb"
@@ -25,5 +26,21 @@ func TestPrintReportZoneAndPartialChange(t *testing.T) {
 	if out := b.String(); !strings.Contains(out, "register:   10.0.1.10:5432") || strings.Contains(out, "nothing changed") ||
 		!strings.Contains(out, "error: only the changes above were made") {
 		t.Errorf("report of a pass that failed after registering A:\n%s\nwant the registration listed and no \"nothing changed\"", out)
+	}
+}
+
+// TestPrintReportTTL: the TTL is printed in whole seconds, as DNS tools show it, not as what was left of a cached
+// answer's TTL to the nanosecond.
+func TestPrintReportTTL(t *testing.T) {
+	a := netip.MustParseAddr("10.0.1.10")
+	for ttl, want := range map[time.Duration]string{
+		4999569277 * time.Nanosecond: "ttl 5s,", 60 * time.Second: "ttl 60s,", 3600 * time.Second: "ttl 3600s,",
+		300 * time.Millisecond: "ttl 0s,", 0: "ttl 0s,",
+	} {
+		var b strings.Builder
+		printReport(&b, engine.Report{Sync: "orders", Addresses: []netip.Addr{a}, TTL: ttl}, false)
+		if !strings.Contains(b.String(), "dns:          10.0.1.10 ("+want) {
+			t.Errorf("TTL %v printed as:\n%s\nwant %q", ttl, b.String(), want)
+		}
 	}
 }

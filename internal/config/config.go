@@ -42,7 +42,7 @@ type Sync struct {
 	RDSIdentifier    string // rds_identifier: the DB instance/cluster whose RDS events concern this mapping; "" = DBIdentifier's default
 	// AllowedCIDRs are the only ranges an address must be in to be registered (I10), as written (Validate checks
 	// them; AllowedPrefixes parses them). Empty: RFC 1918, RFC 6598 and IPv6 ULA (a VPC with a public CIDR block
-	// must be listed here).
+	// must be listed here, and so must a VPC's IPv6 CIDR, which AWS makes global unicast).
 	AllowedCIDRs []string
 
 	// zeroPort records a port given as 0, which Validate rejects; Port alone cannot tell it from "not given".

@@ -3,11 +3,13 @@ package config_test
 import (
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -32,7 +34,7 @@ func cli(t testing.TB, args []string, e env) (*flag.FlagSet, *config.Flags, erro
 	fs := flag.NewFlagSet("ipsync sync", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	f := config.BindFlags(fs)
-	fs.Bool("dry-run", false, "command-specific flag")
+	config.BindDryRun(fs, "command-specific flag")
 	fs.Bool("detailed-exitcode", false, "command-specific flag")
 	if err := fs.Parse(args); err != nil {
 		return fs, f, err
@@ -445,7 +447,8 @@ func TestEnvNames(t *testing.T) {
 }
 
 func TestApplyEnvCommandLineWins(t *testing.T) {
-	e := env{"IPSYNC_LISTEN": ":2", "IPSYNC_DNS_SERVER": "10.0.0.8:53,10.0.0.9:53", "IPSYNC_DRY_RUN": "false"}
+	// --dry-run is the exception (TestDryRunAmbiguous): its variable may only agree with the command line.
+	e := env{"IPSYNC_LISTEN": ":2", "IPSYNC_DNS_SERVER": "10.0.0.8:53,10.0.0.9:53", "IPSYNC_DRY_RUN": "1"}
 	fs, f, err := cli(t, []string{"--listen", ":1", "--dns-server", "10.0.0.1", "--dry-run"}, e)
 	if err != nil {
 		t.Fatal(err)
@@ -457,6 +460,46 @@ func TestApplyEnvCommandLineWins(t *testing.T) {
 	if cfg.Listen != ":1" || !reflect.DeepEqual(cfg.DNS.Servers, []string{"10.0.0.1:53"}) || fs.Lookup("dry-run").Value.String() != "true" {
 		t.Errorf("environment overrode the command line: listen %q, servers %q, dry-run %s",
 			cfg.Listen, cfg.DNS.Servers, fs.Lookup("dry-run").Value)
+	}
+}
+
+// TestDryRunAmbiguous is I8: a dry-run setting given twice with different values, on the command line or on the
+// command line and in IPSYNC_DRY_RUN, is an error naming both, where the last or the command line's value would
+// otherwise win (and may be "live"). The same value twice is no ambiguity.
+func TestDryRunAmbiguous(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		env  env
+		want []string // parts of the error; none: no error
+		dry  bool
+	}{
+		{[]string{"--dry-run", "--dry-run=false"}, nil, []string{`for -dry-run: --dry-run was already given as true`, "never run live"}, false},
+		{[]string{"--dry-run=true", "--dry-run=0"}, nil, []string{`for -dry-run: --dry-run was already given as true`}, false},
+		{[]string{"--dry-run=false", "--dry-run"}, nil, []string{"--dry-run was already given as false"}, false},
+		{[]string{"--dry-run=false"}, env{"IPSYNC_DRY_RUN": "true"}, []string{`IPSYNC_DRY_RUN="true" and --dry-run=false on the command line disagree`, "never run live"}, false},
+		{[]string{"--dry-run"}, env{"IPSYNC_DRY_RUN": "false"}, []string{`IPSYNC_DRY_RUN="false" and --dry-run=true`}, false},
+		{[]string{"--dry-run"}, env{"IPSYNC_DRY_RUN": ""}, []string{`IPSYNC_DRY_RUN="" and --dry-run=true`}, false},
+		{[]string{"--dry-run", "--dry-run"}, env{"IPSYNC_DRY_RUN": "t"}, nil, true},
+		{[]string{"--dry-run=false"}, env{"IPSYNC_DRY_RUN": "0"}, nil, false},
+		{nil, env{"IPSYNC_DRY_RUN": "true"}, nil, true},
+	} {
+		fs, _, err := cli(t, tc.args, tc.env)
+		what := fmt.Sprintf("%v %v", tc.env, tc.args)
+		if len(tc.want) == 0 {
+			if err != nil || fs.Lookup("dry-run").Value.String() != strconv.FormatBool(tc.dry) {
+				t.Errorf("%s: err %v, dry-run %s; want no error and %t", what, err, fs.Lookup("dry-run").Value, tc.dry)
+			}
+			continue
+		}
+		if err == nil {
+			t.Errorf("%s: no error, dry-run %s; want the ambiguity refused", what, fs.Lookup("dry-run").Value)
+			continue
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%s: error %q\ndoes not contain %q", what, err, w)
+			}
+		}
 	}
 }
 

@@ -20,6 +20,7 @@ const (
 	FlagListen         = "listen"
 	FlagLogLevel       = "log-level"
 	FlagLogFormat      = "log-format"
+	FlagDryRun         = "dry-run" // sync, run and the Lambda handler: BindDryRun
 )
 
 // EnvPrefix starts the environment variable of every flag.
@@ -89,7 +90,8 @@ func (f *Flags) set() map[string]bool {
 
 // ApplyEnv sets every flag of fs that was not given on the command line from its environment variable
 // IPSYNC_<NAME>, if that variable exists (even when empty: IPSYNC_LISTEN= disables the listener). Call it after
-// fs.Parse; it serves any flag in fs, not only the shared ones. A flag whose flag.Value has a method
+// fs.Parse; it serves any flag in fs, not only the shared ones. The command line wins, except for --dry-run
+// (BindDryRun): given on the command line and in its variable, the two must agree. A flag whose flag.Value has a method
 // Repeatable() bool returning true takes a comma-separated list, one Set per element. getenv is os.LookupEnv
 // in production. All bad values are reported together, each naming its variable.
 func ApplyEnv(fs *flag.FlagSet, getenv func(string) (string, bool)) error {
@@ -101,12 +103,15 @@ func ApplyEnv(fs *flag.FlagSet, getenv func(string) (string, bool)) error {
 
 	var errs []error
 	fs.VisitAll(func(fl *flag.Flag) {
-		if given[fl.Name] {
-			return
-		}
 		env := EnvName(fl.Name)
 		value, ok := getenv(env)
 		if !ok {
+			return
+		}
+		if given[fl.Name] {
+			if err := agree(fl, env, value); err != nil {
+				errs = append(errs, err)
+			}
 			return
 		}
 		values := []string{value}
@@ -125,6 +130,59 @@ func ApplyEnv(fs *flag.FlagSet, getenv func(string) (string, bool)) error {
 		}
 	})
 	return errors.Join(errs...)
+}
+
+// agree checks the variable of a safety flag (see BindDryRun) given on the command line too: the command line
+// does not simply win, since two settings that disagree leave no way to tell which one the user meant.
+func agree(fl *flag.Flag, env, value string) error {
+	v, ok := fl.Value.(*onceBool)
+	if !ok {
+		return nil // the command line wins
+	}
+	if err := v.Set(value); err != nil {
+		return fmt.Errorf("environment variable %s=%q and --%s=%s on the command line disagree: an ambiguous %s setting "+
+			"is refused, never run live; unset %s or drop --%s", env, value, fl.Name, v, fl.Name, env, fl.Name)
+	}
+	return nil
+}
+
+// BindDryRun registers --dry-run on fs. It is a safety setting (I8, docs/safety.md): given twice with different
+// values (--dry-run --dry-run=false), or on the command line and in IPSYNC_DRY_RUN with different values, it is
+// an error, where any other flag would take the last value or the command line's: an ambiguous setting must never
+// run live.
+func BindDryRun(fs *flag.FlagSet, usage string) *bool {
+	v := &onceBool{name: FlagDryRun}
+	fs.Var(v, FlagDryRun, usage)
+	return &v.value
+}
+
+// onceBool is a bool flag that refuses to be set again to a different value.
+type onceBool struct {
+	name       string
+	value, set bool
+}
+
+func (b *onceBool) String() string {
+	if b == nil {
+		return "false"
+	}
+	return strconv.FormatBool(b.value)
+}
+
+// IsBoolFlag lets the flag package accept --dry-run without a value.
+func (b *onceBool) IsBoolFlag() bool { return true }
+
+func (b *onceBool) Set(s string) error {
+	v, err := strconv.ParseBool(strings.TrimSpace(s))
+	if err != nil {
+		return fmt.Errorf("expected true or false, got %q", s)
+	}
+	if b.set && v != b.value {
+		return fmt.Errorf("--%s was already given as %t: an ambiguous %s setting is refused, never run live; give it once",
+			b.name, b.value, b.name)
+	}
+	b.value, b.set = v, true
+	return nil
 }
 
 // CheckEnv returns an error naming every IPSYNC_* variable in environ ("NAME=value" strings, as os.Environ

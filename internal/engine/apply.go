@@ -22,9 +22,11 @@ func (m *mapping) apply(ctx context.Context, p plan.Plan, rep *Report) error {
 	if p.Empty() {
 		return nil
 	}
-	m.log.Info("target group out of sync", zap.Stringers("addresses", m.lastAddrs),
-		zap.Stringers("register", p.Register), zap.Stringers("deregister", p.Deregister),
-		zap.Stringers("waiting", p.Waiting), zap.Bool("dry_run", m.e.opts.DryRun))
+	if !m.e.opts.DryRun || m.shadowNews(p) {
+		m.log.Info("target group out of sync", zap.Stringers("addresses", m.lastAddrs),
+			zap.Stringers("register", p.Register), zap.Stringers("deregister", p.Deregister),
+			zap.Stringers("waiting", p.Waiting), zap.Bool("dry_run", m.e.opts.DryRun))
+	}
 	if m.e.opts.DryRun {
 		// I8: decided here, at the point of change.
 		rep.Registered, rep.Deregistered = p.Register, p.Deregister
@@ -58,6 +60,18 @@ func (m *mapping) apply(ctx context.Context, p plan.Plan, rep *Report) error {
 	}
 	m.setTargetMetrics()
 	return nil
+}
+
+// shadowNews reports whether a dry run's plan is worth a log line: it differs from the one logged last, or the
+// target group was read since. A difference a dry run never applies is then logged once per resync_interval, not
+// every TTL.
+func (m *mapping) shadowNews(p plan.Plan) bool {
+	key := fmt.Sprint(p.Register, p.Deregister, p.Waiting, m.lastAddrs)
+	if key == m.shadowLogged && m.describedAt.Equal(m.shadowRead) {
+		return false
+	}
+	m.shadowLogged, m.shadowRead = key, m.describedAt
+	return true
 }
 
 // seenAfter are the waits before each DescribeTargetHealth read that looks for targets just registered, before

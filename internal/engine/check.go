@@ -17,9 +17,10 @@ import (
 
 // CheckResult is the outcome of checking one mapping against AWS and DNS.
 type CheckResult struct {
-	Sync    string
-	Summary string // what was found, when Err is nil
-	Err     error
+	Sync     string
+	Summary  string   // what was found, when Err is nil
+	Warnings []string // what works, but most likely not as the user wants (with or without Err)
+	Err      error
 }
 
 // nlbProtocols are the target-group protocols of a Network Load Balancer.
@@ -37,11 +38,12 @@ func CheckRemote(ctx context.Context, cfg *config.Config, res Resolver, clients 
 	g.SetLimit(16)
 	for i, s := range cfg.Syncs {
 		g.Go(func() error {
-			summary, err := checkOne(ctx, s, res, clients, members)
+			var warnings []string
+			summary, err := checkOne(ctx, s, res, clients, members, &warnings)
 			if err != nil {
 				err = classify(fmt.Errorf("%s -> %s: %w", describeSource(s), s.TargetGroupARN, err))
 			}
-			out[i] = CheckResult{Sync: s.Name, Summary: summary, Err: err}
+			out[i] = CheckResult{Sync: s.Name, Summary: summary, Warnings: warnings, Err: err}
 			return nil
 		})
 	}
@@ -49,7 +51,8 @@ func CheckRemote(ctx context.Context, cfg *config.Config, res Resolver, clients 
 	return out
 }
 
-func checkOne(ctx context.Context, s config.Sync, res Resolver, clients ClientFunc, members MembersFunc) (string, error) {
+// checkOne checks one mapping; warnings gets what works but most likely not as the user wants.
+func checkOne(ctx context.Context, s config.Sync, res Resolver, clients ClientFunc, members MembersFunc, warnings *[]string) (string, error) {
 	client, err := clients(ctx, s.TargetGroupARN, s.RoleARN)
 	if err != nil {
 		return "", err
@@ -60,6 +63,9 @@ func checkOne(ctx context.Context, s config.Sync, res Resolver, clients ClientFu
 	}
 	if err := CheckGroup(s, g); err != nil {
 		return "", err
+	}
+	if w := ipv6Warning(s, g); w != "" {
+		*warnings = append(*warnings, w)
 	}
 	fam, err := resolver.FamilyFor(g.IPAddressType)
 	if err != nil {
@@ -114,6 +120,25 @@ func checkNames(ctx context.Context, s config.Sync, members MembersFunc) ([]stri
 	return names, nil
 }
 
+// ula is the IPv6 unique local range, the only IPv6 range in the default allowed_cidrs.
+var ula = netip.MustParsePrefix("fc00::/7")
+
+// ipv6Warning warns about an ipv6 target group whose mapping allows no IPv6 range but ULA: AWS gives VPCs global
+// unicast IPv6 ranges, so every address the database has in the VPC would be refused (I10).
+func ipv6Warning(s config.Sync, g targets.Group) string {
+	if g.IPAddressType != "ipv6" {
+		return ""
+	}
+	for _, p := range s.AllowedPrefixes() {
+		if p.Addr().Is6() && !p.Addr().Is4In6() && !(p.Bits() >= ula.Bits() && ula.Contains(p.Addr())) {
+			return ""
+		}
+	}
+	return fmt.Sprintf("target group %s is ipv6, but allowed_cidrs allows no IPv6 range outside ULA (fc00::/7): AWS VPC IPv6 "+
+		"addresses are global unicast, so every database address would be refused (I10); add the IPv6 CIDR of VPC %s "+
+		"(e.g. 2600:1f18:1234:5600::/56) to allowed_cidrs", s.TargetGroupARN, g.VPCID)
+}
+
 // CheckGroup refuses a target group ipsync cannot serve: not of type ip, or not a Network Load Balancer's. The
 // error is a *HardError whose message says what to change.
 func CheckGroup(s config.Sync, g targets.Group) error {
@@ -135,12 +160,24 @@ func CheckGroup(s config.Sync, g targets.Group) error {
 // address refuses the whole answer, the real new address with it: AWS would refuse the batch that carried both
 // anyway, and an answer that carries one is poisoned or misconfigured. The default leaves out a VPC that uses a
 // public CIDR block on purpose: ipsync does not read the VPC (which would cost an IAM permission and the EC2
-// SDK), so such a VPC's range must be listed in allowed_cidrs.
+// SDK), so such a VPC's range must be listed in allowed_cidrs. That includes every VPC's IPv6 range: AWS gives
+// VPCs global unicast IPv6 CIDRs (Amazon-provided or BYOIP), never ULA, so an ipv6 target group needs
+// allowed_cidrs.
 func CheckAddrs(s config.Sync, g targets.Group, addrs []netip.Addr) error {
-	allowed, allowedText, fix := s.AllowedPrefixes(), fmt.Sprint(s.AllowedCIDRs), "add the database's range to allowed_cidrs"
+	allowed, allowedText := s.AllowedPrefixes(), fmt.Sprint(s.AllowedCIDRs)
+	fix := func(netip.Addr) string {
+		return "fix the endpoint's DNS records, or add the database's range to allowed_cidrs"
+	}
 	if len(allowed) == 0 {
 		allowed, allowedText = privateRanges, "(default: RFC 1918, RFC 6598 and IPv6 ULA)"
-		fix = fmt.Sprintf("if the target group's VPC %s uses a public CIDR block, add the VPC's CIDR to allowed_cidrs", g.VPCID)
+		fix = func(a netip.Addr) string {
+			if a.Is6() && !a.Is4In6() {
+				return fmt.Sprintf("AWS VPC IPv6 addresses are global unicast: add the IPv6 CIDR of the target group's VPC %s "+
+					"(e.g. 2600:1f18:1234:5600::/56) to allowed_cidrs, or fix the endpoint's DNS records", g.VPCID)
+			}
+			return fmt.Sprintf("fix the endpoint's DNS records, or if the target group's VPC %s uses a public CIDR block, "+
+				"add the VPC's CIDR to allowed_cidrs", g.VPCID)
+		}
 	}
 	for _, a := range addrs {
 		if kind := notADatabase(a); kind != "" {
@@ -148,8 +185,8 @@ func CheckAddrs(s config.Sync, g targets.Group, addrs []netip.Addr) error {
 				"fix the endpoint's DNS records or dns.servers (the answer is poisoned or misconfigured)", describeSource(s), addrs, a, kind)}
 		}
 		if !slices.ContainsFunc(allowed, func(c netip.Prefix) bool { return c.Contains(a) }) {
-			return &HardError{Err: fmt.Errorf("%s resolves to %v, with %s, outside allowed_cidrs %s (I10): "+
-				"fix the endpoint's DNS records, or %s", describeSource(s), addrs, a, allowedText, fix)}
+			return &HardError{Err: fmt.Errorf("%s resolves to %v, with %s, outside allowed_cidrs %s (I10): %s",
+				describeSource(s), addrs, a, allowedText, fix(a))}
 		}
 	}
 	return nil

@@ -436,6 +436,41 @@ func TestDryRun(t *testing.T) {
 	e.wantLive(ipA)
 }
 
+// TestDryRunCostsNoMoreThanSteadyState is I9 in shadow mode: a difference a dry run never applies is read from
+// the target group, and logged, once per resync_interval, not every TTL; the report still says what would change
+// on every pass, and a new address is read and logged at once.
+func TestDryRunCostsNoMoreThanSteadyState(t *testing.T) {
+	e := newFakeEnv(t, elbv2fake.Options{})
+	e.dns.SetA(endpoint, 5, ipA.String())
+	dry := e.engine(engine.Options{DryRun: true})
+	const passes = 120 // 10 minutes of 5 s TTLs
+	for range passes {
+		if r := mustOK(t, e.pass(dry)); !r.Changed() || r.Registered[0].IP != ipA {
+			t.Fatalf("dry run must report what it would register on every pass: %+v", r)
+		}
+	}
+	most := int(passes*5*time.Second/config.DefaultResyncInterval) + 1
+	if n := len(e.rec.Calls("Health")); n == 0 || n > most {
+		t.Errorf("a dry run read the group %d times in 10 minutes, want 1..%d (once per resync_interval)", n, most)
+	}
+	if n := e.logs.FilterMessage("target group out of sync").Len(); n == 0 || n > most {
+		t.Errorf("a dry run logged \"target group out of sync\" %d times in 10 minutes, want 1..%d (once per resync_interval)", n, most)
+	}
+
+	// A new address is news: read the group and log at once.
+	health, logged := len(e.rec.Calls("Health")), e.logs.FilterMessage("target group out of sync").Len()
+	e.dns.SetA(endpoint, 5, ipB.String())
+	if r := mustOK(t, e.pass(dry)); r.Registered[0].IP != ipB {
+		t.Fatalf("dry run after the change: %+v, want B planned", r)
+	}
+	if len(e.rec.Calls("Health")) == health || e.logs.FilterMessage("target group out of sync").Len() == logged {
+		t.Errorf("a dry run did not read the group and log after the address changed")
+	}
+	if muts := e.fake.MutatingCalls(); len(muts) != 0 {
+		t.Fatalf("I8: dry run made mutating calls: %v", muts)
+	}
+}
+
 // TestDrainingDesiredAgain is I5: a fail-back to an address still draining registers it again.
 func TestDrainingDesiredAgain(t *testing.T) {
 	e := newFakeEnv(t, elbv2fake.Options{DrainFor: time.Hour})

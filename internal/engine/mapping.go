@@ -58,6 +58,9 @@ type mapping struct {
 	retired    atomic.Bool // set by Reload (under busy) when the mapping was removed or changed: no pass after it
 	fellBack   bool        // the last answer came from the recursive servers because the name servers were unreachable
 	since      time.Time   // when the mapping was created: readiness says "starting" until a window after it
+	// A dry run's last "target group out of sync" line: its plan and the read of the group it stood on (shadowNews).
+	shadowLogged string
+	shadowRead   time.Time
 
 	// mu guards the outcome of the last pass, which Ready reads without waiting for a pass.
 	mu          sync.Mutex

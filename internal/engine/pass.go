@@ -128,7 +128,9 @@ func (m *mapping) query(ctx context.Context, name string) (resolver.Result, erro
 
 // plan records the sources in memory and plans against the target group. The group is read first when the
 // addresses changed or the view is older than the mapping's resync interval; a plan that changes something is never
-// made from a cached view: the group is read again and the plan made on what is there now.
+// made from a cached view: the group is read again and the plan made on what is there now. A dry run changes
+// nothing, so its plan stands on the cached view until the resync is due: a difference it never applies must not
+// cost a DescribeTargetHealth every TTL, more than steady state (I9).
 func (m *mapping) plan(ctx context.Context, srcs []plan.Source, changed bool) (plan.Plan, error) {
 	fresh := changed || m.describedAt.IsZero() || m.now().Sub(m.describedAt) >= m.resync
 	if fresh {
@@ -138,7 +140,7 @@ func (m *mapping) plan(ctx context.Context, srcs []plan.Source, changed bool) (p
 	}
 	m.observe(srcs)
 	p := plan.MakeSources(srcs, m.current, m.mem, m.policy)
-	if !p.Empty() && !fresh {
+	if !p.Empty() && !fresh && !m.e.opts.DryRun {
 		if err := m.describe(ctx); err != nil {
 			return plan.Plan{}, err
 		}

@@ -5,6 +5,7 @@ package engine_test
 // only "all"); moto does not, so these tests run on the fake.
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
 	"net/url"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ipsync/ipsync/internal/config"
 	"github.com/ipsync/ipsync/internal/elbv2fake"
 	"github.com/ipsync/ipsync/internal/engine"
 	"github.com/ipsync/ipsync/internal/nlb"
@@ -185,5 +187,59 @@ func TestPublicVPCCIDR(t *testing.T) {
 	r = mustOK(t, e.pass(e.engine(engine.Options{}, s)))
 	if !slices.Equal(r.Registered, []nlb.Target{{IP: public, Port: port}}) || len(e.rec.Calls("Register")) != 1 {
 		t.Fatalf("listed in allowed_cidrs: registered %v in %v; want it without a zone, at once", r.Registered, e.rec.Calls("Register"))
+	}
+}
+
+// TestIPv6VPCCIDR: AWS gives VPCs global unicast IPv6 ranges, never ULA, so with the default allowed_cidrs an
+// ipv6 target group's database is refused (I10) with a hint that says so and shows such a CIDR, not the "public
+// CIDR block" one; CheckRemote (validate --remote) warns about the ipv6 group until allowed_cidrs lists an IPv6
+// range outside ULA. Listed, the address is registered.
+func TestIPv6VPCCIDR(t *testing.T) {
+	e := newFakeEnv(t, elbv2fake.Options{})
+	const vpc, vpcV6 = "vpc-0000000000000abcd", "2600:1f18:1234:5600::/56"
+	if err := e.fake.AddVPC(vpc, "10.0.0.0/16", vpcV6); err != nil {
+		t.Fatal(err)
+	}
+	arn := e.fake.CreateTargetGroup(elbv2fake.TargetGroupSpec{Name: "v6", Port: port, VPCID: vpc, IPAddressType: "ipv6"})
+	db := netip.MustParseAddr("2600:1f18:1234:5601::10")
+	e.dns.SetAAAA(endpoint, 5, db.String())
+	s := e.mapping()
+	s.TargetGroupARN = arn
+	check := func(s config.Sync) engine.CheckResult {
+		cfg := config.Defaults()
+		cfg.Syncs = []config.Sync{s}
+		return engine.CheckRemote(context.Background(), cfg, e.res, func(context.Context, string, string) (engine.TargetGroup, error) { return e.rec, nil }, nil)[0]
+	}
+	const warning = "is ipv6, but allowed_cidrs allows no IPv6 range outside ULA (fc00::/7)"
+
+	r := e.pass(e.engine(engine.Options{}, s))
+	if !engine.IsHard(r.Err()) || !strings.Contains(r.Error, "AWS VPC IPv6 addresses are global unicast: add the IPv6 CIDR of the target group's VPC "+vpc+" (e.g. 2600:1f18:1234:5600::/56) to allowed_cidrs") ||
+		strings.Contains(r.Error, "public CIDR block") {
+		t.Fatalf("pass with the default allowed_cidrs: %q, want the I10 refusal with the IPv6 hint", r.Error)
+	}
+	if c := check(s); c.Err == nil || len(c.Warnings) != 1 || !strings.Contains(c.Warnings[0], warning) || !strings.Contains(c.Warnings[0], vpc) {
+		t.Fatalf("CheckRemote with the default allowed_cidrs: %+v, want the I10 error and the ipv6 warning", c)
+	}
+	for _, cidrs := range [][]string{{"10.0.0.0/8", "fd00::/8"}, {"::ffff:10.0.0.0/104"}} {
+		s.AllowedCIDRs = cidrs
+		if c := check(s); len(c.Warnings) != 1 || !strings.Contains(c.Warnings[0], warning) {
+			t.Fatalf("CheckRemote with allowed_cidrs %v: %+v, want the ipv6 warning", cidrs, c)
+		}
+	}
+	if muts := e.fake.MutatingCalls(); len(muts) != 0 {
+		t.Fatalf("I10: mutating calls %v", muts)
+	}
+
+	s.AllowedCIDRs = []string{"10.0.0.0/16", vpcV6}
+	if c := check(s); c.Err != nil || len(c.Warnings) != 0 {
+		t.Fatalf("CheckRemote with the VPC's IPv6 CIDR listed: %+v, want ok and no warning", c)
+	}
+	if r := mustOK(t, e.pass(e.engine(engine.Options{}, s))); !slices.Equal(r.Registered, []nlb.Target{{IP: db, Port: port}}) {
+		t.Fatalf("with the VPC's IPv6 CIDR listed: registered %v, want %v", r.Registered, db)
+	}
+	// An IPv4 target group gets no such warning.
+	s = e.mapping()
+	if c := check(s); len(c.Warnings) != 0 {
+		t.Fatalf("CheckRemote on an ipv4 group: warnings %v", c.Warnings)
 	}
 }

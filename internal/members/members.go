@@ -339,7 +339,7 @@ func page[T any](ctx context.Context, r *Reader, op string, call func(context.Co
 
 // callError names the call and, for errors the user can fix, what to do (package awserr knows which).
 func callError(op string, err error) error {
-	if fix := awserr.RDSFix(op, err); fix != "" {
+	if fix := awserr.RDSFix(err); fix != "" {
 		return fmt.Errorf("%s: %w (%s)", op, err, fix)
 	}
 	return fmt.Errorf("%s: %w", op, err)

@@ -1,13 +1,17 @@
 package targets_test
 
 import (
+	"context"
 	"fmt"
 	"net/url"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/ipsync/ipsync/internal/awserr"
 	"github.com/ipsync/ipsync/internal/elbv2fake"
+	"github.com/ipsync/ipsync/internal/targets"
 	"github.com/ipsync/ipsync/internal/testutil/awstest"
 )
 
@@ -54,5 +58,33 @@ func newFakeBackend(t *testing.T) *backend {
 				return &elbv2fake.Fault{Code: code, Delay: delay}
 			})
 		},
+	}
+}
+
+// TestAssumeRoleDeniedNamesAssumeRole: with role_arn, a denied sts:AssumeRole fails the ELBv2 call that needed
+// its credentials; the SDK's error wraps both calls, and the fix names sts:AssumeRole and the role's trust policy,
+// not the ELBv2 call's permission, which the credentials never got to use.
+func TestAssumeRoleDeniedNamesAssumeRole(t *testing.T) {
+	ep := awstest.Fake(t, elbv2fake.Options{})
+	g := awstest.NewTargetGroup(t, 5432)
+	ep.Fake.SetFault(func(action string, _ url.Values) *elbv2fake.Fault {
+		if action != "AssumeRole" {
+			return nil
+		}
+		return &elbv2fake.Fault{Status: 403, Code: "AccessDenied", Message: "User: arn:aws:sts::123456789012:assumed-role/ipsync/task " +
+			"is not authorized to perform: sts:AssumeRole on resource: arn:aws:iam::123456789012:role/ipsync-target"}
+	})
+	fac, err := targets.NewFactory(context.Background(), targets.FactoryOptions{MaxAttempts: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := fac.For(context.Background(), g.ARN, "arn:aws:iam::123456789012:role/ipsync-target")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Group(context.Background(), g.ARN)
+	fix, hard := awserr.Hard(err)
+	if !hard || !strings.Contains(fix, "sts:AssumeRole") || !strings.Contains(fix, "trust policy") || strings.Contains(fix, "DescribeTargetGroups") {
+		t.Errorf("Group with AssumeRole denied: %v\nHard = %q, %v; want hard, naming sts:AssumeRole and the trust policy", err, fix, hard)
 	}
 }
