@@ -11,8 +11,10 @@ import (
 // source, resolved through its own instance endpoint. Each source answers or fails on its own, so in one pass
 // part of the desired state may be unknown. The rule (I1 per source): the desired set is the union of the
 // addresses of the sources that answered; an address last attributed to a source that did not answer is never
-// deregistered; the addresses of the sources that answered may be registered. I2 and I4 to I7 apply to the union,
-// and I6 counts the resolutions of the source an address was last attributed to.
+// deregistered, and while a source has not answered once since start (held or not), nothing is, since any
+// registered address may be its own; only a pending source (nothing to resolve yet) stands for no address. The
+// addresses of the sources that answered may be registered. I2 and I4 to I7 apply to the union, and I6 counts
+// the resolutions of the source an address was last attributed to.
 
 // Source is one source of a mapping's desired state as one pass saw it.
 type Source struct {
@@ -24,8 +26,13 @@ type Source struct {
 	Answer Answer
 	// Hold: the source's addresses are kept but never added, e.g. an RDS member that is not available
 	// (rebooting, modifying, being deleted): it may serve again soon, and draining it would cut its connections
-	// for nothing, but it must not receive new ones. Known or not, it never stops other deregistrations.
+	// for nothing, but it must not receive new ones. A held source that answered stops no other deregistration;
+	// one that did not answer is unknown like any other (I1).
 	Hold bool
+	// Pending: the source has nothing to resolve yet (an RDS member RDS gives no endpoint while it is being
+	// created), so nothing of it can have been registered since it appeared. It is unknown, but one that never
+	// answered stands for no address, and does not stop the other deregistrations.
+	Pending bool
 }
 
 // sourceMemory is what the memory keeps of one source.
@@ -178,9 +185,9 @@ func (said answers) absentFrom(name string, a netip.Addr) bool {
 // MakeSources computes the plan from one pass's sources (as given to ObserveSources), the target group as read
 // (current) and the memory ObserveSources returned. Desired is the union of the addresses of the known sources
 // that are not held. Never deregistered: a desired address (I2), an address of a held source, and an address an
-// unknown source last answered with (I1). An unknown source that never answered (since ipsync started) may
-// stand for any registered address: while there is one, nothing is deregistered at all. With no desired address
-// the plan changes nothing (I1).
+// unknown source last answered with (I1). An unknown source that never answered (since ipsync started), held
+// or not, may stand for any registered address: while there is one, nothing is deregistered at all; only a
+// pending source (nothing to resolve yet) stands for none. With no desired address the plan changes nothing (I1).
 func MakeSources(srcs []Source, current []nlb.TargetHealth, mem Memory, pol Policy) Plan {
 	want, held := map[netip.Addr]bool{}, map[netip.Addr]bool{}
 	holdAll := false
@@ -192,8 +199,8 @@ func MakeSources(srcs []Source, current []nlb.TargetHealth, mem Memory, pol Poli
 			addTo(want, s.Answer.Addrs)
 		case seen:
 			addTo(held, last.last)
-		case !s.Hold:
-			holdAll = true
+		case !s.Pending:
+			holdAll = true // a failed lookup since start, held or not: it may stand for any registered address
 		}
 	}
 	if len(want) == 0 {

@@ -96,12 +96,30 @@ func TestSourcesNeverAnsweredHoldsAll(t *testing.T) {
 	if got := r.registered(); !slices.Equal(got, addrs(ipA, ipB, ipC)) {
 		t.Fatalf("registered %v, want A B C", got)
 	}
-	// A held source that never answered (a member still being created) holds nothing.
+	// A pending source (a member still being created, with no name to resolve yet) holds nothing.
 	for i := range 2 {
-		r.pass(known("a", at(30+5*i), ipC), Source{Name: "b", Hold: true})
+		r.pass(known("a", at(30+5*i), ipC), Source{Name: "b", Hold: true, Pending: true})
 	}
 	if got := r.registered(); !slices.Equal(got, addrs(ipC)) {
-		t.Fatalf("with b only held: registered %v, want C", got)
+		t.Fatalf("with b only pending: registered %v, want C", got)
+	}
+}
+
+// TestSourcesHeldUnknownAfterRestart: after a restart (empty memory), a member that is not available and whose
+// name does not resolve is an unknown source that never answered: it may stand for any registered address (its
+// own among them), so nothing is deregistered, however many counted answers the other members give.
+func TestSourcesHeldUnknownAfterRestart(t *testing.T) {
+	r := &sourcesRun{t: t, current: []nlb.TargetHealth{th(ipA, 5432, "", "healthy"), th(ipB, 5432, "", "healthy")}}
+	for i := range 4 {
+		p := r.pass(known("r1", at(5*i), ipA), Source{Name: "r2", Hold: true})
+		if len(p.Deregister) > 0 || !slices.Equal(p.Held, addrs(ipB)) {
+			t.Fatalf("pass %d: %+v; want B held for r2, which has not answered since start", i, p)
+		}
+	}
+	// r2 answers (still rebooting, held): its address is known to be its own and stays; nothing else is stale.
+	p := r.pass(known("r1", at(20), ipA), Source{Name: "r2", Known: true, Hold: true, Answer: answer(at(20), ipB)})
+	if len(p.Deregister) > 0 || !slices.Equal(r.registered(), addrs(ipA, ipB)) {
+		t.Fatalf("r2 answered while held: %+v, registered %v; want A B", p, r.registered())
 	}
 }
 
