@@ -123,6 +123,35 @@ func TestSourcesHeldUnknownAfterRestart(t *testing.T) {
 	}
 }
 
+// TestSourcesDepartedCountedTTLApart: an address whose source left (a member dropped by one membership read) is
+// absent from the other members' answers, which count at different times as their TTLs run out. Its absences are
+// counted a TTL apart all the same, as with one name: not twice within a second because r1's and r2's answers
+// happen to count one after the other.
+func TestSourcesDepartedCountedTTLApart(t *testing.T) {
+	r := &sourcesRun{t: t}
+	src := func(name string, sec int, ttl time.Duration, a netip.Addr) Source {
+		s := known(name, at(sec), a)
+		s.Answer.TTL = ttl
+		return s
+	}
+	r.pass(src("r1", 0, 5*time.Second, ipA), src("r2", 0, 2*time.Second, ipB), src("r3", 0, 5*time.Second, ipC))
+	// t=4: the membership no longer lists r3. r2's answer counts (its 2 s ran out), r1's does not yet.
+	r.pass(src("r1", 4, 5*time.Second, ipA), src("r2", 4, 5*time.Second, ipB))
+	if n := r.mem.Absent[ipC]; n != 1 {
+		t.Fatalf("t=4: C absent %d times, want 1", n)
+	}
+	// t=5: r1's answer counts, 1 s after r2's: not a TTL after the absence r2's answer counted.
+	r.pass(src("r1", 5, 5*time.Second, ipA), src("r2", 5, 5*time.Second, ipB))
+	if slices.Contains(r.dereg, ipC) {
+		t.Fatalf("C deregistered at t=5, 1 s after its first absence (TTL 5 s, deregister_after 2)")
+	}
+	// t=9: r2's answer of t=4 ran out: a TTL after the first absence, the second one counts.
+	r.pass(src("r1", 9, 5*time.Second, ipA), src("r2", 9, 5*time.Second, ipB))
+	if !slices.Equal(r.registered(), addrs(ipA, ipB)) {
+		t.Fatalf("t=9: registered %v, want A B: C absent from two answers a TTL apart", r.registered())
+	}
+}
+
 // TestSourcesAllUnknownChangesNothing: zero known sources, or only held ones, is an unknown desired state (I1).
 func TestSourcesAllUnknownChangesNothing(t *testing.T) {
 	cur := []nlb.TargetHealth{th(ipA, 5432, "", "healthy")}
