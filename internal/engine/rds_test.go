@@ -157,6 +157,29 @@ func (e *env) passes(eng *engine.Engine, n int, failing bool) []engine.Report {
 	return reps
 }
 
+// readersWorld is an Aurora cluster on the fake whose two readers a mapping follows, after a first pass of its
+// engine registered both.
+type readersWorld struct {
+	e          *env
+	w          *rdsWorld
+	c          string
+	readers    config.Sync
+	eng        *engine.Engine
+	ipR1, ipR2 netip.Addr
+}
+
+func newReadersWorld(t *testing.T) readersWorld {
+	t.Helper()
+	rw := readersWorld{e: newFakeEnv(t, elbv2fake.Options{})}
+	rw.w = rw.e.rds()
+	rw.c, _, rw.ipR1, rw.ipR2 = rw.w.aurora()
+	rw.readers = rw.e.rdsMapping("readers", config.RDS{Cluster: rw.c, Role: config.RoleReader})
+	rw.eng = rw.e.engine(engine.Options{}, rw.readers)
+	rw.e.passes(rw.eng, 1, false)
+	rw.e.wantLiveIn(rw.readers, rw.ipR1, rw.ipR2)
+	return rw
+}
+
 // TestRDSClusterRoles: a writer group and a reader group follow an Aurora cluster: the reader pool fills, a reader
 // added joins it, a reader removed leaves it after deregister_after, and a failover moves both groups.
 func TestRDSClusterRoles(t *testing.T) {
@@ -271,13 +294,8 @@ func TestRDSMembershipUnknown(t *testing.T) {
 		}, "no members"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newFakeEnv(t, elbv2fake.Options{})
-			w := e.rds()
-			c, _, ipR1, ipR2 := w.aurora()
-			readers := e.rdsMapping("readers", config.RDS{Cluster: c, Role: config.RoleReader})
-			eng := e.engine(engine.Options{}, readers)
-			e.passes(eng, 1, false)
-			e.wantLiveIn(readers, ipR1, ipR2)
+			rw := newReadersWorld(t)
+			e, w, c, readers, eng, ipR1, ipR2 := rw.e, rw.w, rw.c, rw.readers, rw.eng, rw.ipR1, rw.ipR2
 
 			tc.fault(e, w, c)
 			// Membership unknown from the next read on, for 2 minutes; the readers' names even stop resolving.
@@ -292,6 +310,59 @@ func TestRDSMembershipUnknown(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRDSRestartMemberUnresolved: ipsync restarts (empty memory: also a Lambda cold start, a reload) while a
+// reader reboots and its endpoint does not resolve. The reader has not answered since start, so a registered
+// address may be its own: nothing is deregistered, however many answers the other reader gives (I1). Once its
+// name resolves again, still rebooting, its address is known to be its own and stays.
+func TestRDSRestartMemberUnresolved(t *testing.T) {
+	rw := newReadersWorld(t)
+	e, c, readers, ipR1, ipR2 := rw.e, rw.c, rw.readers, rw.ipR1, rw.ipR2
+
+	if err := e.fake.SetDBInstanceStatus(c+"-r2", elbv2fake.DBStatusRebooting); err != nil {
+		t.Fatal(err)
+	}
+	r2 := e.fake.DBInstanceAddress(c + "-r2")
+	e.dns.SetNameFault(r2, dnstest.FaultServFail)
+	eng := e.engine(engine.Options{}, readers) // the restart
+	reps := e.passes(eng, 4, true)
+	if d := e.rec.Calls("Deregister"); len(d) > 0 {
+		t.Fatalf("I1: deregistered %v while the rebooting r2 has not answered since the restart", d)
+	}
+	e.wantLiveIn(readers, ipR1, ipR2)
+	if src := reps[0].Sources; len(src) != 2 || src[1].InstanceID != c+"-r2" || src[1].State != engine.SourceHeld || src[1].Error == "" {
+		t.Fatalf("sources %+v: want r2 held, with its DNS error", src)
+	}
+
+	e.dns.SetNameFault(r2, dnstest.FaultNone)
+	e.passes(eng, 4, true)
+	e.wantLiveIn(readers, ipR1, ipR2)
+}
+
+// TestRDSMemberBeingCreated: a member RDS gives no endpoint yet (being created) has never answered, but nothing of
+// it can be registered: it blocks no deregistration. A reader that leaves the cluster meanwhile goes after
+// deregister_after resolutions; the new one joins once it is available.
+func TestRDSMemberBeingCreated(t *testing.T) {
+	rw := newReadersWorld(t)
+	e, w, c, readers, eng, ipR1 := rw.e, rw.w, rw.c, rw.readers, rw.eng, rw.ipR1
+
+	ipR3 := w.instance(c+"-r3", c, "")
+	if err := e.fake.SetDBInstanceStatus(c+"-r3", elbv2fake.DBStatusCreating); err != nil {
+		t.Fatal(err)
+	}
+	w.delete(c + "-r2")
+	reps := e.passes(eng, 7, false) // the next read, then two resolutions without r2
+	if src := reps[0].Sources; len(src) != 2 || src[1].InstanceID != c+"-r3" || src[1].State != engine.SourceHeld {
+		t.Fatalf("sources %+v: want r3 held while it has no endpoint", src)
+	}
+	e.wantLiveIn(readers, ipR1)
+
+	if err := e.fake.SetDBInstanceStatus(c+"-r3", elbv2fake.DBStatusAvailable); err != nil {
+		t.Fatal(err)
+	}
+	e.passes(eng, 7, false)
+	e.wantLiveIn(readers, ipR1, ipR3)
 }
 
 // TestEndpointsOneNameFails: of three names, one stops resolving: its address stays while the other two are

@@ -137,10 +137,13 @@ func (m *mapping) resolveSpecs(ctx context.Context, specs []sourceSpec) []source
 
 // planSources turns answers into the planner's sources. While an rds: membership is unknown, the membership is
 // one more source that never answered: it may stand for any registered address, so nothing is deregistered.
+// Only a member RDS gives no endpoint yet is pending: nothing of it can be registered, so it blocks nothing. A
+// member whose endpoint does not resolve is unknown, held or not: after a restart it may be the one a
+// registered address belongs to (I1).
 func (m *mapping) planSources(answers []sourceAnswer) []plan.Source {
 	srcs := make([]plan.Source, 0, len(answers)+1)
 	for _, a := range answers {
-		s := plan.Source{Name: a.name, Hold: a.hold}
+		s := plan.Source{Name: a.name, Hold: a.hold, Pending: errors.Is(a.err, errNoEndpoint)}
 		if a.err == nil {
 			s.Known, s.Answer = true, plan.Answer{Addrs: a.res.Addrs, At: a.at, TTL: m.ttl(a.res), Server: a.res.Server}
 		}
@@ -164,8 +167,9 @@ func desired(answers []sourceAnswer) []netip.Addr {
 	return slices.Compact(out)
 }
 
-// sourceFailures is the error of the sources that did not answer (held members aside: their state changes
-// nothing), and of the membership; nil when every source answered.
+// sourceFailures is the error of the sources that did not answer, and of the membership; nil when every source
+// answered. A held member's failure is left out, as a member that is not available is expected not to answer
+// (its report says why); it still keeps what it stands for (planSources).
 func (m *mapping) sourceFailures(answers []sourceAnswer) error {
 	var errs []error
 	if m.cfg.RDS != nil && m.membersErr != nil {

@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"maps"
 	"net/netip"
 	"slices"
 	"time"
@@ -26,6 +27,15 @@ type Memory struct {
 	// owner is, for each registered address, the source whose answer last held it: the address is "last
 	// attributed" to it (ObserveSources).
 	owner map[netip.Addr]string
+	// lastAbsence is, for each address in Absent, the answer that counted its last absence (ObserveSources).
+	lastAbsence map[netip.Addr]absence
+}
+
+// absence is an answer that counted an address absent: its source, and when it runs out (At + TTL). An address
+// whose source is gone is not counted absent again by another source's answer before then (ObserveSources).
+type absence struct {
+	source string
+	until  time.Time
 }
 
 // sighting is what memory knows about an address DNS returned: when it first appeared (since memory last
@@ -138,13 +148,12 @@ func Registered(mem Memory, ts []nlb.Target) Memory {
 // Call it after DeregisterTargets succeeded.
 func Deregistered(mem Memory, ts []nlb.Target) Memory {
 	next := mem
-	next.Absent, next.Owned = make(map[netip.Addr]int, len(mem.Absent)), copyOwned(mem.Owned)
-	for ip, n := range mem.Absent {
-		next.Absent[ip] = n
-	}
+	next.Absent, next.Owned = maps.Clone(mem.Absent), copyOwned(mem.Owned)
+	next.lastAbsence = maps.Clone(mem.lastAbsence)
 	for _, t := range ts {
 		delete(next.Owned, ownKey(t))
 		delete(next.Absent, t.IP)
+		delete(next.lastAbsence, t.IP)
 	}
 	return next
 }

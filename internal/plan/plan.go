@@ -1,8 +1,9 @@
 // Package plan decides, without any I/O, which targets one mapping must register and deregister.
 //
 // It is a pure function of what DNS says (desired: one answer, or the answers of several sources, some of which
-// may be unknown, see sources.go), what the target group says (current), what ipsync remembers from earlier
-// passes (Memory) and the mapping's policy. Every safety invariant that concerns what to change
+// may be unknown, held or pending, see sources.go), what the target group says (current), what ipsync remembers
+// from earlier passes (Memory: absence counts, and which source each address belongs to) and the mapping's
+// policy. Every safety invariant that concerns what to change
 // (I1, I2, I4-I7) lives here, including what counts as a resolution for deregister_after (Observe), so it can be
 // table-tested and fuzzed without fakes; the order of the calls (I3) and dry-run (I8) belong to the engine.
 package plan

@@ -2,14 +2,16 @@ package plan
 
 import (
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/ipsync/ipsync/internal/nlb"
 )
 
-// sourcesCase is a mapping with up to four sources, some unknown or held, whose memory attributes addresses
-// to sources (some of which are no longer sources), as it would after earlier passes.
+// sourcesCase is a mapping with up to four sources, some unknown, held or pending, whose memory attributes
+// addresses to sources (some of which are no longer sources) and remembers which answer counted each address's
+// last absence, as it would after earlier passes.
 type sourcesCase struct {
 	srcs    []Source
 	current []nlb.TargetHealth
@@ -25,6 +27,7 @@ func decodeSourcesCase(data []byte) sourcesCase {
 	for i := range 1 + r.pick(3) {
 		flags := r.next()
 		s := Source{Name: names[i], Known: flags&1 != 0, Hold: flags&2 != 0}
+		s.Pending = !s.Known && flags&4 != 0 // a member with no endpoint yet never answers
 		if s.Known {
 			s.Answer = Answer{Addrs: addrsOf(r.next()), At: at, TTL: time.Duration(1+r.pick(10)) * time.Second}
 			if len(s.Answer.Addrs) == 0 {
@@ -43,14 +46,23 @@ func decodeSourcesCase(data []byte) sourcesCase {
 		c.mem.sources[name] = sourceMemory{last: last, counted: Answer{Addrs: last, At: fuzzEpoch, TTL: time.Duration(1+r.pick(10)) * time.Second}}
 	}
 	r.readMemory(c.mem, names)
+	c.mem.lastAbsence = map[netip.Addr]absence{}
+	for _, ip := range fuzzIPs {
+		if by := r.pick(len(names) + 1); by > 0 && c.mem.Absent[ip] > 0 {
+			// The answer that counted its last absence runs out around this pass's answers (up to 12 s later).
+			c.mem.lastAbsence[ip] = absence{source: names[by-1], until: fuzzEpoch.Add(time.Duration(r.pick(16)) * time.Second)}
+		}
+	}
 	c.pol = r.policy()
 	return c
 }
 
 // checkSources runs one pass (ObserveSources, then MakeSources) and asserts the rule for several sources: no
 // address of an unknown source (its last answer) or of a held one is ever deregistered, nothing at all while an
-// unknown source never answered, and every desired address of a known source ends up with a live target once
-// the plan is applied; I2, I4 to I7 hold on the union.
+// unknown source that is not pending never answered (held or not), and every desired address of a known source
+// ends up with a live target once the plan is applied; I2, I4 to I7 hold on the union. An address whose source
+// is gone (or was never attributed) is counted absent again only by a counted answer without it that comes from
+// the source that counted its last absence, or after that answer ran out (I6: a TTL apart).
 func checkSources(t *testing.T, c sourcesCase) {
 	t.Helper()
 	mem := ObserveSources(c.mem, c.srcs, c.current)
@@ -67,10 +79,11 @@ func checkSources(t *testing.T, c sourcesCase) {
 			addTo(want, s.Answer.Addrs)
 		case seen:
 			addTo(protected, last.last)
-		case !s.Hold:
+		case !s.Pending:
 			protectAll = true
 		}
 	}
+	checkDepartedAbsences(t, c, mem)
 	checkPlan(t, p, want, c.current, mem, c.pol)
 	for _, d := range p.Deregister {
 		switch {
@@ -88,6 +101,50 @@ func checkSources(t *testing.T, c sourcesCase) {
 	for ip, n := range mem.Absent {
 		if n > c.mem.Absent[ip]+1 {
 			t.Fatalf("I6: one pass raised the absence of %v from %d to %d", ip, c.mem.Absent[ip], n)
+		}
+	}
+}
+
+// checkDepartedAbsences asserts that an address whose source is no longer one (or that was never attributed),
+// missing from every known answer, is counted absent once more only by an answer that counts (as Observe
+// counts the answers of one source), lacks it, and comes from the source that counted its last absence or no
+// sooner than that answer ran out; and that memory then remembers that answer as the one that counted it.
+func checkDepartedAbsences(t *testing.T, c sourcesCase, mem Memory) {
+	t.Helper()
+	sources, present := map[string]bool{}, map[netip.Addr]bool{}
+	for _, s := range c.srcs {
+		sources[s.Name] = true
+		if s.Known {
+			addTo(present, s.Answer.Addrs)
+		}
+	}
+	reg := map[netip.Addr]bool{}
+	for _, h := range c.current {
+		if !h.Draining() {
+			reg[h.IP] = true
+		}
+	}
+	for ip := range reg {
+		if owner, attributed := c.mem.owner[ip]; present[ip] || attributed && sources[owner] || mem.Absent[ip] != c.mem.Absent[ip]+1 {
+			continue // not stale, counted by its own source, or not counted in this pass
+		}
+		prev, before := c.mem.lastAbsence[ip]
+		var by []absence
+		for _, s := range c.srcs {
+			last := c.mem.sources[s.Name].counted
+			countsNow := s.Known && (last.At.IsZero() || !slices.Equal(s.Answer.Addrs, last.Addrs) ||
+				s.Answer.Server != last.Server || s.Answer.At.Sub(last.At) >= last.TTL)
+			if countsNow && !slices.Contains(s.Answer.Addrs, ip) &&
+				(!before || s.Name == prev.source || !s.Answer.At.Before(prev.until)) {
+				by = append(by, absence{source: s.Name, until: s.Answer.At.Add(s.Answer.TTL)})
+			}
+		}
+		if len(by) == 0 {
+			t.Fatalf("I6: %v, whose source %q is gone, counted absent (%d -> %d) by no answer that may count it: its last absence was counted by %q's answer, which runs out %v after epoch (remembered: %v)",
+				ip, c.mem.owner[ip], c.mem.Absent[ip], mem.Absent[ip], prev.source, prev.until.Sub(fuzzEpoch), before)
+		}
+		if got := mem.lastAbsence[ip]; !slices.ContainsFunc(by, func(a absence) bool { return a.source == got.source && a.until.Equal(got.until) }) {
+			t.Fatalf("I6: %v counted absent; memory remembers %+v as the answer that counted it, want one of %+v", ip, got, by)
 		}
 	}
 }

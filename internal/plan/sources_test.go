@@ -96,12 +96,59 @@ func TestSourcesNeverAnsweredHoldsAll(t *testing.T) {
 	if got := r.registered(); !slices.Equal(got, addrs(ipA, ipB, ipC)) {
 		t.Fatalf("registered %v, want A B C", got)
 	}
-	// A held source that never answered (a member still being created) holds nothing.
+	// A pending source (a member still being created, with no name to resolve yet) holds nothing.
 	for i := range 2 {
-		r.pass(known("a", at(30+5*i), ipC), Source{Name: "b", Hold: true})
+		r.pass(known("a", at(30+5*i), ipC), Source{Name: "b", Hold: true, Pending: true})
 	}
 	if got := r.registered(); !slices.Equal(got, addrs(ipC)) {
-		t.Fatalf("with b only held: registered %v, want C", got)
+		t.Fatalf("with b only pending: registered %v, want C", got)
+	}
+}
+
+// TestSourcesHeldUnknownAfterRestart: after a restart (empty memory), a member that is not available and whose
+// name does not resolve is an unknown source that never answered: it may stand for any registered address (its
+// own among them), so nothing is deregistered, however many counted answers the other members give.
+func TestSourcesHeldUnknownAfterRestart(t *testing.T) {
+	r := &sourcesRun{t: t, current: []nlb.TargetHealth{th(ipA, 5432, "", "healthy"), th(ipB, 5432, "", "healthy")}}
+	for i := range 4 {
+		p := r.pass(known("r1", at(5*i), ipA), Source{Name: "r2", Hold: true})
+		if len(p.Deregister) > 0 || !slices.Equal(p.Held, addrs(ipB)) {
+			t.Fatalf("pass %d: %+v; want B held for r2, which has not answered since start", i, p)
+		}
+	}
+	// r2 answers (still rebooting, held): its address is known to be its own and stays; nothing else is stale.
+	p := r.pass(known("r1", at(20), ipA), Source{Name: "r2", Known: true, Hold: true, Answer: answer(at(20), ipB)})
+	if len(p.Deregister) > 0 || !slices.Equal(r.registered(), addrs(ipA, ipB)) {
+		t.Fatalf("r2 answered while held: %+v, registered %v; want A B", p, r.registered())
+	}
+}
+
+// TestSourcesDepartedCountedTTLApart: an address whose source left (a member dropped by one membership read) is
+// absent from the other members' answers, which count at different times as their TTLs run out. Its absences are
+// counted a TTL apart all the same, as with one name: not twice within a second because r1's and r2's answers
+// happen to count one after the other.
+func TestSourcesDepartedCountedTTLApart(t *testing.T) {
+	r := &sourcesRun{t: t}
+	src := func(name string, sec int, ttl time.Duration, a netip.Addr) Source {
+		s := known(name, at(sec), a)
+		s.Answer.TTL = ttl
+		return s
+	}
+	r.pass(src("r1", 0, 5*time.Second, ipA), src("r2", 0, 2*time.Second, ipB), src("r3", 0, 5*time.Second, ipC))
+	// t=4: the membership no longer lists r3. r2's answer counts (its 2 s ran out), r1's does not yet.
+	r.pass(src("r1", 4, 5*time.Second, ipA), src("r2", 4, 5*time.Second, ipB))
+	if n := r.mem.Absent[ipC]; n != 1 {
+		t.Fatalf("t=4: C absent %d times, want 1", n)
+	}
+	// t=5: r1's answer counts, 1 s after r2's: not a TTL after the absence r2's answer counted.
+	r.pass(src("r1", 5, 5*time.Second, ipA), src("r2", 5, 5*time.Second, ipB))
+	if slices.Contains(r.dereg, ipC) {
+		t.Fatalf("C deregistered at t=5, 1 s after its first absence (TTL 5 s, deregister_after 2)")
+	}
+	// t=9: r2's answer of t=4 ran out: a TTL after the first absence, the second one counts.
+	r.pass(src("r1", 9, 5*time.Second, ipA), src("r2", 9, 5*time.Second, ipB))
+	if !slices.Equal(r.registered(), addrs(ipA, ipB)) {
+		t.Fatalf("t=9: registered %v, want A B: C absent from two answers a TTL apart", r.registered())
 	}
 }
 
