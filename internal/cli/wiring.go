@@ -86,7 +86,8 @@ func newBudget(cfg *config.Config, m *metrics.Metrics) *budget.Budget {
 	return budget.New(budget.Rates{Describe: cfg.AWS.DescribeRate(), Mutate: cfg.AWS.MutateRate()}, m)
 }
 
-// shardFlag registers --shard (env IPSYNC_SHARD) on the commands that sync: run, sync and the Lambda handler.
+// shardFlag registers --shard (env IPSYNC_SHARD) on the commands that work on mappings: run, sync, status,
+// validate and the Lambda handler.
 func shardFlag(fs *flag.FlagSet) *config.Shard {
 	s := &config.Shard{}
 	fs.Var(s, "shard", "i/n: keep only the mappings whose target group ARN hashes to shard i of n (0 <= i < n), so that n "+
@@ -105,8 +106,18 @@ func keepShard(cfg *config.Config, shard config.Shard, log *zap.Logger) {
 	log.Info("serving one shard of the mappings", zap.Stringer("shard", shard), zap.Int("mappings", len(cfg.Syncs)),
 		zap.Int("mappings_in_configuration", all))
 	if len(cfg.Syncs) == 0 && !cfg.Discover.Enabled() {
-		log.Warn("this shard owns none of the configured mappings: it has nothing to do", zap.Stringer("shard", shard))
+		log.Warn(emptyShard, zap.Stringer("shard", shard))
 	}
+}
+
+const emptyShard = "this shard owns none of the configured mappings: it has nothing to do"
+
+// shardNote says, after a count of the shard's mappings, how many the configuration holds; "" for the whole fleet.
+func shardNote(shard config.Shard, all int) string {
+	if shard.Count <= 1 {
+		return ""
+	}
+	return fmt.Sprintf(" in shard %s (%d in the configuration)", shard, all)
 }
 
 // engine builds the engine; the configuration's warnings are logged first, as every run or sync starts.
