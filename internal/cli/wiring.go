@@ -59,6 +59,7 @@ type wiring struct {
 	registry *prometheus.Registry
 	metrics  *metrics.Metrics
 	factory  *targets.Factory
+	budget   *budget.Budget // shared by the factory's clients and discovery's (I11)
 	resolver resolver.Lookup
 }
 
@@ -71,9 +72,10 @@ func wire(ctx context.Context, env Env, cfg *config.Config) (*wiring, error) {
 	if w.resolver, err = engine.NewResolver(cfg, w.metrics, nil); err != nil {
 		return nil, fmt.Errorf("DNS resolver: %w", err)
 	}
+	w.budget = newBudget(cfg, w.metrics)
 	if w.factory, err = targets.NewFactory(ctx, targets.FactoryOptions{
 		APIOptions: []func(*middleware.Stack) error{w.metrics.AWSMiddleware()},
-		Budget:     newBudget(cfg, w.metrics),
+		Budget:     w.budget,
 		Logger:     sdkLogger(w.log),
 	}); err != nil {
 		return nil, fmt.Errorf("AWS configuration: %w (check AWS_REGION, AWS_PROFILE and credentials)", err)
@@ -136,11 +138,18 @@ func (w *wiring) engine(opts engine.Options) *engine.Engine {
 
 // fleet returns the Fleet that runs the discovered mappings beside eng's static ones; nil when discovery is off.
 // Discovery keeps the target groups of shard only, as keepShard keeps the static mappings of it.
-// Discovery's clients share the factory's AWS configuration (credentials, retryer, metrics middleware).
 func (w *wiring) fleet(eng *engine.Engine, shard config.Shard) *engine.Fleet {
 	if !w.cfg.Discover.Enabled() {
 		return nil
 	}
-	d := discover.New(w.cfg.Discover, discover.NewAWSClients(w.factory.Config(), w.cfg.Discover.RoleARN), discover.Options{Shard: shard})
+	d := newDiscoverer(w.cfg, w.factory, w.budget, shard)
 	return engine.NewFleet(eng, d, w.cfg, w.log)
+}
+
+// newDiscoverer is the search for cfg.Discover's tagged groups of shard. Its clients share the factory's AWS
+// configuration (credentials, retryer, metrics middleware) and the factory's AWS API budget b: a search's calls
+// draw from the Describe bucket that the mappings' reads draw from (I11).
+func newDiscoverer(cfg *config.Config, factory *targets.Factory, b *budget.Budget, shard config.Shard) *discover.Discoverer {
+	return discover.New(cfg.Discover, discover.NewAWSClients(factory.Config(), cfg.Discover.RoleARN),
+		discover.Options{Shard: shard, Budget: b})
 }
