@@ -86,7 +86,7 @@ func runDaemon(env Env, args []string) int {
 			fmt.Fprintf(env.Stderr, "ipsync run: cannot listen on %s for /metrics: %v (set --listen or IPSYNC_LISTEN to a free address, or \"\" to disable)\n", cfg.Listen, err)
 			return exitError
 		}
-		srv = metrics.Serve(ln, metrics.Handler(w.registry, readiness(eng)), metrics.ServerOptions{})
+		srv = metrics.Serve(ln, w.metrics.Handler(w.registry, readiness(eng)), metrics.ServerOptions{})
 		w.log.Info("serving /metrics /healthz /readyz", zap.String("listen", ln.Addr().String()))
 	}
 	names := make([]string, 0, len(cfg.Syncs))

@@ -12,8 +12,24 @@ import (
 // into each.
 
 // Collect implements prometheus.Collector. Each record's series are made under its lock and sent after it, so
-// that a slow scrape never holds up a pass recording its outcome.
+// that a slow scrape never holds up a pass recording its outcome. Once a /metrics handler writes the families
+// itself (streamed), Collect leaves them out.
 func (s *mappingSeries) Collect(ch chan<- prometheus.Metric) {
+	if s.streamed.Load() {
+		return
+	}
+	var out []prometheus.Metric
+	s.each(func(sync string, r *record) {
+		out = s.export(out[:0], sync, r, nil)
+	}, func() {
+		for _, m := range out {
+			ch <- m
+		}
+	})
+}
+
+// each calls fn for every record under the record's lock, then after (outside it) for every record.
+func (s *mappingSeries) each(fn func(sync string, r *record), after func()) {
 	s.mu.RLock()
 	names := make([]string, 0, len(s.records))
 	recs := make([]*record, 0, len(s.records))
@@ -21,14 +37,11 @@ func (s *mappingSeries) Collect(ch chan<- prometheus.Metric) {
 		names, recs = append(names, name), append(recs, r)
 	}
 	s.mu.RUnlock()
-	var out []prometheus.Metric
 	for i, r := range recs {
 		r.mu.Lock()
-		out = s.export(out[:0], names[i], r)
+		fn(names[i], r)
 		r.mu.Unlock()
-		for _, m := range out {
-			ch <- m
-		}
+		after()
 	}
 }
 
@@ -50,24 +63,32 @@ func labelPairs(name string, values []string) []*dto.LabelPair {
 	return out
 }
 
-// export appends the series of record r of mapping sync to out. The caller holds r.mu.
-func (s *mappingSeries) export(out []prometheus.Metric, sync string, r *record) []prometheus.Metric {
+// export appends the series of record r of mapping sync to out: those of family want, or all (want nil). The
+// caller holds r.mu.
+func (s *mappingSeries) export(out []prometheus.Metric, sync string, r *record, want *mappingFamily) []prometheus.Metric {
 	syncPair := &dto.LabelPair{Name: new("sync"), Value: new(sync)}
 	only := []*dto.LabelPair{syncPair}
 	// with is the labels {name=value, sync}: every other label name sorts before "sync", as a series' pairs must.
 	with := func(pair *dto.LabelPair) []*dto.LabelPair { return []*dto.LabelPair{pair, syncPair} }
 	created := timestamppb.New(r.created)
-	counter := func(d *prometheus.Desc, labels []*dto.LabelPair, v float64) {
-		out = append(out, &series{desc: d, labels: labels, counter: &dto.Counter{Value: new(v), CreatedTimestamp: created}})
+	skip := func(f *mappingFamily) bool { return want != nil && f != want }
+	counter := func(f *mappingFamily, labels []*dto.LabelPair, v float64) {
+		if !skip(f) {
+			out = append(out, &series{desc: f.desc, labels: labels, counter: &dto.Counter{Value: new(v), CreatedTimestamp: created}})
+		}
 	}
-	gauge := func(d *prometheus.Desc, labels []*dto.LabelPair, v float64) {
-		out = append(out, &series{desc: d, labels: labels, gauge: &dto.Gauge{Value: new(v)}})
+	gauge := func(f *mappingFamily, labels []*dto.LabelPair, v float64) {
+		if !skip(f) {
+			out = append(out, &series{desc: f.desc, labels: labels, gauge: &dto.Gauge{Value: new(v)}})
+		}
 	}
-	hist := func(d *prometheus.Desc, labels []*dto.LabelPair, h *histogram, bounds []float64) {
-		out = append(out, &series{desc: d, labels: labels, histogram: h.dto(bounds, created)})
+	hist := func(f *mappingFamily, labels []*dto.LabelPair, h *histogram, bounds []float64) {
+		if !skip(f) {
+			out = append(out, &series{desc: f.desc, labels: labels, histogram: h.dto(bounds, created)})
+		}
 	}
 	// labelled is a series per fixed label value (pairs, values) and per other value seen (extra).
-	labelled := func(series func(*prometheus.Desc, []*dto.LabelPair, float64), d *prometheus.Desc,
+	labelled := func(series func(*mappingFamily, []*dto.LabelPair, float64), d *mappingFamily,
 		pairs []*dto.LabelPair, values []float64, extra map[string]float64) {
 		for i, v := range values {
 			series(d, with(pairs[i]), v)

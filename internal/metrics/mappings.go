@@ -2,10 +2,13 @@ package metrics
 
 import (
 	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // This file keeps every series labelled sync (one mapping's) in one small record per mapping, exported at scrape
@@ -26,58 +29,74 @@ var (
 type mappingSeries struct {
 	syncRuns, syncDuration, lastSuccess, inSync, resolved, addressChanges, targets, registrations,
 	deregistrations, dnsQueries, dnsDuration, convergence, dnsMode, members, membershipKnown,
-	membershipErrs *prometheus.Desc
+	membershipErrs *mappingFamily
+	families []*mappingFamily // all of the above, by name
+
+	// streamed is set once a /metrics handler writes these families itself (Handler): Collect then leaves them
+	// out, so that they are not written twice.
+	streamed atomic.Bool
 
 	mu      sync.RWMutex
 	records map[string]*record // by mapping name
 }
 
+// mappingFamily is one per-mapping metric family: the Desc of its series, and its name, help and type for /metrics.
+type mappingFamily struct {
+	desc       *prometheus.Desc
+	name, help string
+	typ        dto.MetricType
+}
+
 func newMappingSeries() *mappingSeries {
-	d := func(name, help string, labels ...string) *prometheus.Desc {
-		return prometheus.NewDesc(prometheus.BuildFQName(namespace, "", name), help, labels, nil)
+	s := &mappingSeries{records: map[string]*record{}}
+	f := func(typ dto.MetricType, name, help string, labels ...string) *mappingFamily {
+		fq := prometheus.BuildFQName(namespace, "", name)
+		fam := &mappingFamily{desc: prometheus.NewDesc(fq, help, labels, nil), name: fq, help: help, typ: typ}
+		s.families = append(s.families, fam)
+		return fam
 	}
-	return &mappingSeries{
-		syncRuns: d("sync_runs_total",
-			"Sync passes by result: unchanged, changed (a target was registered or deregistered) or error.",
-			"sync", "result"),
-		syncDuration: d("sync_duration_seconds",
-			"Duration of one sync pass (resolve, describe, register, deregister).", "sync"),
-		lastSuccess: d("last_success_timestamp_seconds",
-			"Unix time of the last sync pass that did not fail; 0 = none yet.", "sync"),
-		inSync: d("in_sync",
-			"1 when the registered targets equal the resolved addresses, else 0.", "sync"),
-		resolved: d("resolved_addresses",
-			"Addresses the endpoint resolved to in the last successful resolution.", "sync"),
-		addressChanges: d("address_changes_total",
-			"Times the resolved address set changed (failovers seen).", "sync"),
-		targets: d("targets",
-			"Targets in the target group by ELBv2 health state, from the last DescribeTargetHealth.",
-			"sync", "state"),
-		registrations: d("registrations_total",
-			"Targets registered (targets, not API calls).", "sync"),
-		deregistrations: d("deregistrations_total",
-			"Targets deregistered (targets, not API calls).", "sync"),
-		dnsQueries: d("dns_queries_total",
-			"DNS resolutions of the endpoint by result: success or the resolver's error kind.", "sync", "result"),
-		dnsDuration: d("dns_query_duration_seconds",
-			"Duration of one DNS resolution of the endpoint, CNAME chain included.", "sync"),
-		convergence: d("convergence_seconds",
-			"Time from an address change to its target being registered, and to it being healthy.",
-			"sync", "stage"),
-		dnsMode: d("dns_mode",
-			"1 for the DNS mode the mapping's last answer came in: recursive, authoritative, or fallback "+
-				"(authoritative configured, but no name server of the zone could be reached: the recursive servers answered).",
-			"sync", "mode"),
-		members: d("members",
-			"Members of an rds: mapping's source in its last successful membership read, by state: available "+
-				"(followed) or unavailable (kept if registered, not added).", "sync", "state"),
-		membershipKnown: d("membership_known",
-			"1 when the last membership read of an rds: mapping succeeded, 0 while its membership is unknown "+
-				"(nothing is deregistered meanwhile).", "sync"),
-		membershipErrs: d("membership_refresh_errors_total",
-			"Failed membership reads of an rds: mapping (RDS API errors, or a member list of zero).", "sync"),
-		records: map[string]*record{},
-	}
+	const counter, gauge, histogram = dto.MetricType_COUNTER, dto.MetricType_GAUGE, dto.MetricType_HISTOGRAM
+	s.syncRuns = f(counter, "sync_runs_total",
+		"Sync passes by result: unchanged, changed (a target was registered or deregistered) or error.",
+		"sync", "result")
+	s.syncDuration = f(histogram, "sync_duration_seconds",
+		"Duration of one sync pass (resolve, describe, register, deregister).", "sync")
+	s.lastSuccess = f(gauge, "last_success_timestamp_seconds",
+		"Unix time of the last sync pass that did not fail; 0 = none yet.", "sync")
+	s.inSync = f(gauge, "in_sync",
+		"1 when the registered targets equal the resolved addresses, else 0.", "sync")
+	s.resolved = f(gauge, "resolved_addresses",
+		"Addresses the endpoint resolved to in the last successful resolution.", "sync")
+	s.addressChanges = f(counter, "address_changes_total",
+		"Times the resolved address set changed (failovers seen).", "sync")
+	s.targets = f(gauge, "targets",
+		"Targets in the target group by ELBv2 health state, from the last DescribeTargetHealth.",
+		"sync", "state")
+	s.registrations = f(counter, "registrations_total",
+		"Targets registered (targets, not API calls).", "sync")
+	s.deregistrations = f(counter, "deregistrations_total",
+		"Targets deregistered (targets, not API calls).", "sync")
+	s.dnsQueries = f(counter, "dns_queries_total",
+		"DNS resolutions of the endpoint by result: success or the resolver's error kind.", "sync", "result")
+	s.dnsDuration = f(histogram, "dns_query_duration_seconds",
+		"Duration of one DNS resolution of the endpoint, CNAME chain included.", "sync")
+	s.convergence = f(histogram, "convergence_seconds",
+		"Time from an address change to its target being registered, and to it being healthy.",
+		"sync", "stage")
+	s.dnsMode = f(gauge, "dns_mode",
+		"1 for the DNS mode the mapping's last answer came in: recursive, authoritative, or fallback "+
+			"(authoritative configured, but no name server of the zone could be reached: the recursive servers answered).",
+		"sync", "mode")
+	s.members = f(gauge, "members",
+		"Members of an rds: mapping's source in its last successful membership read, by state: available "+
+			"(followed) or unavailable (kept if registered, not added).", "sync", "state")
+	s.membershipKnown = f(gauge, "membership_known",
+		"1 when the last membership read of an rds: mapping succeeded, 0 while its membership is unknown "+
+			"(nothing is deregistered meanwhile).", "sync")
+	s.membershipErrs = f(counter, "membership_refresh_errors_total",
+		"Failed membership reads of an rds: mapping (RDS API errors, or a member list of zero).", "sync")
+	slices.SortFunc(s.families, func(a, b *mappingFamily) int { return strings.Compare(a.name, b.name) })
+	return s
 }
 
 // record is one mapping's series. Every field after mu is guarded by it. A series of a fixed label value (result,
@@ -170,9 +189,7 @@ func (s *mappingSeries) forget(sync string) {
 
 // Describe implements prometheus.Collector.
 func (s *mappingSeries) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{s.syncRuns, s.syncDuration, s.lastSuccess, s.inSync, s.resolved,
-		s.addressChanges, s.targets, s.registrations, s.deregistrations, s.dnsQueries, s.dnsDuration, s.convergence,
-		s.dnsMode, s.members, s.membershipKnown, s.membershipErrs} {
-		ch <- d
+	for _, f := range s.families {
+		ch <- f.desc
 	}
 }
