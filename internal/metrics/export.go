@@ -28,7 +28,7 @@ func (s *mappingSeries) Collect(ch chan<- prometheus.Metric) {
 	})
 }
 
-// each calls fn for every record under the record's lock, then after (outside it) for every record.
+// each calls, for every record, fn under the record's lock, then after outside it.
 func (s *mappingSeries) each(fn func(sync string, r *record), after func()) {
 	s.mu.RLock()
 	names := make([]string, 0, len(s.records))

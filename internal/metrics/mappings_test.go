@@ -2,6 +2,7 @@ package metrics_test
 
 import (
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"runtime"
 	"sync"
@@ -14,35 +15,49 @@ import (
 	"github.com/ipsync/ipsync/internal/metrics"
 )
 
-// TestScrapeWhileRecording: passes record while /metrics is scraped and mappings come and go (run with -race);
-// every scrape is a valid exposition and a recorded count is never lost.
+// TestScrapeWhileRecording: passes record while /metrics is scraped, through the registry and through the
+// daemon's handler in the text and protobuf formats at once (their label pairs are shared), and mappings come and
+// go (run with -race); every scrape answers 200 and a recorded count is never lost.
 func TestScrapeWhileRecording(t *testing.T) {
 	m, reg := newMetrics(t)
 	h := promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.HTTPErrorOnError})
+	other, otherReg := newMetrics(t)
+	daemon := other.Handler(otherReg, nil)
 	const passes = 200
 	var wg sync.WaitGroup
 	for w := range 4 {
 		wg.Go(func() {
 			sync := fmt.Sprintf("db%d", w)
-			m.Init(sync)
+			for _, m := range []*metrics.Metrics{m, other} {
+				m.Init(sync)
+			}
 			for range passes {
-				m.SyncRun(sync, metrics.ResultUnchanged, time.Millisecond)
-				m.DNSQuery(sync, metrics.DNSSuccess, time.Millisecond)
-				m.SetTargets(sync, map[string]int{"healthy": 1, "hibernating": 1})
-				m.Init("churn")
-				m.Forget("churn")
+				for _, m := range []*metrics.Metrics{m, other} {
+					m.SyncRun(sync, metrics.ResultUnchanged, time.Millisecond)
+					m.DNSQuery(sync, metrics.DNSSuccess, time.Millisecond)
+					m.SetTargets(sync, map[string]int{"healthy": 1, "hibernating": 1})
+					m.Init("churn")
+					m.Forget("churn")
+				}
 			}
 		})
 	}
-	wg.Go(func() {
+	scraper := func(h http.Handler, accept string) {
 		for range 20 {
+			req := httptest.NewRequest("GET", "/metrics", nil)
+			req.Header.Set("Accept", accept)
 			rec := httptest.NewRecorder()
-			h.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+			h.ServeHTTP(rec, req)
 			if rec.Code != 200 {
 				t.Errorf("/metrics = %d: %s", rec.Code, rec.Body)
 			}
 		}
-	})
+	}
+	const protobuf = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited"
+	wg.Go(func() { scraper(h, "text/plain") })
+	wg.Go(func() { scraper(daemon, "text/plain") })
+	wg.Go(func() { scraper(daemon, protobuf) })
+	wg.Go(func() { scraper(daemon, protobuf) })
 	wg.Wait()
 	for w := range 4 {
 		wantValue(t, reg, "ipsync_sync_runs_total", l("sync", fmt.Sprintf("db%d", w), "result", "unchanged"), passes)
