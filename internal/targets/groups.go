@@ -104,7 +104,9 @@ func (r *groupReads) take(n int) map[string][]chan groupAnswer {
 		batch[arn] = r.waiting[arn]
 		delete(r.waiting, arn)
 	}
-	r.order = r.order[n:]
+	if r.order = r.order[n:]; len(r.order) == 0 {
+		r.order = nil // a fleet's start leaves no array of 3,000 ARNs behind
+	}
 	return batch
 }
 
