@@ -33,7 +33,7 @@ type Kind string
 
 // The buckets of one account and region.
 const (
-	Describe    Kind = "describe"     // ELBv2 Describe*: DescribeTargetHealth, DescribeTargetGroups, DescribeTags
+	Describe    Kind = "describe"     // ELBv2 Describe*: DescribeTargetHealth, DescribeTargetGroups, DescribeTags; discovery's GetResources
 	Mutate      Kind = "mutate"       // ELBv2 RegisterTargets, DeregisterTargets, AddTags, RemoveTags
 	RDSDescribe Kind = "rds_describe" // RDS Describe*: a service of its own with its own limits
 )
@@ -63,11 +63,16 @@ func (b *Budget) For(targetGroupARN string) (*Account, error) {
 	if err != nil {
 		return nil, err
 	}
+	return b.ForAccount(account, region), nil
+}
+
+// ForAccount returns the buckets of an account and region.
+func (b *Budget) ForAccount(account, region string) *Account {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	key := account + "/" + region
 	if a, ok := b.accounts[key]; ok {
-		return a, nil
+		return a
 	}
 	a := &Account{metrics: b.metrics, buckets: map[Kind]*bucket{
 		Describe:    newBucket(b.rates.Describe),
@@ -75,7 +80,7 @@ func (b *Budget) For(targetGroupARN string) (*Account, error) {
 		RDSDescribe: newBucket(b.rates.Describe),
 	}}
 	b.accounts[key] = a
-	return a, nil
+	return a
 }
 
 // KeyOf is the account and region whose limits a call about the resource arn counts against.
@@ -125,7 +130,7 @@ const middlewareID = "ipsync.budget"
 
 // Middleware returns a stack mutator for a client's APIOptions: every attempt of a budgeted operation waits for
 // a token of its kind, after the SDK's retry step, so that retries are paced as first attempts are. Operations
-// outside the budget (STS, the tagging API) pass at once. A nil *Account gives a no-op.
+// outside the budget (STS) pass at once. A nil *Account gives a no-op.
 func (a *Account) Middleware() func(*middleware.Stack) error {
 	return func(s *middleware.Stack) error {
 		if a == nil {
@@ -152,9 +157,13 @@ func (a *Account) Middleware() func(*middleware.Stack) error {
 }
 
 // KindOf is the bucket an operation of the service (the SDK's service ID) draws from; false: not budgeted.
+// Discovery's GetResources (the Resource Groups Tagging API) draws from the Describe bucket with the
+// DescribeTargetGroups that follows it: a search is a few calls every discover.interval, and one bucket for a
+// search's reads keeps it from ever bursting past what the account's Describe budget allows.
 func KindOf(serviceID, operation string) (Kind, bool) {
 	switch {
-	case serviceID == "Elastic Load Balancing v2" && strings.HasPrefix(operation, "Describe"):
+	case serviceID == "Elastic Load Balancing v2" && strings.HasPrefix(operation, "Describe"),
+		serviceID == "Resource Groups Tagging API" && operation == "GetResources":
 		return Describe, true
 	case serviceID == "Elastic Load Balancing v2" && (operation == "RegisterTargets" || operation == "DeregisterTargets" ||
 		operation == "AddTags" || operation == "RemoveTags"):

@@ -170,7 +170,8 @@ func TestKindOf(t *testing.T) {
 		{"Elastic Load Balancing v2", "RemoveTags", budget.Mutate, true},
 		{"RDS", "DescribeDBClusters", budget.RDSDescribe, true},
 		{"EC2", "DescribeVpcs", "", false},
-		{"Resource Groups Tagging API", "GetResources", "", false},
+		{"Resource Groups Tagging API", "GetResources", budget.Describe, true},
+		{"Resource Groups Tagging API", "TagResources", "", false},
 		{"STS", "AssumeRole", "", false},
 	} {
 		got, ok := budget.KindOf(c.service, c.op)

@@ -86,7 +86,7 @@ func runDaemon(env Env, args []string) int {
 			fmt.Fprintf(env.Stderr, "ipsync run: cannot listen on %s for /metrics: %v (set --listen or IPSYNC_LISTEN to a free address, or \"\" to disable)\n", cfg.Listen, err)
 			return exitError
 		}
-		srv = metrics.Serve(ln, metrics.Handler(w.registry, readiness(eng)), metrics.ServerOptions{})
+		srv = metrics.Serve(ln, w.metrics.Handler(w.registry, readiness(eng)), metrics.ServerOptions{})
 		w.log.Info("serving /metrics /healthz /readyz", zap.String("listen", ln.Addr().String()))
 	}
 	names := make([]string, 0, len(cfg.Syncs))
@@ -204,6 +204,7 @@ func runSync(env Env, args []string) int {
 func runStatus(env Env, args []string) int {
 	fs := newFlagSet(env, "status", "For each mapping: resolved addresses (TTL, CNAME chain, server) and registered targets with health. Changes nothing.")
 	flags := config.BindFlags(fs, oneShotFlags()...)
+	shard := shardFlag(fs)
 	output := outputFlag(fs)
 	if code := parse(env, fs, args, listenEnv); code >= 0 {
 		return code
@@ -221,8 +222,9 @@ func runStatus(env Env, args []string) int {
 		fmt.Fprintf(env.Stderr, "ipsync status: %v\n", err)
 		return exitError
 	}
+	keepShard(cfg, *shard, w.log) // without --shard: the whole fleet
 	eng := w.engine(engine.Options{DryRun: true})
-	if fleet := w.fleet(eng, config.Shard{}); fleet != nil { // status shows the whole fleet
+	if fleet := w.fleet(eng, *shard); fleet != nil {
 		_ = fleet.Discover(env.Signals) // logged; the mappings found are shown
 	}
 	reports := eng.RunOnce(context.WithoutCancel(env.Signals))
@@ -238,6 +240,7 @@ func runStatus(env Env, args []string) int {
 func runValidate(env Env, args []string) int {
 	fs := newFlagSet(env, "validate", "Check the configuration and exit 0 (valid) or 1 (every problem listed).")
 	flags := config.BindFlags(fs)
+	shard := shardFlag(fs)
 	remote := fs.Bool("remote", false, "also read each target group and resolve each endpoint, changing nothing: the group exists, has type ip and an NLB protocol, "+
 		"and the endpoint (or each rds: member) resolves to addresses of the group's IP family inside allowed_cidrs; prints the port targets will use")
 	if code := parse(env, fs, args); code >= 0 {
@@ -247,12 +250,19 @@ func runValidate(env Env, args []string) int {
 	if !ok {
 		return exitError
 	}
+	// The whole configuration is checked, as every shard's daemon checks it before it keeps its own mappings; the
+	// warnings and --remote are about the shard's mappings, as its daemon logs and syncs them.
+	all := len(cfg.Syncs)
+	keepShard(cfg, *shard, zap.NewNop())
+	if shard.Count > 1 && len(cfg.Syncs) == 0 && !cfg.Discover.Enabled() {
+		fmt.Fprintf(env.Stdout, "warning: shard %s: %s\n", shard, emptyShard)
+	}
 	// Warnings do not change the exit code: the configuration works, just not as the user most likely wants.
 	for _, w := range cfg.Warnings() {
 		fmt.Fprintf(env.Stdout, "warning: %s\n", w)
 	}
 	if !*remote {
-		fmt.Fprintf(env.Stdout, "configuration is valid: %s\n", plural(len(cfg.Syncs), "mapping"))
+		fmt.Fprintf(env.Stdout, "configuration is valid: %s%s\n", plural(len(cfg.Syncs), "mapping"), shardNote(*shard, all))
 		return exitOK
 	}
 	w, err := wire(env.Signals, env, cfg)

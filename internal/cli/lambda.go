@@ -7,7 +7,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/ipsync/ipsync/internal/config"
-	"github.com/ipsync/ipsync/internal/discover"
 	"github.com/ipsync/ipsync/internal/engine"
 	"github.com/ipsync/ipsync/internal/lambda"
 	"github.com/ipsync/ipsync/internal/targets"
@@ -57,14 +56,15 @@ func runLambda(env Env) int {
 		fmt.Fprintf(env.Stderr, "ipsync lambda: DNS resolver: %v\n", err)
 		return exitError
 	}
-	factory, err := targets.NewFactory(env.Signals, targets.FactoryOptions{Budget: newBudget(cfg, nil), Logger: sdkLogger(log)})
+	apiBudget := newBudget(cfg, nil)
+	factory, err := targets.NewFactory(env.Signals, targets.FactoryOptions{Budget: apiBudget, Logger: sdkLogger(log)})
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "ipsync lambda: AWS configuration: %v\n", err)
 		return exitError
 	}
 	var disc engine.Discoverer
 	if cfg.Discover.Enabled() {
-		disc = discover.New(cfg.Discover, discover.NewAWSClients(factory.Config(), cfg.Discover.RoleARN), discover.Options{Shard: *shard})
+		disc = newDiscoverer(cfg, factory, apiBudget, *shard)
 	}
 	h := lambda.New(lambda.Options{
 		Config:   cfg,

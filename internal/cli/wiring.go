@@ -59,6 +59,7 @@ type wiring struct {
 	registry *prometheus.Registry
 	metrics  *metrics.Metrics
 	factory  *targets.Factory
+	budget   *budget.Budget // shared by the factory's clients and discovery's (I11)
 	resolver resolver.Lookup
 }
 
@@ -71,9 +72,10 @@ func wire(ctx context.Context, env Env, cfg *config.Config) (*wiring, error) {
 	if w.resolver, err = engine.NewResolver(cfg, w.metrics, nil); err != nil {
 		return nil, fmt.Errorf("DNS resolver: %w", err)
 	}
+	w.budget = newBudget(cfg, w.metrics)
 	if w.factory, err = targets.NewFactory(ctx, targets.FactoryOptions{
 		APIOptions: []func(*middleware.Stack) error{w.metrics.AWSMiddleware()},
-		Budget:     newBudget(cfg, w.metrics),
+		Budget:     w.budget,
 		Logger:     sdkLogger(w.log),
 	}); err != nil {
 		return nil, fmt.Errorf("AWS configuration: %w (check AWS_REGION, AWS_PROFILE and credentials)", err)
@@ -86,7 +88,8 @@ func newBudget(cfg *config.Config, m *metrics.Metrics) *budget.Budget {
 	return budget.New(budget.Rates{Describe: cfg.AWS.DescribeRate(), Mutate: cfg.AWS.MutateRate()}, m)
 }
 
-// shardFlag registers --shard (env IPSYNC_SHARD) on the commands that sync: run, sync and the Lambda handler.
+// shardFlag registers --shard (env IPSYNC_SHARD) on the commands that work on mappings: run, sync, status,
+// validate and the Lambda handler.
 func shardFlag(fs *flag.FlagSet) *config.Shard {
 	s := &config.Shard{}
 	fs.Var(s, "shard", "i/n: keep only the mappings whose target group ARN hashes to shard i of n (0 <= i < n), so that n "+
@@ -105,8 +108,18 @@ func keepShard(cfg *config.Config, shard config.Shard, log *zap.Logger) {
 	log.Info("serving one shard of the mappings", zap.Stringer("shard", shard), zap.Int("mappings", len(cfg.Syncs)),
 		zap.Int("mappings_in_configuration", all))
 	if len(cfg.Syncs) == 0 && !cfg.Discover.Enabled() {
-		log.Warn("this shard owns none of the configured mappings: it has nothing to do", zap.Stringer("shard", shard))
+		log.Warn(emptyShard, zap.Stringer("shard", shard))
 	}
+}
+
+const emptyShard = "this shard owns none of the configured mappings: it has nothing to do"
+
+// shardNote says, after a count of the shard's mappings, how many the configuration holds; "" for the whole fleet.
+func shardNote(shard config.Shard, all int) string {
+	if shard.Count <= 1 {
+		return ""
+	}
+	return fmt.Sprintf(" in shard %s (%d in the configuration)", shard, all)
 }
 
 // engine builds the engine; the configuration's warnings are logged first, as every run or sync starts.
@@ -125,11 +138,18 @@ func (w *wiring) engine(opts engine.Options) *engine.Engine {
 
 // fleet returns the Fleet that runs the discovered mappings beside eng's static ones; nil when discovery is off.
 // Discovery keeps the target groups of shard only, as keepShard keeps the static mappings of it.
-// Discovery's clients share the factory's AWS configuration (credentials, retryer, metrics middleware).
 func (w *wiring) fleet(eng *engine.Engine, shard config.Shard) *engine.Fleet {
 	if !w.cfg.Discover.Enabled() {
 		return nil
 	}
-	d := discover.New(w.cfg.Discover, discover.NewAWSClients(w.factory.Config(), w.cfg.Discover.RoleARN), discover.Options{Shard: shard})
+	d := newDiscoverer(w.cfg, w.factory, w.budget, shard)
 	return engine.NewFleet(eng, d, w.cfg, w.log)
+}
+
+// newDiscoverer is the search for cfg.Discover's tagged groups of shard. Its clients share the factory's AWS
+// configuration (credentials, retryer, metrics middleware) and the factory's AWS API budget b: a search's calls
+// draw from the Describe bucket that the mappings' reads draw from (I11).
+func newDiscoverer(cfg *config.Config, factory *targets.Factory, b *budget.Budget, shard config.Shard) *discover.Discoverer {
+	return discover.New(cfg.Discover, discover.NewAWSClients(factory.Config(), cfg.Discover.RoleARN),
+		discover.Options{Shard: shard, Budget: b})
 }

@@ -34,7 +34,9 @@ import (
 	rgttypes "github.com/aws/aws-sdk-go-v2/service/resourcegroupstaggingapi/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/ipsync/ipsync/internal/budget"
 	"github.com/ipsync/ipsync/internal/config"
+	"github.com/ipsync/ipsync/internal/targets"
 )
 
 // TaggingAPI is the part of the Resource Groups Tagging API that discovery calls.
@@ -72,10 +74,13 @@ const (
 
 const targetGroupResourceType = "elasticloadbalancing:targetgroup"
 
-// Options tune a Discoverer. The zero value is the production setting.
+// Options tune a Discoverer.
 type Options struct {
 	Shard       config.Shard  // only groups of this shard are found (the zero Shard: all)
 	CallTimeout time.Duration // per call; 0 = DefaultCallTimeout
+	// Budget is the process's AWS API budget (I11): a search's calls, GetResources and DescribeTargetGroups,
+	// retries included, draw from the Describe bucket of the account and region searched. nil: no budget.
+	Budget *budget.Budget
 }
 
 // Discoverer searches for tagged target groups. It is safe for concurrent use.
@@ -83,12 +88,43 @@ type Discoverer struct {
 	cfg     config.Discover
 	clients ClientsFunc
 	opts    Options
+
+	mu       sync.Mutex
+	accounts map[string]string // region -> the account searched there (budgetFor)
 }
 
 // New returns a Discoverer for cfg (validated: Enabled, regions set).
 func New(cfg config.Discover, clients ClientsFunc, opts Options) *Discoverer {
 	opts.CallTimeout = cmp.Or(opts.CallTimeout, DefaultCallTimeout)
-	return &Discoverer{cfg: cfg, clients: clients, opts: opts}
+	d := &Discoverer{cfg: cfg, clients: clients, opts: opts, accounts: map[string]string{}}
+	if a, err := arn.Parse(cfg.RoleARN); err == nil && a.AccountID != "" {
+		for _, region := range cfg.Regions {
+			d.accounts[region] = a.AccountID // the role acts in its own account
+		}
+	}
+	return d
+}
+
+// budgetFor is the API budget of the account and region a search of region calls: the account of discover.role_arn,
+// or else the one the region's tagged groups were found in. Until that is known (the first page of the first search
+// without role_arn), nil: that one call is not budgeted.
+func (d *Discoverer) budgetFor(region string) *budget.Account {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	account, ok := d.accounts[region]
+	if d.opts.Budget == nil || !ok {
+		return nil
+	}
+	return d.opts.Budget.ForAccount(account, region)
+}
+
+// learnAccount notes the account of a target group found in region, for budgetFor.
+func (d *Discoverer) learnAccount(region, account string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if _, ok := d.accounts[region]; !ok && account != "" {
+		d.accounts[region] = account
+	}
 }
 
 // Mapping is one discovered target group and what it follows.
@@ -193,7 +229,7 @@ func (d *Discoverer) region(ctx context.Context, region string) ([]Mapping, []*G
 	if err != nil || len(tagged) == 0 {
 		return nil, nil, err
 	}
-	groups, err := d.targetGroups(ctx, c.ELBv2)
+	groups, err := d.targetGroups(ctx, c.ELBv2, d.budgetFor(region))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -224,13 +260,21 @@ func (d *Discoverer) tagged(ctx context.Context, api TaggingAPI, region string) 
 		ResourcesPerPage:    aws.Int32(resourcesPerPage),
 	})
 	for p.HasMorePages() {
-		page, err := callPage(ctx, d.opts.CallTimeout, p.NextPage)
+		acct := d.budgetFor(region)
+		page, err := callPage(ctx, d.opts.CallTimeout, acct, p.NextPage, func(o *rgt.Options) {
+			o.APIOptions = append(o.APIOptions, acct.Middleware())
+		})
 		if err != nil {
 			return nil, explain("GetResources", "tag:GetResources", err)
 		}
 		for _, r := range page.ResourceTagMappingList {
 			tgARN := aws.ToString(r.ResourceARN)
-			if a, err := arn.Parse(tgARN); err != nil || a.Region != region || !d.opts.Shard.Owns(tgARN) {
+			a, err := arn.Parse(tgARN)
+			if err != nil || a.Region != region {
+				continue
+			}
+			d.learnAccount(region, a.AccountID)
+			if !d.opts.Shard.Owns(tgARN) {
 				continue
 			}
 			tags := make(map[string]string, len(r.Tags))
@@ -243,12 +287,14 @@ func (d *Discoverer) tagged(ctx context.Context, api TaggingAPI, region string) 
 	return out, nil
 }
 
-// targetGroups returns every target group of the region by ARN.
-func (d *Discoverer) targetGroups(ctx context.Context, api ELBv2API) (map[string]elbv2types.TargetGroup, error) {
+// targetGroups returns every target group of the region by ARN; its calls draw from acct (nil: none).
+func (d *Discoverer) targetGroups(ctx context.Context, api ELBv2API, acct *budget.Account) (map[string]elbv2types.TargetGroup, error) {
 	out := map[string]elbv2types.TargetGroup{}
 	p := elbv2.NewDescribeTargetGroupsPaginator(api, &elbv2.DescribeTargetGroupsInput{PageSize: aws.Int32(targetGroupsPerPage)})
 	for p.HasMorePages() {
-		page, err := callPage(ctx, d.opts.CallTimeout, p.NextPage)
+		page, err := callPage(ctx, d.opts.CallTimeout, acct, p.NextPage, func(o *elbv2.Options) {
+			o.APIOptions = append(o.APIOptions, acct.Middleware())
+		})
 		if err != nil {
 			return nil, explain("DescribeTargetGroups", "elasticloadbalancing:DescribeTargetGroups", err)
 		}
@@ -259,11 +305,19 @@ func (d *Discoverer) targetGroups(ctx context.Context, api ELBv2API) (map[string
 	return out, nil
 }
 
-// callPage fetches one page within its own deadline.
-func callPage[O any, F any](ctx context.Context, timeout time.Duration, next func(context.Context, ...F) (O, error)) (O, error) {
+// callPage fetches one page within its own deadline. The page's first attempt waits for its token of acct's
+// Describe bucket before that deadline starts, as the engine's calls do; budgeted (the option that adds acct's
+// middleware) makes its retries wait for theirs.
+func callPage[O any, F any](ctx context.Context, timeout time.Duration, acct *budget.Account,
+	next func(context.Context, ...F) (O, error), budgeted F) (O, error) {
+	ctx, err := acct.Wait(ctx, budget.Describe, targets.MaxBudgetWait)
+	if err != nil {
+		var none O
+		return none, err
+	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	return next(ctx)
+	return next(ctx, budgeted)
 }
 
 // explain names the call that failed, and the permission when AWS refused it.

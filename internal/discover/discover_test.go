@@ -15,10 +15,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	elbv2types "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
+	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/ipsync/ipsync/internal/budget"
 	"github.com/ipsync/ipsync/internal/config"
 	"github.com/ipsync/ipsync/internal/discover"
 	"github.com/ipsync/ipsync/internal/elbv2fake"
+	"github.com/ipsync/ipsync/internal/metrics"
 	"github.com/ipsync/ipsync/internal/testutil/awstest"
 )
 
@@ -325,5 +328,66 @@ func TestDiscoverRegions(t *testing.T) {
 	if res.Err() != nil || len(res.Mappings) != 1 || res.Mappings[0].Sync.Name != "orders.us-east-1" ||
 		res.Mappings[0].Sync.TargetGroupARN != orders || res.Mappings[0].Region != "us-east-1" {
 		t.Errorf("two regions: %+v, %v", res.Mappings, res.Err())
+	}
+}
+
+// I11: a search's calls draw from the Describe bucket of the API budget, every attempt (retries too), as the
+// mappings' reads do: GetResources and DescribeTargetGroups alike. Only the very first GetResources page of a
+// region searched without role_arn goes before the account is known (from the groups it finds).
+func TestDiscoverDrawsFromTheBudget(t *testing.T) {
+	ep := awstest.Fake(t, elbv2fake.Options{})
+	cfg := awsConfig(t)
+	cfg.Retryer = func() aws.Retryer {
+		return retry.NewStandard(func(o *retry.StandardOptions) {
+			o.MaxAttempts, o.Backoff, o.RateLimiter = 3, retry.BackoffDelayerFunc(noBackoff), ratelimit.None
+		})
+	}
+	newFleet(t, cfg).create("orders", elbv2types.TargetTypeEnumIp, tagKey, "orders.example.com")
+	reg := prometheus.NewRegistry()
+	b := budget.New(budget.Rates{Describe: 1000, Mutate: 1000}, metrics.New(reg, metrics.BuildInfo{}))
+	waits := func() int {
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			for _, m := range mf.GetMetric() {
+				if mf.GetName() == "ipsync_aws_budget_wait_seconds" && m.GetLabel()[0].GetValue() == string(budget.Describe) {
+					return int(m.GetHistogram().GetSampleCount())
+				}
+			}
+		}
+		return 0
+	}
+	search := func(d *discover.Discoverer) (attempts, waited int) {
+		t.Helper()
+		ep.Fake.ResetCalls()
+		before := waits()
+		if res := d.Discover(context.Background()); res.Err() != nil || len(res.Mappings) != 1 {
+			t.Fatalf("search: %+v, %v", res.Mappings, res.Err())
+		}
+		for _, c := range ep.Fake.Calls() {
+			if c.Action == "GetResources" || c.Action == "DescribeTargetGroups" {
+				attempts++
+			}
+		}
+		return attempts, waits() - before
+	}
+
+	d := discoverer(t, cfg, []string{"us-east-1"}, discover.Options{Budget: b})
+	if attempts, waited := search(d); attempts != 2 || waited != 1 {
+		t.Errorf("first search: %d attempts, %d waited for the budget; want 2, and 1 (the first GetResources page "+
+			"goes before the account is known)", attempts, waited)
+	}
+	ep.Fake.FailNext("DescribeTargetGroups", 1, elbv2fake.ServiceUnavailable())
+	if attempts, waited := search(d); attempts != 3 || waited != attempts {
+		t.Errorf("second search, one DescribeTargetGroups retried: %d attempts, %d waited for the budget; want 3 and 3", attempts, waited)
+	}
+
+	const role = "arn:aws:iam::123456789012:role/ipsync-discovery"
+	dc := config.Discover{TagKey: tagKey, Regions: []string{"us-east-1"}, Interval: config.DefaultDiscoverInterval, RoleARN: role}
+	withRole := discover.New(dc, discover.NewAWSClients(cfg, role), discover.Options{Budget: b})
+	if attempts, waited := search(withRole); attempts != 2 || waited != 2 {
+		t.Errorf("first search with role_arn: %d attempts, %d waited for the budget; want 2 and 2", attempts, waited)
 	}
 }

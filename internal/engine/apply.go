@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/ipsync/ipsync/internal/awserr"
+	"github.com/ipsync/ipsync/internal/metrics"
 	"github.com/ipsync/ipsync/internal/nlb"
 	"github.com/ipsync/ipsync/internal/plan"
 )
@@ -256,7 +257,7 @@ func (m *mapping) registered(ts []nlb.Target) {
 		// Convergence is measured from a seen address change; a first registration at start-up has none, but
 		// its health is still followed.
 		if !m.changedAt.IsZero() {
-			m.e.deps.Metrics.Converged(m.cfg.Name, "registered", now.Sub(m.changedAt))
+			m.e.deps.Metrics.Converged(m.cfg.Name, metrics.StageRegistered, now.Sub(m.changedAt))
 		}
 		m.awaitHealthy[t.IP] = follow{changedAt: m.changedAt, registeredAt: now}
 	}

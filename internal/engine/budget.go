@@ -17,40 +17,53 @@ import (
 // the rest stays free for failovers, the reads that follow a new target's health, and start-up.
 const driftShare = 0.8
 
+// budgetRegion is an account and region: the API budget's scope.
+type budgetRegion struct{ account, name string }
+
 // resyncIntervals returns each mapping's drift re-read interval: resync_interval, or longer where the mappings of
 // one account and region would otherwise ask more DescribeTargetHealth a second than driftShare of
-// aws.describe_rps. Re-reads then stretch instead of queueing without end behind the budget; each stretch is
-// logged once, here.
-func resyncIntervals(cfg *config.Config, log *zap.Logger) []time.Duration {
-	type region struct{ account, name string }
-	keys := make([]region, len(cfg.Syncs))
-	count := map[region]int{}
+// aws.describe_rps. Re-reads then stretch instead of queueing without end behind the budget. It also returns the
+// stretch of each account and region, and logs what differs from before (the stretches in force until now): a
+// new or changed stretch, and one that ended. Reload calls it after every discovery search; an unchanged stretch
+// is not logged again.
+func resyncIntervals(cfg *config.Config, before map[budgetRegion]time.Duration, log *zap.Logger) ([]time.Duration, map[budgetRegion]time.Duration) {
+	keys := make([]budgetRegion, len(cfg.Syncs))
+	count := map[budgetRegion]int{}
 	for i, s := range cfg.Syncs {
 		account, name, err := budget.KeyOf(s.TargetGroupARN)
 		if err != nil {
 			continue // refused with a clear error on the mapping's first pass
 		}
-		keys[i] = region{account, name}
+		keys[i] = budgetRegion{account, name}
 		count[keys[i]]++
 	}
 	rps := cfg.AWS.DescribeRate()
-	stretched := map[region]time.Duration{}
+	stretched := map[budgetRegion]time.Duration{}
 	for k, n := range count {
 		need := time.Duration(float64(n) / (rps * driftShare) * float64(time.Second)).Round(time.Second)
 		if need <= cfg.ResyncInterval {
 			continue
 		}
 		stretched[k] = need
-		log.Info("resync_interval stretched to keep drift re-reads within the AWS API budget",
-			zap.String("account", k.account), zap.String("region", k.name), zap.Int("mappings", n),
-			zap.Float64("describe_rps", rps), zap.Duration("resync_interval", cfg.ResyncInterval),
-			zap.Duration("effective_resync_interval", need))
+		if before[k] != need {
+			log.Info("resync_interval stretched to keep drift re-reads within the AWS API budget",
+				zap.String("account", k.account), zap.String("region", k.name), zap.Int("mappings", n),
+				zap.Float64("describe_rps", rps), zap.Duration("resync_interval", cfg.ResyncInterval),
+				zap.Duration("effective_resync_interval", need))
+		}
+	}
+	for k := range before {
+		if _, still := stretched[k]; !still {
+			log.Info("resync_interval no longer stretched: the drift re-reads fit the AWS API budget",
+				zap.String("account", k.account), zap.String("region", k.name), zap.Int("mappings", count[k]),
+				zap.Float64("describe_rps", rps), zap.Duration("resync_interval", cfg.ResyncInterval))
+		}
 	}
 	out := make([]time.Duration, len(cfg.Syncs))
 	for i := range cfg.Syncs {
 		out[i] = max(cfg.ResyncInterval, stretched[keys[i]])
 	}
-	return out
+	return out, stretched
 }
 
 // setResync changes the mapping's drift re-read interval (Reload), once its pass in flight is done.

@@ -122,3 +122,45 @@ func TestI11ResyncStretchesToFitTheBudget(t *testing.T) {
 		t.Errorf("%d DescribeTargetHealth 130 s after the first pass, want one per mapping (%d)", got, n)
 	}
 }
+
+// The stretch of drift re-reads is logged when it starts, changes or ends, not at every reload: discovery reloads
+// the engine after each search, and the same line every few minutes would only bury the others.
+func TestI11StretchLoggedOncePerChange(t *testing.T) {
+	e := newFakeEnv(t, elbv2fake.Options{})
+	var syncs []config.Sync
+	for i := range 100 { // at aws.describe_rps 1: 125 s
+		s := config.DefaultSync()
+		s.Name, s.Endpoint = fmt.Sprintf("db%d", i), fmt.Sprintf("db%d.c9abc.us-east-1.rds.test", i)
+		s.TargetGroupARN = e.fake.CreateTargetGroup(elbv2fake.TargetGroupSpec{Name: s.Name, Port: port, VPCID: e.group.VPCID})
+		syncs = append(syncs, s)
+	}
+	eng := e.engineWith(func(cfg *config.Config) { cfg.AWS.DescribeRPS = 1 }, engine.Options{}, syncs...)
+	reload := func(n int) {
+		cfg := config.Defaults()
+		cfg.Syncs = syncs[:n]
+		eng.Reload(cfg)
+	}
+	lines := func(msg string) []time.Duration {
+		var out []time.Duration
+		for _, l := range e.logs.FilterMessage(msg).All() {
+			d, _ := l.ContextMap()["effective_resync_interval"].(time.Duration)
+			out = append(out, d)
+		}
+		return out
+	}
+	const stretched, ended = "resync_interval stretched to keep drift re-reads within the AWS API budget",
+		"resync_interval no longer stretched: the drift re-reads fit the AWS API budget"
+	for range 3 {
+		reload(100) // discovery found the same groups
+	}
+	reload(60) // 75 s
+	reload(60)
+	reload(10) // fits in 60 s
+	reload(10)
+	if got, want := lines(stretched), []time.Duration{125 * time.Second, 75 * time.Second}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("stretch logged with %v, want once per change: %v", got, want)
+	}
+	if got := len(lines(ended)); got != 1 {
+		t.Errorf("end of the stretch logged %d times, want 1", got)
+	}
+}

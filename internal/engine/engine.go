@@ -93,10 +93,11 @@ type Engine struct {
 	opts Options
 
 	mu        sync.Mutex
-	mappings  []*mapping    // replaced by Reload, never changed in place (current)
-	started   []*mapping    // started by Reload, not yet scheduled by Run (takeStarted)
-	reloaded  chan struct{} // wakes Run after a Reload
-	reloading sync.Mutex    // serializes Reloads
+	mappings  []*mapping                     // replaced by Reload, never changed in place (current)
+	started   []*mapping                     // started by Reload, not yet scheduled by Run (takeStarted)
+	reloaded  chan struct{}                  // wakes Run after a Reload
+	reloading sync.Mutex                     // serializes Reloads
+	stretched map[budgetRegion]time.Duration // drift re-read stretches in force (resyncIntervals); guarded by reloading
 
 	stopping     chan struct{} // closed when Run's stop is done: no deregistration starts after it
 	stoppingOnce sync.Once
@@ -123,7 +124,8 @@ func New(cfg *config.Config, deps Deps, opts Options) *Engine {
 		opts.StopGrace = 12 * time.Second
 	}
 	e := &Engine{cfg: cfg, deps: deps, opts: opts, stopping: make(chan struct{}), reloaded: make(chan struct{}, 1)}
-	resync := resyncIntervals(cfg, deps.Log)
+	var resync []time.Duration
+	resync, e.stretched = resyncIntervals(cfg, nil, deps.Log)
 	for i, s := range cfg.Syncs {
 		initMetrics(deps.Metrics, s)
 		e.mappings = append(e.mappings, newMapping(e, s, resync[i]))

@@ -9,6 +9,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/ipsync/ipsync/internal/metrics"
 	"github.com/ipsync/ipsync/internal/nlb"
 	"github.com/ipsync/ipsync/internal/plan"
 	"github.com/ipsync/ipsync/internal/resolver"
@@ -110,7 +111,7 @@ func (m *mapping) observeHealth() {
 			m.log.Info("target healthy", zap.Stringers("targets", followed), zap.Duration("since_registration", now.Sub(f.registeredAt)))
 			delete(m.awaitHealthy, ip)
 		case healthy:
-			m.e.deps.Metrics.Converged(m.cfg.Name, "healthy", now.Sub(f.changedAt))
+			m.e.deps.Metrics.Converged(m.cfg.Name, metrics.StageHealthy, now.Sub(f.changedAt))
 			m.log.Info("target healthy", zap.Stringers("targets", followed), zap.Duration("since_change", now.Sub(f.changedAt)))
 			delete(m.awaitHealthy, ip)
 		case now.Sub(f.registeredAt) > m.e.opts.FollowFor:

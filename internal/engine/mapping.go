@@ -21,7 +21,7 @@ import (
 type mapping struct {
 	e   *Engine
 	cfg config.Sync
-	log *zap.Logger
+	log mappingLog
 
 	// busy serializes the work on this mapping: the daemon, RunOnce, a Lambda watch or concurrent Lambda
 	// invocations must never plan from, or update, one mapping's memory at the same time (I6, I7). It guards
@@ -80,7 +80,7 @@ func newMapping(e *Engine, s config.Sync, resync time.Duration) *mapping {
 		e:      e,
 		cfg:    s,
 		resync: resync,
-		log: e.deps.Log.With(zap.String("sync", s.Name), zap.String("endpoint", describeSource(s)),
+		log: newMappingLog(e.deps.Log, zap.String("sync", s.Name), zap.String("endpoint", describeSource(s)),
 			zap.String("target_group", s.TargetGroupARN)),
 		awaitHealthy: map[netip.Addr]follow{},
 		since:        e.deps.Now(),

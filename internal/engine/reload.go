@@ -2,6 +2,7 @@ package engine
 
 import (
 	"reflect"
+	"time"
 
 	"github.com/ipsync/ipsync/internal/config"
 )
@@ -33,7 +34,8 @@ func (e *Engine) Reload(cfg *config.Config) ReloadReport {
 	// Drift re-reads are spaced for the new set of mappings, with the running resync_interval and budget.
 	running := *e.cfg
 	running.Syncs = cfg.Syncs
-	resync := resyncIntervals(&running, e.deps.Log)
+	var resync []time.Duration
+	resync, e.stretched = resyncIntervals(&running, e.stretched, e.deps.Log)
 	for i, s := range cfg.Syncs {
 		m, ok := old[s.Name]
 		delete(old, s.Name)

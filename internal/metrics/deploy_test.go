@@ -69,10 +69,10 @@ func registryFamilies(t *testing.T) map[string]family {
 // value is a typo that would make a panel empty or an alert silent forever.
 func closedValues() map[string][]string {
 	return map[string][]string{
-		"state":  targetStates(),
+		"state":  targetStates[:],
 		"stage":  {StageRegistered, StageHealthy},
-		"result": slices.Concat(syncResults(), dnsResults()),
-		"mode":   dnsModes(),
+		"result": slices.Concat(syncResults[:], dnsResults[:]),
+		"mode":   dnsModes[:],
 		"budget": Budgets(),
 	}
 }

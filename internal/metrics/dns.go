@@ -1,6 +1,9 @@
 package metrics
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // Values of the mode label of ipsync_dns_mode and ipsync_dns_server_queries_total. DNSModeFallback is authoritative
 // mode configured but answered by the recursive servers, because no authoritative server could be reached.
@@ -14,16 +17,14 @@ const (
 // (recursive) servers, whose addresses must not become label values.
 const DNSServerRecursive = "recursive"
 
-func dnsModes() []string { return []string{DNSModeRecursive, DNSModeAuthoritative, DNSModeFallback} }
+var dnsModes = [...]string{DNSModeRecursive, DNSModeAuthoritative, DNSModeFallback}
 
 // DNSSuccess is the result label of a successful DNS query; failures use the resolver's error kind.
 const DNSSuccess = "success"
 
 // dnsResults mirror the resolver's kinds (not imported, to keep this package a leaf).
-func dnsResults() []string {
-	return []string{DNSSuccess, "nxdomain", "servfail", "refused", "timeout", "no_address", "cname_loop",
-		"chain_too_long", "unreachable", "error"}
-}
+var dnsResults = [...]string{DNSSuccess, "nxdomain", "servfail", "refused", "timeout", "no_address", "cname_loop",
+	"chain_too_long", "unreachable", "error"}
 
 // SetDNSMode sets the mapping's DNS mode in use (DNSModeRecursive, DNSModeAuthoritative or DNSModeFallback) to 1
 // and the others to 0.
@@ -31,13 +32,14 @@ func (m *Metrics) SetDNSMode(sync, mode string) {
 	if m == nil {
 		return
 	}
-	for _, x := range dnsModes() {
-		v := 0.0
-		if x == mode {
-			v = 1
+	m.mappings.update(sync, func(r *record) {
+		for i, x := range dnsModes[:] {
+			r.dnsMode[i] = 0
+			if x == mode {
+				r.dnsMode[i] = 1
+			}
 		}
-		m.dnsMode.WithLabelValues(sync, x).Set(v)
-	}
+	})
 }
 
 // DNSServerQuery counts one query to one server. server is the authoritative name server's host name without
@@ -61,6 +63,15 @@ func (m *Metrics) DNSQuery(sync, result string, d time.Duration) {
 	if result == "" {
 		result = DNSSuccess
 	}
-	m.dnsQueries.WithLabelValues(sync, result).Inc()
-	m.dnsDuration.WithLabelValues(sync).Observe(seconds(d))
+	m.mappings.update(sync, func(r *record) {
+		if i := slices.Index(dnsResults[:], result); i >= 0 {
+			r.dnsQueries[i]++
+		} else {
+			if r.extraDNS == nil {
+				r.extraDNS = map[string]float64{}
+			}
+			r.extraDNS[result]++
+		}
+		r.dnsDuration.observe(dnsDurationBuckets[:], seconds(d))
+	})
 }

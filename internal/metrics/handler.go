@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/net/netutil"
 )
 
@@ -28,12 +27,25 @@ type MappingState struct {
 // 503 "not ready", then a line "name: state" per mapping, and at / a page linking the three (for whoever opens
 // --listen in a browser). A nil ready means always ready; a nil g serves an empty registry.
 func Handler(g prometheus.Gatherer, ready func() Readiness) http.Handler {
+	return handler(g, nil, ready)
+}
+
+// Handler is the package's Handler for the daemon: g is the registry m was made on, and /metrics writes m's
+// per-mapping series one family at a time instead of gathering them all at once (scrape.go). From then on,
+// g's Gather leaves them out, so that they are not written twice.
+func (m *Metrics) Handler(g prometheus.Gatherer, ready func() Readiness) http.Handler {
+	if m == nil {
+		return handler(g, nil, ready)
+	}
+	return handler(g, m.mappings, ready)
+}
+
+func handler(g prometheus.Gatherer, mappings *mappingSeries, ready func() Readiness) http.Handler {
 	if g == nil {
 		g = prometheus.NewRegistry()
 	}
 	mux := http.NewServeMux()
-	// ContinueOnError: a collector failing must not blank the whole scrape and with it every alert.
-	mux.Handle("GET /metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}))
+	mux.Handle("GET /metrics", metricsHandler(g, mappings))
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Header().Set("X-Content-Type-Options", "nosniff")

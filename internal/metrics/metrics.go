@@ -10,7 +10,6 @@ package metrics
 import (
 	"errors"
 	"runtime"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -23,33 +22,13 @@ type BuildInfo struct{ Version, Commit, GoVersion string }
 
 // Metrics records ipsync's metrics. Its methods are safe for concurrent use and on a nil receiver.
 type Metrics struct {
-	buildInfo       *prometheus.GaugeVec
-	syncRuns        *prometheus.CounterVec
-	syncDuration    *prometheus.HistogramVec
-	lastSuccess     *prometheus.GaugeVec
-	inSync          *prometheus.GaugeVec
-	resolved        *prometheus.GaugeVec
-	addressChanges  *prometheus.CounterVec
-	targets         *prometheus.GaugeVec
-	registrations   *prometheus.CounterVec
-	deregistrations *prometheus.CounterVec
-	dnsQueries      *prometheus.CounterVec
-	dnsDuration     *prometheus.HistogramVec
-	awsCalls        *prometheus.CounterVec
-	awsDuration     *prometheus.HistogramVec
-	convergence     *prometheus.HistogramVec
-	dnsMode         *prometheus.GaugeVec
-	dnsServer       *prometheus.CounterVec
-	members         *prometheus.GaugeVec
-	membershipKnown *prometheus.GaugeVec
-	membershipErrs  *prometheus.CounterVec
-	budgetWait      *prometheus.HistogramVec
-	budgetDeferred  *prometheus.CounterVec
-
-	mu sync.Mutex
-	// extraStates remembers target states outside targetStates() per mapping, so that SetTargets can zero
-	// them once they disappear instead of leaving a stale count behind.
-	extraStates map[string]map[string]struct{}
+	buildInfo      *prometheus.GaugeVec
+	mappings       *mappingSeries // every series labelled sync (mappings.go)
+	awsCalls       *prometheus.CounterVec
+	awsDuration    *prometheus.HistogramVec
+	dnsServer      *prometheus.CounterVec
+	budgetWait     *prometheus.HistogramVec
+	budgetDeferred *prometheus.CounterVec
 }
 
 // New builds the metrics and registers them on reg, then sets ipsync_build_info.
@@ -61,59 +40,17 @@ func New(reg prometheus.Registerer, info BuildInfo) *Metrics {
 	m := &Metrics{
 		buildInfo: newGaugeVec(reg, "build_info",
 			"Always 1; labels say which ipsync build is running.", "version", "commit", "goversion"),
-		syncRuns: newCounterVec(reg, "sync_runs_total",
-			"Sync passes by result: unchanged, changed (a target was registered or deregistered) or error.",
-			"sync", "result"),
-		syncDuration: newHistogramVec(reg, "sync_duration_seconds",
-			"Duration of one sync pass (resolve, describe, register, deregister).",
-			[]float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}, "sync"),
-		lastSuccess: newGaugeVec(reg, "last_success_timestamp_seconds",
-			"Unix time of the last sync pass that did not fail; 0 = none yet.", "sync"),
-		inSync: newGaugeVec(reg, "in_sync",
-			"1 when the registered targets equal the resolved addresses, else 0.", "sync"),
-		resolved: newGaugeVec(reg, "resolved_addresses",
-			"Addresses the endpoint resolved to in the last successful resolution.", "sync"),
-		addressChanges: newCounterVec(reg, "address_changes_total",
-			"Times the resolved address set changed (failovers seen).", "sync"),
-		targets: newGaugeVec(reg, "targets",
-			"Targets in the target group by ELBv2 health state, from the last DescribeTargetHealth.",
-			"sync", "state"),
-		registrations: newCounterVec(reg, "registrations_total",
-			"Targets registered (targets, not API calls).", "sync"),
-		deregistrations: newCounterVec(reg, "deregistrations_total",
-			"Targets deregistered (targets, not API calls).", "sync"),
-		dnsQueries: newCounterVec(reg, "dns_queries_total",
-			"DNS resolutions of the endpoint by result: success or the resolver's error kind.", "sync", "result"),
-		dnsDuration: newHistogramVec(reg, "dns_query_duration_seconds",
-			"Duration of one DNS resolution of the endpoint, CNAME chain included.",
-			[]float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5}, "sync"),
+		mappings: register(reg, newMappingSeries()),
 		awsCalls: newCounterVec(reg, "aws_api_calls_total",
 			"AWS API call attempts (retries included) by operation and code: OK, the AWS error code, "+
 				"Timeout, NetworkError or Canceled.", "operation", "code"),
 		awsDuration: newHistogramVec(reg, "aws_api_call_duration_seconds",
 			"Duration of one AWS API call attempt (one HTTP round trip).",
 			[]float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}, "operation"),
-		// Buckets dense around the goal of TTL + 1 s (2 s for reader endpoints, 6 s for instances) and
-		// sparse up to the minutes NLB health checks can take.
-		convergence: newHistogramVec(reg, "convergence_seconds",
-			"Time from an address change to its target being registered, and to it being healthy.",
-			[]float64{0.1, 0.25, 0.5, 1, 2, 3, 4, 5, 6, 8, 10, 15, 20, 30, 60, 120, 300, 600}, "sync", "stage"),
-		dnsMode: newGaugeVec(reg, "dns_mode",
-			"1 for the DNS mode the mapping's last answer came in: recursive, authoritative, or fallback "+
-				"(authoritative configured, but no name server of the zone could be reached: the recursive servers answered).",
-			"sync", "mode"),
 		dnsServer: newCounterVec(reg, "dns_server_queries_total",
 			"DNS queries sent, one per question to one server (name server lookups included, shared by every mapping "+
 				"that follows the name), by mode, server (the name server's host name in authoritative mode, "+
 				"\"recursive\" for the configured servers) and result.", "mode", "server", "result"),
-		members: newGaugeVec(reg, "members",
-			"Members of an rds: mapping's source in its last successful membership read, by state: available "+
-				"(followed) or unavailable (kept if registered, not added).", "sync", "state"),
-		membershipKnown: newGaugeVec(reg, "membership_known",
-			"1 when the last membership read of an rds: mapping succeeded, 0 while its membership is unknown "+
-				"(nothing is deregistered meanwhile).", "sync"),
-		membershipErrs: newCounterVec(reg, "membership_refresh_errors_total",
-			"Failed membership reads of an rds: mapping (RDS API errors, or a member list of zero).", "sync"),
 		budgetWait: newHistogramVec(reg, "aws_budget_wait_seconds",
 			"Time an AWS API call attempt waited for ipsync's own API budget (aws.describe_rps, aws.mutate_rps) "+
 				"before it was sent, by budget: describe, mutate or rds_describe.",
@@ -136,33 +73,12 @@ func New(reg prometheus.Registerer, info BuildInfo) *Metrics {
 }
 
 // Init creates a mapping's series at their zero value, so rate(), increase() and absent-based alerts work from
-// the first scrape. It never resets existing values.
+// the first scrape. It never resets existing values. Recording anything for a mapping creates them too.
 func (m *Metrics) Init(sync string) {
 	if m == nil {
 		return
 	}
-	for _, r := range syncResults() {
-		m.syncRuns.WithLabelValues(sync, r)
-	}
-	m.syncDuration.WithLabelValues(sync)
-	m.lastSuccess.WithLabelValues(sync)
-	m.inSync.WithLabelValues(sync)
-	m.resolved.WithLabelValues(sync)
-	m.addressChanges.WithLabelValues(sync)
-	for _, s := range targetStates() {
-		m.targets.WithLabelValues(sync, s)
-	}
-	m.registrations.WithLabelValues(sync)
-	m.deregistrations.WithLabelValues(sync)
-	for _, r := range dnsResults() {
-		m.dnsQueries.WithLabelValues(sync, r)
-	}
-	m.dnsDuration.WithLabelValues(sync)
-	m.convergence.WithLabelValues(sync, StageRegistered)
-	m.convergence.WithLabelValues(sync, StageHealthy)
-	for _, mode := range dnsModes() {
-		m.dnsMode.WithLabelValues(sync, mode)
-	}
+	m.mappings.get(sync)
 }
 
 // Forget deletes every series of a mapping that no longer exists (a configuration reload removed it), so that its
@@ -171,21 +87,7 @@ func (m *Metrics) Forget(sync string) {
 	if m == nil {
 		return
 	}
-	labels := prometheus.Labels{"sync": sync}
-	m.syncRuns.DeletePartialMatch(labels)
-	m.syncDuration.DeletePartialMatch(labels)
-	m.lastSuccess.DeletePartialMatch(labels)
-	m.inSync.DeletePartialMatch(labels)
-	m.resolved.DeletePartialMatch(labels)
-	m.addressChanges.DeletePartialMatch(labels)
-	m.targets.DeletePartialMatch(labels)
-	m.registrations.DeletePartialMatch(labels)
-	m.deregistrations.DeletePartialMatch(labels)
-	m.dnsQueries.DeletePartialMatch(labels)
-	m.dnsDuration.DeletePartialMatch(labels)
-	m.convergence.DeletePartialMatch(labels)
-	m.dnsMode.DeletePartialMatch(labels)
-	m.ForgetMembership(sync)
+	m.mappings.forget(sync)
 }
 
 // seconds clamps negative durations to 0: they can only come from a caller bug, and a histogram sum must not

@@ -1,6 +1,9 @@
 package metrics
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // Values of the result label of ipsync_sync_runs_total.
 const (
@@ -16,23 +19,31 @@ const (
 )
 
 // targetStates are the ELBv2 target health states; each is exported for every known mapping, 0 when none.
-func targetStates() []string {
-	return []string{"initial", "healthy", "unhealthy", "unhealthy.draining", "unused", "draining", "unavailable"}
-}
+var targetStates = [...]string{"initial", "healthy", "unhealthy", "unhealthy.draining", "unused", "draining", "unavailable"}
 
 // syncResults are pre-created by Init so that increase() sees the first error.
-func syncResults() []string { return []string{ResultUnchanged, ResultChanged, ResultError} }
+var syncResults = [...]string{ResultUnchanged, ResultChanged, ResultError}
 
-// SyncRun records one pass. Any result but ResultError also sets the last success time to now.
+// convergenceStages are the values of the stage label of ipsync_convergence_seconds.
+var convergenceStages = [...]string{StageRegistered, StageHealthy}
+
+// SyncRun records one pass. Any result but ResultError also sets the last success time to now. A result other
+// than the three counts as an error: it cannot be a success.
 func (m *Metrics) SyncRun(sync, result string, d time.Duration) {
 	if m == nil {
 		return
 	}
-	m.syncRuns.WithLabelValues(sync, result).Inc()
-	m.syncDuration.WithLabelValues(sync).Observe(seconds(d))
-	if result != ResultError {
-		m.lastSuccess.WithLabelValues(sync).SetToCurrentTime()
+	i := slices.Index(syncResults[:], result)
+	if i < 0 {
+		result, i = ResultError, slices.Index(syncResults[:], ResultError)
 	}
+	m.mappings.update(sync, func(r *record) {
+		r.runs[i]++
+		r.duration.observe(syncDurationBuckets[:], seconds(d))
+		if result != ResultError {
+			r.lastSuccess = float64(time.Now().UnixNano()) / 1e9
+		}
+	})
 }
 
 // SetInSync sets ipsync_in_sync to 1 or 0.
@@ -44,7 +55,7 @@ func (m *Metrics) SetInSync(sync string, in bool) {
 	if in {
 		v = 1
 	}
-	m.inSync.WithLabelValues(sync).Set(v)
+	m.mappings.update(sync, func(r *record) { r.inSync = v })
 }
 
 // SetResolvedAddresses sets how many addresses the endpoint resolved to.
@@ -52,7 +63,7 @@ func (m *Metrics) SetResolvedAddresses(sync string, n int) {
 	if m == nil {
 		return
 	}
-	m.resolved.WithLabelValues(sync).Set(float64(n))
+	m.mappings.update(sync, func(r *record) { r.resolved = float64(n) })
 }
 
 // AddressChange counts one change of the resolved address set.
@@ -60,7 +71,7 @@ func (m *Metrics) AddressChange(sync string) {
 	if m == nil {
 		return
 	}
-	m.addressChanges.WithLabelValues(sync).Inc()
+	m.mappings.update(sync, func(r *record) { r.addressChanges++ })
 }
 
 // SetTargets sets the target count of every state: states missing from byState are set to 0. A state ELBv2 may
@@ -70,33 +81,23 @@ func (m *Metrics) SetTargets(sync string, byState map[string]int) {
 	if m == nil {
 		return
 	}
-	known := make(map[string]bool, len(targetStates()))
-	for _, s := range targetStates() {
-		known[s] = true
-		m.targets.WithLabelValues(sync, s).Set(float64(byState[s]))
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	extra := m.extraStates[sync]
-	for s := range extra {
-		if _, ok := byState[s]; !ok {
-			m.targets.WithLabelValues(sync, s).Set(0)
+	m.mappings.update(sync, func(r *record) {
+		for i, s := range targetStates[:] {
+			r.targets[i] = float64(byState[s])
 		}
-	}
-	for s, n := range byState {
-		if known[s] || !looksLikeState(s) {
-			continue
+		for s := range r.extraTargets {
+			r.extraTargets[s] = float64(byState[s])
 		}
-		if extra == nil {
-			if m.extraStates == nil {
-				m.extraStates = make(map[string]map[string]struct{})
+		for s, n := range byState {
+			if slices.Contains(targetStates[:], s) || !looksLikeState(s) {
+				continue
 			}
-			extra = make(map[string]struct{})
-			m.extraStates[sync] = extra
+			if r.extraTargets == nil {
+				r.extraTargets = map[string]float64{}
+			}
+			r.extraTargets[s] = float64(n)
 		}
-		extra[s] = struct{}{}
-		m.targets.WithLabelValues(sync, s).Set(float64(n))
-	}
+	})
 }
 
 // looksLikeState accepts what an ELBv2 state looks like: short, lower-case letters, '.' and '_'.
@@ -117,7 +118,7 @@ func (m *Metrics) Registered(sync string, n int) {
 	if m == nil || n <= 0 {
 		return
 	}
-	m.registrations.WithLabelValues(sync).Add(float64(n))
+	m.mappings.update(sync, func(r *record) { r.registrations += float64(n) })
 }
 
 // Deregistered counts n targets deregistered. n <= 0 is ignored.
@@ -125,13 +126,15 @@ func (m *Metrics) Deregistered(sync string, n int) {
 	if m == nil || n <= 0 {
 		return
 	}
-	m.deregistrations.WithLabelValues(sync).Add(float64(n))
+	m.mappings.update(sync, func(r *record) { r.deregistrations += float64(n) })
 }
 
-// Converged records the time from an address change to stage (StageRegistered or StageHealthy).
+// Converged records the time from an address change to stage (StageRegistered or StageHealthy; another stage
+// is a caller bug and is not recorded).
 func (m *Metrics) Converged(sync, stage string, d time.Duration) {
-	if m == nil {
+	i := slices.Index(convergenceStages[:], stage)
+	if m == nil || i < 0 {
 		return
 	}
-	m.convergence.WithLabelValues(sync, stage).Observe(seconds(d))
+	m.mappings.update(sync, func(r *record) { r.convergence[i].observe(convergenceBuckets[:], seconds(d)) })
 }

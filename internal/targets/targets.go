@@ -63,6 +63,8 @@ type Client struct {
 	// Budget is the AWS API budget of the account and region this client calls (I11); nil: no budget. Set it
 	// before first use, together with its Middleware on the ELBv2 client so that retries wait too.
 	Budget *budget.Account
+
+	groups groupReads // Group's batches (groups.go)
 }
 
 // NewClient wraps the given API client with CallTimeout = DefaultCallTimeout.
@@ -84,34 +86,6 @@ func (c *Client) callCtx(ctx context.Context, kind budget.Kind) (context.Context
 	}
 	ctx, cancel := context.WithTimeout(ctx, d)
 	return ctx, cancel, nil
-}
-
-// Group describes the target group.
-func (c *Client) Group(ctx context.Context, arn string) (Group, error) {
-	ctx, cancel, err := c.callCtx(ctx, budget.Describe)
-	if err != nil {
-		return Group{}, err
-	}
-	defer cancel()
-	out, err := c.elb.DescribeTargetGroups(ctx, &elbv2.DescribeTargetGroupsInput{TargetGroupArns: []string{arn}})
-	if err != nil {
-		return Group{}, err
-	}
-	for _, tg := range out.TargetGroups {
-		if aws.ToString(tg.TargetGroupArn) != arn {
-			continue
-		}
-		return Group{
-			ARN:           arn,
-			Name:          aws.ToString(tg.TargetGroupName),
-			TargetType:    string(tg.TargetType),
-			Protocol:      string(tg.Protocol),
-			VPCID:         aws.ToString(tg.VpcId),
-			IPAddressType: string(tg.IpAddressType),
-			Port:          aws.ToInt32(tg.Port),
-		}, nil
-	}
-	return Group{}, fmt.Errorf("not in the DescribeTargetGroups answer (got %d target groups); check target_group_arn and the region/account", len(out.TargetGroups))
 }
 
 // Health returns every target of the group with its state, sorted by IP then port, one row per target. Port and
