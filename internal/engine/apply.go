@@ -205,42 +205,55 @@ func (m *mapping) registerEach(ctx context.Context, ts []nlb.Target, batchErr er
 		zap.Stringers("targets", ts), zap.Error(batchErr))
 	var done []nlb.Target
 	for _, t := range ts {
-		zones := []string{t.AvailabilityZone, "all"}
-		if t.AvailabilityZone == "all" {
-			zones = []string{"all", ""}
+		got, err := m.registerAlone(ctx, t, batchErr, len(ts) == 1)
+		if err != nil {
+			return done, err
 		}
-		var refused []error
-		for _, zone := range zones {
-			try := nlb.Target{IP: t.IP, Port: t.Port, AvailabilityZone: zone}
-			err := batchErr // with one target, the batch was this very request
-			if len(ts) > 1 || len(refused) > 0 {
-				err = m.client.Register(ctx, m.cfg.TargetGroupARN, []nlb.Target{try})
-			}
-			if err == nil {
-				if mem := plan.LearnZone(m.mem, t.IP, zone == "all"); len(mem.ZoneAll) != len(m.mem.ZoneAll) {
-					m.log.Info("AWS takes the address only with this zone; later registrations send it at once",
-						zap.Stringer("target", try), zap.Bool("outside_vpc", zone == "all"))
-					m.mem = mem
-				}
-				m.registered([]nlb.Target{try})
-				done = append(done, try)
-				break
-			}
-			if awserr.Code(err) != codeValidation {
-				return done, fmt.Errorf("registering %v in %s: %w", try, m.cfg.TargetGroupARN, err)
-			}
-			refused = append(refused, err)
-		}
-		if len(refused) == len(zones) {
-			addr := netip.AddrPortFrom(t.IP, uint16(t.Port)) //nolint:gosec // G115: a port is 1-65535 (validated config, AWS answers)
-			return done, &HardError{
-				Err: fmt.Errorf("AWS refuses to register %s in %s both without an AvailabilityZone (%w) and with AvailabilityZone all (%w); nothing deregistered",
-					addr, m.cfg.TargetGroupARN, refused[slices.Index(zones, "")], refused[slices.Index(zones, "all")]),
-				Fix: "check the endpoint's address and the port: AWS takes an address inside the target group's VPC without a zone and one outside it (a peered VPC) with all",
-			}
-		}
+		done = append(done, got)
 	}
 	return done, nil
+}
+
+// registerAlone registers t by itself, with the zone planned for it, then with the other one, and returns the
+// target as AWS took it. answered: the refused batch was t alone, so batchErr is already AWS's answer to the
+// first try.
+func (m *mapping) registerAlone(ctx context.Context, t nlb.Target, batchErr error, answered bool) (nlb.Target, error) {
+	zones := []string{t.AvailabilityZone, "all"}
+	if t.AvailabilityZone == "all" {
+		zones = []string{"all", ""}
+	}
+	refused := map[string]error{}
+	for i, zone := range zones {
+		try := nlb.Target{IP: t.IP, Port: t.Port, AvailabilityZone: zone}
+		err := batchErr
+		if !answered || i > 0 {
+			err = m.client.Register(ctx, m.cfg.TargetGroupARN, []nlb.Target{try})
+		}
+		if err == nil {
+			m.learnZone(try)
+			m.registered([]nlb.Target{try})
+			return try, nil
+		}
+		if awserr.Code(err) != codeValidation {
+			return nlb.Target{}, fmt.Errorf("registering %v in %s: %w", try, m.cfg.TargetGroupARN, err)
+		}
+		refused[zone] = err
+	}
+	addr := netip.AddrPortFrom(t.IP, uint16(t.Port)) //nolint:gosec // G115: a port is 1-65535 (validated config, AWS answers)
+	return nlb.Target{}, &HardError{
+		Err: fmt.Errorf("AWS refuses to register %s in %s both without an AvailabilityZone (%w) and with AvailabilityZone all (%w); nothing deregistered",
+			addr, m.cfg.TargetGroupARN, refused[""], refused["all"]),
+		Fix: "check the endpoint's address and the port: AWS takes an address inside the target group's VPC without a zone and one outside it (a peered VPC) with all",
+	}
+}
+
+// learnZone remembers the zone AWS took target t with, and says so the first time.
+func (m *mapping) learnZone(t nlb.Target) {
+	if mem := plan.LearnZone(m.mem, t.IP, t.AvailabilityZone == "all"); len(mem.ZoneAll) != len(m.mem.ZoneAll) {
+		m.log.Info("AWS takes the address only with this zone; later registrations send it at once",
+			zap.Stringer("target", t), zap.Bool("outside_vpc", t.AvailabilityZone == "all"))
+		m.mem = mem
+	}
 }
 
 // registered records targets AWS accepted: ipsync's own (I7), in the view of the group as initial, and followed

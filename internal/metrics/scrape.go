@@ -29,46 +29,62 @@ func metricsHandler(g prometheus.Gatherer, mappings *mappingSeries) http.Handler
 	mappings.streamed.Store(true)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mfs, _ := g.Gather() // ContinueOnError: what was gathered is served
-		format := expfmt.NegotiateAccept(r.Header, expfmt.DefaultAcceptedFormats()...)
-		h := w.Header()
-		h.Add("Vary", "Accept")
-		h.Add("Vary", "Accept-Encoding")
-		h.Set("Content-Type", string(format))
-		out := io.Writer(w)
-		if acceptsGzip(r.Header.Get("Accept-Encoding")) {
-			h.Set("Content-Encoding", "gzip")
-			gz := gzip.NewWriter(w)
-			defer func() { _ = gz.Close() }()
-			out = gz
-		}
-		enc := expfmt.NewEncoder(out, format)
+		enc, done := encoder(w, r)
+		defer done()
 		wanted := func(name string) bool { return true }
 		if names := r.URL.Query()["name[]"]; len(names) > 0 {
 			wanted = func(name string) bool { return slices.Contains(names, name) }
 		}
-		// Families in name order, as Gather sorts them: g's and the mappings' merged.
-		fams := mappings.families
-		for len(mfs) > 0 || len(fams) > 0 {
-			var mf *dto.MetricFamily
-			if len(fams) > 0 && (len(mfs) == 0 || fams[0].name < mfs[0].GetName()) {
-				if wanted(fams[0].name) {
-					mf = mappings.gather(fams[0])
-				}
-				fams = fams[1:]
-			} else {
-				if wanted(mfs[0].GetName()) {
-					mf = mfs[0]
-				}
-				mfs = mfs[1:]
-			}
-			if mf != nil && len(mf.Metric) > 0 && enc.Encode(mf) != nil {
-				return // the client went away
-			}
-		}
+		mappings.write(enc, mfs, wanted)
+	})
+}
+
+// encoder is the encoder for the format the request accepts, gzipped when it accepts gzip, as promhttp
+// negotiates them; done flushes it.
+func encoder(w http.ResponseWriter, r *http.Request) (enc expfmt.Encoder, done func()) {
+	format := expfmt.NegotiateAccept(r.Header, expfmt.DefaultAcceptedFormats()...)
+	h := w.Header()
+	h.Add("Vary", "Accept")
+	h.Add("Vary", "Accept-Encoding")
+	h.Set("Content-Type", string(format))
+	out, gz := io.Writer(w), (*gzip.Writer)(nil)
+	if acceptsGzip(r.Header.Get("Accept-Encoding")) {
+		h.Set("Content-Encoding", "gzip")
+		gz = gzip.NewWriter(w)
+		out = gz
+	}
+	enc = expfmt.NewEncoder(out, format)
+	return enc, func() {
 		if closer, ok := enc.(expfmt.Closer); ok {
 			_ = closer.Close()
 		}
-	})
+		if gz != nil {
+			_ = gz.Close()
+		}
+	}
+}
+
+// write encodes the wanted families of mfs (from the registry) and of the mappings, merged in name order as
+// Gather sorts them, building each mapping family only when its turn comes.
+func (s *mappingSeries) write(enc expfmt.Encoder, mfs []*dto.MetricFamily, wanted func(string) bool) {
+	fams := s.families
+	for len(mfs) > 0 || len(fams) > 0 {
+		var mf *dto.MetricFamily
+		if len(fams) > 0 && (len(mfs) == 0 || fams[0].name < mfs[0].GetName()) {
+			if wanted(fams[0].name) {
+				mf = s.gather(fams[0])
+			}
+			fams = fams[1:]
+		} else {
+			if wanted(mfs[0].GetName()) {
+				mf = mfs[0]
+			}
+			mfs = mfs[1:]
+		}
+		if mf != nil && len(mf.Metric) > 0 && enc.Encode(mf) != nil {
+			return // the client went away
+		}
+	}
 }
 
 // gather is family f of every mapping, its series in the order Gather sorts them (by label values).
