@@ -60,6 +60,7 @@ type dbCluster struct {
 
 type dbInstance struct {
 	id, cluster, replicaOf, status string
+	unlisted                       bool // DescribeDBInstances leaves it out (SetDBInstanceListed)
 }
 
 // ---- Go helpers ----
@@ -100,6 +101,19 @@ func (s *Server) SetDBInstanceStatus(id, status string) error {
 		return toError(dbInstanceNotFound(id))
 	}
 	inst.status = status
+	return nil
+}
+
+// SetDBInstanceListed makes DescribeDBInstances leave an instance out (listed false) while it stays a member of
+// its cluster, as one answer of RDS's eventually consistent reads may, or list it again.
+func (s *Server) SetDBInstanceListed(id string, listed bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	inst := s.dbInstances[strings.ToLower(id)]
+	if inst == nil {
+		return toError(dbInstanceNotFound(id))
+	}
+	inst.unlisted = !listed
 	return nil
 }
 

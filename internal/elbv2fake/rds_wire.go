@@ -216,7 +216,7 @@ func (s *Server) describeDBInstances(form url.Values) response {
 	}
 	sel = slices.DeleteFunc(sel, func(inst *dbInstance) bool {
 		arn := fmt.Sprintf("arn:aws:rds:%s:%s:db:%s", s.opts.Region, s.opts.AccountID, inst.id)
-		return !filters.match("db-cluster-id", inst.cluster) || !filters.match("db-instance-id", inst.id, arn)
+		return inst.unlisted || !filters.match("db-cluster-id", inst.cluster) || !filters.match("db-instance-id", inst.id, arn)
 	})
 	var res dbInstancesResult
 	res.Marker = pg.take(len(sel), func(i int) { res.DBInstances = append(res.DBInstances, sel[i].xml(s)) })

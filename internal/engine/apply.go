@@ -198,20 +198,37 @@ const codeValidation = "ValidationError"
 // outside it (a peered VPC, on premises) only with "all", and refuses a whole batch for one address sent the
 // other way. So each address is registered alone: with the zone planned for it, then with the other one. The
 // zone AWS accepts is remembered (plan.LearnZone), so later registrations of an outside address send "all" at
-// once. An address AWS refuses both ways is a hard error naming it and AWS's answers; the addresses registered
-// before it stay registered and are returned, and nothing is deregistered (I3).
+// once. An address AWS refuses both ways is a hard error naming it and AWS's answers, after the other addresses
+// were tried (one refused address must not keep a new writer out); the addresses AWS took are returned, and
+// nothing is deregistered (I3). Any other error (throttling, the network) stops at once.
 func (m *mapping) registerEach(ctx context.Context, ts []nlb.Target, batchErr error) ([]nlb.Target, error) {
 	m.log.Info("AWS refused the registration as invalid; registering each address alone to learn which need AvailabilityZone all (outside the target group's VPC)",
 		zap.Stringers("targets", ts), zap.Error(batchErr))
 	var done []nlb.Target
+	var refused []*HardError
 	for _, t := range ts {
 		got, err := m.registerAlone(ctx, t, batchErr, len(ts) == 1)
-		if err != nil {
+		var h *HardError
+		switch {
+		case errors.As(err, &h):
+			refused = append(refused, h)
+		case err != nil:
 			return done, err
+		default:
+			done = append(done, got)
 		}
-		done = append(done, got)
 	}
-	return done, nil
+	switch len(refused) {
+	case 0:
+		return done, nil
+	case 1:
+		return done, refused[0]
+	}
+	errs := make([]error, len(refused))
+	for i, h := range refused {
+		errs[i] = h.Err
+	}
+	return done, &HardError{Err: errors.Join(errs...), Fix: refused[0].Fix}
 }
 
 // registerAlone registers t by itself, with the zone planned for it, then with the other one, and returns the

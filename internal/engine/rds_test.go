@@ -340,6 +340,30 @@ func TestRDSRestartMemberUnresolved(t *testing.T) {
 	e.wantLiveIn(readers, ipR1, ipR2)
 }
 
+// TestRDSRestartMemberUnlisted: after a restart, DescribeDBInstances leaves out r2, a registered reader the
+// cluster still lists. Without an endpoint it cannot answer, but it is not one being created: it may be the one
+// a registered address belongs to, so nothing is deregistered until it answers (I1).
+func TestRDSRestartMemberUnlisted(t *testing.T) {
+	rw := newReadersWorld(t)
+	e, c, readers, ipR1, ipR2 := rw.e, rw.c, rw.readers, rw.ipR1, rw.ipR2
+
+	if err := e.fake.SetDBInstanceListed(c+"-r2", false); err != nil {
+		t.Fatal(err)
+	}
+	eng := e.engine(engine.Options{}, readers) // the restart
+	e.passes(eng, 7, true)
+	if d := e.rec.Calls("Deregister"); len(d) > 0 {
+		t.Fatalf("I1: deregistered %v while r2, left out of DescribeDBInstances, has not answered since the restart", d)
+	}
+	e.wantLiveIn(readers, ipR1, ipR2)
+
+	if err := e.fake.SetDBInstanceListed(c+"-r2", true); err != nil {
+		t.Fatal(err)
+	}
+	e.passes(eng, 7, true)
+	e.wantLiveIn(readers, ipR1, ipR2)
+}
+
 // TestRDSMemberBeingCreated: a member RDS gives no endpoint yet (being created) has never answered, but nothing of
 // it can be registered: it blocks no deregistration. A reader that leaves the cluster meanwhile goes after
 // deregister_after resolutions; the new one joins once it is available.

@@ -137,13 +137,13 @@ func (m *mapping) resolveSpecs(ctx context.Context, specs []sourceSpec) []source
 
 // planSources turns answers into the planner's sources. While an rds: membership is unknown, the membership is
 // one more source that never answered: it may stand for any registered address, so nothing is deregistered.
-// Only a member RDS gives no endpoint yet is pending: nothing of it can be registered, so it blocks nothing. A
+// Only a member RDS reports as being created (no endpoint yet) is pending: it blocks nothing (beingCreated). A
 // member whose endpoint does not resolve is unknown, held or not: after a restart it may be the one a
 // registered address belongs to (I1).
 func (m *mapping) planSources(answers []sourceAnswer) []plan.Source {
 	srcs := make([]plan.Source, 0, len(answers)+1)
 	for _, a := range answers {
-		s := plan.Source{Name: a.name, Hold: a.hold, Pending: errors.Is(a.err, errNoEndpoint)}
+		s := plan.Source{Name: a.name, Hold: a.hold, Pending: beingCreated(a)}
 		if a.err == nil {
 			s.Known, s.Answer = true, plan.Answer{Addrs: a.res.Addrs, At: a.at, TTL: m.ttl(a.res), Server: a.res.Server}
 		}
@@ -153,6 +153,13 @@ func (m *mapping) planSources(answers []sourceAnswer) []plan.Source {
 		srcs = append(srcs, plan.Source{Name: m.cfg.RDS.String()})
 	}
 	return srcs
+}
+
+// beingCreated reports whether a is a member RDS says is being created and gives no endpoint yet: nothing of it
+// can have been registered. A member DescribeDBInstances did not return has no endpoint either, but it may be a
+// registered one missing from one answer, so it is not pending (I1).
+func beingCreated(a sourceAnswer) bool {
+	return errors.Is(a.err, errNoEndpoint) && a.member != nil && a.member.Status == "creating"
 }
 
 // desired is the union of the addresses of the sources that answered and are not held, sorted.

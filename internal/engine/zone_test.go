@@ -243,3 +243,32 @@ func TestIPv6VPCCIDR(t *testing.T) {
 		t.Fatalf("CheckRemote on an ipv4 group: warnings %v", c.Warnings)
 	}
 }
+
+// TestZoneRefusedAddressKeepsNoOtherOut: AWS refuses one address of the answer both ways. The others are still
+// registered alone in the same pass (a refused address that sorts first must not keep a new writer out); the pass
+// is a hard error naming the refused one, and nothing is deregistered (I3).
+func TestZoneRefusedAddressKeepsNoOtherOut(t *testing.T) {
+	e := newFakeEnv(t, elbv2fake.Options{})
+	e.dns.SetA(endpoint, 5, ipA.String())
+	eng := e.engine(engine.Options{})
+	mustOK(t, e.pass(eng))
+	const refused = "10.0.0.5" // sorts before ipB
+	e.fake.SetFault(func(action string, v url.Values) *elbv2fake.Fault {
+		if action == "RegisterTargets" && v.Get("Targets.member.1.Id") == refused {
+			return &elbv2fake.Fault{Code: "ValidationError", Message: "refused " + refused}
+		}
+		return nil
+	})
+	e.dns.SetA(endpoint, 5, refused, ipB.String())
+	for range 3 {
+		r := e.pass(eng)
+		if !strings.Contains(r.Error, refused) || !strings.Contains(r.Error, "both without an AvailabilityZone") {
+			t.Fatalf("pass error %q, want the refusal of %s", r.Error, refused)
+		}
+		e.clock.Advance(31 * time.Second)
+	}
+	if d := e.rec.Calls("Deregister"); len(d) > 0 {
+		t.Fatalf("I3: deregistered %v while an address of the answer is refused", d)
+	}
+	e.wantLive(ipA, ipB)
+}

@@ -12,7 +12,8 @@ import (
 // part of the desired state may be unknown. The rule (I1 per source): the desired set is the union of the
 // addresses of the sources that answered; an address last attributed to a source that did not answer is never
 // deregistered, and while a source has not answered once since start (held or not), nothing is, since any
-// registered address may be its own; only a pending source (nothing to resolve yet) stands for no address. The
+// registered address may be its own, and an address no other source claims is not counted absent meanwhile; only
+// a pending source (nothing to resolve yet) stands for no address. The
 // addresses of the sources that answered may be registered. I2 and I4 to I7 apply to the union, and I6 counts
 // the resolutions of the source an address was last attributed to; the absences of an address whose source is
 // gone, or was never known, are counted a TTL apart, whichever sources' answers they come from.
@@ -82,6 +83,9 @@ type answers struct {
 	counted map[string]bool     // the known sources whose answer counts as a resolution (I6)
 	order   []string            // the counted sources, in the order of srcs
 	present map[netip.Addr]bool // every address in a known answer
+	// silent: a source that is not pending has not answered once since start; it may stand for any registered
+	// address, so no address that is not another source's is counted absent meanwhile.
+	silent  bool
 	sources map[string]sourceMemory
 	owner   map[netip.Addr]string
 }
@@ -99,6 +103,7 @@ func recordAnswers(mem Memory, srcs []Source, reg map[netip.Addr]bool) answers {
 		last, seen := mem.sources[s.Name]
 		if !s.Known {
 			said.unknown[s.Name] = true
+			said.silent = said.silent || (!seen && !s.Pending)
 			if seen {
 				said.sources[s.Name] = last
 			}
@@ -186,6 +191,11 @@ func (said answers) missedBy(mem Memory, a netip.Addr) (absence, bool) {
 	}
 	if _, known := said.known[name]; attributed && known {
 		return said.absence(name), said.absentFrom(name, a)
+	}
+	if said.silent {
+		// The count waits: once the silent source answers, one answer without a would otherwise complete it,
+		// and a may be that source's own.
+		return absence{}, false
 	}
 	prev, before := mem.lastAbsence[a]
 	for _, name := range said.order {

@@ -212,3 +212,27 @@ func TestSourcesCountPerSource(t *testing.T) {
 		t.Fatalf("A still registered after two counted answers of a without it")
 	}
 }
+
+// TestSourcesSilentSourceHoldsCounts: after a restart, B is registered and no source claims it; r2 has not answered
+// since. B may be r2's, so r1's answers do not count it absent meanwhile: r2's first answer without B is then one
+// absence, not the last of deregister_after (I1, I6).
+func TestSourcesSilentSourceHoldsCounts(t *testing.T) {
+	r := &sourcesRun{t: t}
+	r.current = []nlb.TargetHealth{th(ipA, 5432, "", "healthy"), th(ipB, 5432, "", "healthy")}
+	for i := range 4 {
+		r.pass(known("r1", at(5*i), ipA), unknownSource("r2"))
+	}
+	if n := r.mem.Absent[ipB]; n != 0 {
+		t.Fatalf("B counted absent %d times while r2, which may stand for it, has not answered", n)
+	}
+	r.pass(known("r1", at(20), ipA), known("r2", at(20), ipD))
+	if slices.Contains(r.dereg, ipB) {
+		t.Fatalf("B deregistered on r2's first answer without it (absent %v)", r.mem.Absent)
+	}
+	for s := 25; s <= 40 && !slices.Contains(r.dereg, ipB); s += 5 {
+		r.pass(known("r1", at(s), ipA), known("r2", at(s), ipD))
+	}
+	if !slices.Contains(r.dereg, ipB) {
+		t.Fatalf("B never deregistered once both sources answered without it (absent %v)", r.mem.Absent)
+	}
+}
