@@ -155,11 +155,10 @@ func (m *mapping) planSources(answers []sourceAnswer) []plan.Source {
 	return srcs
 }
 
-// beingCreated reports whether a is a member RDS says is being created and gives no endpoint yet: nothing of it
-// can have been registered. A member DescribeDBInstances did not return has no endpoint either, but it may be a
-// registered one missing from one answer, so it is not pending (I1).
+// beingCreated reports whether a is a member RDS says is being created, with no endpoint yet (members.Member's
+// BeingCreated): the one unknown source that blocks nothing (I1).
 func beingCreated(a sourceAnswer) bool {
-	return errors.Is(a.err, errNoEndpoint) && a.member != nil && a.member.Status == "creating"
+	return errors.Is(a.err, errNoEndpoint) && a.member != nil && a.member.BeingCreated()
 }
 
 // desired is the union of the addresses of the sources that answered and are not held, sorted.

@@ -45,6 +45,9 @@ const DefaultCallTimeout = 10 * time.Second
 // StatusAvailable is the DBInstanceStatus of an instance that serves connections and is not changing.
 const StatusAvailable = "available"
 
+// StatusCreating is the DBInstanceStatus of an instance being created: RDS gives it no endpoint yet.
+const StatusCreating = "creating"
+
 // Roles of a member, spelt as rds.role selects them.
 const (
 	RoleWriter = config.RoleWriter // the cluster's writer, or an instance that is not a read replica
@@ -73,6 +76,11 @@ type Member struct {
 // soon regains its address, so draining it would cut connections for nothing, while adding an instance that is
 // still being created would send clients to a database that does not answer yet.
 func (m Member) Available() bool { return m.Status == StatusAvailable && m.Address != "" }
+
+// BeingCreated reports whether RDS says the member is being created and gives it no endpoint yet: nothing of it
+// can have been registered. A member DescribeDBInstances did not return has no endpoint either (and no status),
+// but it may be a registered one missing from one answer, so it is not being created.
+func (m Member) BeingCreated() bool { return m.Status == StatusCreating && m.Address == "" }
 
 // Members is one successful read of a source's membership.
 type Members struct {

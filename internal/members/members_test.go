@@ -466,3 +466,22 @@ func TestPaging(t *testing.T) {
 		t.Errorf("DescribeDBInstances pages: %d, want 3 (5 instances, 2 a page)", pages["DescribeDBInstances"])
 	}
 }
+
+// TestMemberBeingCreated: only a member RDS reports as creating, with no endpoint, is being created; one that
+// DescribeDBInstances left out (no status, no address) is not, nor is any other state.
+func TestMemberBeingCreated(t *testing.T) {
+	for _, tc := range []struct {
+		m    members.Member
+		want bool
+	}{
+		{members.Member{Status: members.StatusCreating}, true},
+		{members.Member{}, false}, // left out of DescribeDBInstances
+		{members.Member{Status: members.StatusCreating, Address: "db.example"}, false},
+		{members.Member{Status: "rebooting"}, false},
+		{members.Member{Status: members.StatusAvailable, Address: "db.example"}, false},
+	} {
+		if got := tc.m.BeingCreated(); got != tc.want {
+			t.Errorf("%+v.BeingCreated() = %v, want %v", tc.m, got, tc.want)
+		}
+	}
+}
