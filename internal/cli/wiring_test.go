@@ -12,6 +12,7 @@ import (
 	"github.com/ipsync/ipsync/internal/metrics"
 	"github.com/ipsync/ipsync/internal/targets"
 	"github.com/ipsync/ipsync/internal/testutil/awstest"
+	"github.com/ipsync/ipsync/internal/testutil/promtest"
 )
 
 // TestDiscoveryDrawsFromTheBudget: the discovery that run, sync, status and the Lambda build searches within the
@@ -36,20 +37,9 @@ func TestDiscoveryDrawsFromTheBudget(t *testing.T) {
 			t.Fatalf("search: %+v, %v", res.Mappings, res.Err())
 		}
 	}
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var waited uint64
-	for _, mf := range mfs {
-		for _, m := range mf.GetMetric() {
-			if mf.GetName() == "ipsync_aws_budget_wait_seconds" && m.GetLabel()[0].GetValue() == string(budget.Describe) {
-				waited = m.GetHistogram().GetSampleCount()
-			}
-		}
-	}
+	waited := promtest.Sum(t, reg, "ipsync_aws_budget_wait_seconds", "budget="+string(budget.Describe))
 	// Two searches of 2 calls; the first GetResources goes before the account is known.
 	if waited != 3 {
-		t.Errorf("%d discovery calls waited for the Describe budget, want 3", waited)
+		t.Errorf("%v discovery calls waited for the Describe budget, want 3", waited)
 	}
 }
