@@ -61,6 +61,10 @@ func Label(err error) string {
 // case where stale targets go before the new ones are registered.
 func IsTooManyTargets(err error) bool { return Code(err) == "TooManyTargets" }
 
+// IsInvalid reports whether AWS refused the request as invalid (ValidationError): for a registration, a target's
+// port or zone, e.g. an address inside the VPC sent with AvailabilityZone all, or one outside it sent without.
+func IsInvalid(err error) bool { return Code(err) == codeValidation }
+
 // Hard reports whether err carries an AWS error code that no retry fixes, or is a credentials failure no retry
 // fixes (see CredentialsError), and what the user must change. Every other AWS error (throttling, 5xx,
 // TooManyTargets) is soft: the next pass may succeed.

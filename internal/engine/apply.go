@@ -182,16 +182,12 @@ func (m *mapping) register(ctx context.Context, ts []nlb.Target) ([]nlb.Target, 
 	case err == nil:
 		m.registered(ts)
 		return ts, nil
-	case m.policy.AZ == plan.AZAuto && awserr.Code(err) == codeValidation:
+	case m.policy.AZ == plan.AZAuto && awserr.IsInvalid(err):
 		return m.registerEach(ctx, ts, err)
 	default:
 		return nil, fmt.Errorf("registering %v in %s: %w", ts, m.cfg.TargetGroupARN, err)
 	}
 }
-
-// codeValidation is the error code of a request AWS refuses as invalid; among the reasons, an address inside
-// the target group's VPC sent with AvailabilityZone all, or one outside it sent without.
-const codeValidation = "ValidationError"
 
 // registerEach learns from AWS which addresses are outside the target group's VPC (availability_zone auto),
 // after AWS refused the batch ts as invalid. AWS takes an address inside the VPC only without a zone and one
@@ -251,7 +247,7 @@ func (m *mapping) registerAlone(ctx context.Context, t nlb.Target, batchErr erro
 			m.registered([]nlb.Target{try})
 			return try, nil
 		}
-		if awserr.Code(err) != codeValidation {
+		if !awserr.IsInvalid(err) {
 			return nlb.Target{}, fmt.Errorf("registering %v in %s: %w", try, m.cfg.TargetGroupARN, err)
 		}
 		refused[zone] = err

@@ -142,8 +142,7 @@ func (c *Client) describeGroups(ctx context.Context, batch []string) map[string]
 			}
 		}
 	}
-	code := awserr.Code(err)
-	if len(batch) > 1 && (code == "TargetGroupNotFound" || code == "ValidationError") {
+	if len(batch) > 1 && (awserr.Code(err) == "TargetGroupNotFound" || awserr.IsInvalid(err)) {
 		half := len(batch) / 2
 		answers := c.describeHalf(ctx, batch[:half])
 		for arn, a := range c.describeHalf(ctx, batch[half:]) {
